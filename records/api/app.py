@@ -1,0 +1,89 @@
+"""Building the litestar application: routes, auth, problem mapping, OpenAPI, storage lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import InitPluginProtocol
+
+from records import __version__
+from records.api.auth import PUBLIC_PATHS, BearerTokenMiddleware
+from records.api.health import health
+from records.api.problems import EXCEPTION_HANDLERS
+from records.api.records import RecordController
+from records.api.tokens import MeController, TokenController
+from records.services.records import RecordService
+from records.services.tokens import TokenService
+from records.settings import RecordsSettings
+from records.storage import open_storage
+
+API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
+
+Authenticate with `Authorization: Bearer <token>` (create one with `records tokens create`).
+Every operation lists the roles it admits; other roles get 403, no or a bad token 401.
+Errors are RFC 9457 `application/problem+json` with a stable `code`."""
+
+
+class RecordsApp(InitPluginProtocol):
+    """Wires the whole application in one place; nothing happens at import time."""
+
+    def __init__(self, settings: RecordsSettings) -> None:
+        self.settings = settings
+
+    @asynccontextmanager
+    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        storage = open_storage(self.settings)
+        app.state.storage = storage
+        app.state.record_service = RecordService(
+            storage.records, storage.blobs, self.settings.page_size_default, self.settings.page_size_max
+        )
+        app.state.token_service = TokenService(storage.tokens)
+        try:
+            yield
+        finally:
+            await storage.close()
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.extend([health, RecordController, TokenController, MeController])
+        app_config.middleware.append(
+            DefineMiddleware(BearerTokenMiddleware, exclude=[f"^{p}" for p in sorted(PUBLIC_PATHS)])
+        )
+        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.lifespan.append(self.lifespan)
+        app_config.request_max_body_size = self.settings.max_request_bytes
+        app_config.state = State({"settings": self.settings})
+        app_config.openapi_config = OpenAPIConfig(
+            title="records",
+            version=__version__,
+            description=API_DESCRIPTION,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", description="API token")}
+            ),
+        )
+        return app_config
+
+
+def _document_roles(app: Litestar) -> None:
+    """Append each route's admitted roles to its OpenAPI description, from the guard's own list."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            roles = handler.opt.get("roles")
+            if roles:
+                names = ", ".join(sorted(r.value for r in roles))
+                handler.description = f"{handler.description or ''}\n\n**Roles:** {names}".strip()
+
+
+def create_app(settings: RecordsSettings) -> Litestar:
+    app = Litestar(plugins=[RecordsApp(settings)])
+    _document_roles(app)
+    return app

@@ -1,0 +1,53 @@
+"""Bearer-token authentication and role guards.
+
+The middleware turns ``Authorization: Bearer <token>`` into a ``Principal`` (401 otherwise);
+each route declares the roles it admits with ``admits(...)``, which also documents them in
+OpenAPI, and a guard enforces them (403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from records.errors import NotAuthenticated, NotPermitted
+from records.roles import Principal, Role
+
+# Paths anyone may reach: liveness and the API description.
+PUBLIC_PATHS = {"/health", "/schema"}
+
+
+class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if not header:
+            raise NotAuthenticated("send Authorization: Bearer <token>")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise NotAuthenticated("the Authorization header must be: Bearer <token>")
+        principal = await connection.app.state.token_service.authenticate(secret.strip())
+        if principal is None:
+            raise NotAuthenticated("the token is unknown or revoked")
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    admitted: frozenset[Role] = handler.opt["roles"]
+    principal: Principal = connection.user
+    if principal.role not in admitted:
+        raise NotPermitted(
+            f"role {principal.role} may not call this endpoint; it admits {', '.join(sorted(admitted))}"
+        )
+
+
+def admits(*roles: Role | frozenset[Role]) -> dict[str, Any]:
+    """Route keyword arguments admitting exactly ``roles``: the guard, and the OpenAPI record of it."""
+    admitted = frozenset(r for group in roles for r in (group if isinstance(group, frozenset) else [group]))
+    return {
+        "guards": [role_guard],
+        "opt": {"roles": admitted},
+        "security": [{"BearerToken": []}],
+    }

@@ -1,0 +1,193 @@
+"""``/api/v1/records``: filing, reading, listing and handling customer-service files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from records.api.auth import admits
+from records.api.dependencies import provide_record_service
+from records.api.problems import problem_responses
+from records.api.uploads import MultipartUpload
+from records.errors import InvalidInput, PreconditionRequired
+from records.models import (
+    Attachment,
+    Channel,
+    Kind,
+    Note,
+    NoteIn,
+    Record,
+    RecordCreate,
+    RecordPage,
+    RecordPatch,
+    RecordQuery,
+    Urgency,
+)
+from records.roles import FILE_RECORDS, READ_RECORDS, Principal
+from records.services.records import RecordService
+
+
+def etag(record: Record) -> str:
+    return f'"{record.version}"'
+
+
+def parse_if_match(value: str | None) -> int:
+    if value is None:
+        raise PreconditionRequired('send If-Match with the version you read, e.g. If-Match: "3" (the ETag)')
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise InvalidInput("If-Match must be a record version such as \"3\"", field="If-Match")
+    return int(text)
+
+
+class RecordController(Controller):
+    path = "/api/v1/records"
+    tags = ["records"]
+    dependencies = {"records": Provide(provide_record_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        operation_id="fileRecord",
+        summary="File a new record",
+        description="File a consultation, work order, complaint or emergency. The caller becomes its owner.",
+        responses=problem_responses(400, 401, 403, 413, 422),
+        **admits(FILE_RECORDS),
+    )
+    async def file_record(self, request: Request, data: RecordCreate, records: RecordService) -> Response[Record]:
+        record = await records.file(data, request.user)
+        return Response(record, status_code=201, headers={"ETag": etag(record), "Location": f"{self.path}/{record.id}"})
+
+    @get(
+        "/",
+        operation_id="listRecords",
+        summary="List and filter records",
+        description="Newest first. Filters combine with AND; ranges include `*_from` and exclude `*_to`.",
+        responses=problem_responses(400, 401, 403, 422),
+        **admits(READ_RECORDS),
+    )
+    async def list_records(
+        self,
+        records: RecordService,
+        kind: Kind | None = None,
+        status: Annotated[str | None, Parameter(max_length=64)] = None,
+        channel: Channel | None = None,
+        urgency: Urgency | None = None,
+        classification: Annotated[str | None, Parameter(max_length=100)] = None,
+        owner: Annotated[str | None, Parameter(max_length=64)] = None,
+        reference: Annotated[str | None, Parameter(max_length=32)] = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        received_from: datetime | None = None,
+        received_to: datetime | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
+        limit: Annotated[int | None, Parameter(description="Page size; at most the configured maximum (200 by default).")] = None,
+    ) -> RecordPage:
+        query = RecordQuery(
+            kind=kind,
+            status=status,
+            channel=channel,
+            urgency=urgency,
+            classification=classification,
+            owner=owner,
+            reference=reference,
+            created_from=created_from,
+            created_to=created_to,
+            received_from=received_from,
+            received_to=received_to,
+        )
+        return await records.search(query, cursor=cursor, limit=limit)
+
+    @get(
+        "/{record_id:str}",
+        operation_id="getRecord",
+        summary="Read a record",
+        description="The ETag header carries the version to send back in If-Match when amending.",
+        responses=problem_responses(401, 403, 404),
+        **admits(READ_RECORDS),
+    )
+    async def get_record(self, record_id: str, records: RecordService) -> Response[Record]:
+        record = await records.get(record_id)
+        return Response(record, headers={"ETag": etag(record)})
+
+    @patch(
+        "/{record_id:str}",
+        operation_id="amendRecord",
+        summary="Amend a record",
+        description=(
+            "Change the fields given. Requires If-Match with the version read (stale → 409). "
+            "Agents amend only files they own; only supervisors and admins change `owner`."
+        ),
+        responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 428),
+        **admits(FILE_RECORDS),
+    )
+    async def amend_record(
+        self,
+        request: Request,
+        record_id: str,
+        data: RecordPatch,
+        records: RecordService,
+        if_match: Annotated[str | None, Parameter(header="If-Match", description="The ETag (version) read.")] = None,
+    ) -> Response[Record]:
+        record = await records.amend(record_id, data, parse_if_match(if_match), request.user)
+        return Response(record, headers={"ETag": etag(record)})
+
+    @post(
+        "/{record_id:str}/notes",
+        operation_id="addNote",
+        summary="Add a note or a communication with the customer",
+        responses=problem_responses(400, 401, 403, 404, 413, 422),
+        **admits(FILE_RECORDS),
+    )
+    async def add_note(self, request: Request, record_id: str, data: NoteIn, records: RecordService) -> Note:
+        return await records.add_note(record_id, data, request.user)
+
+    @post(
+        "/{record_id:str}/attachments",
+        operation_id="uploadAttachment",
+        summary="Attach a file",
+        description=(
+            "multipart/form-data with one field `file`. Streamed to the blob store as it arrives; "
+            "sha256 and size are recorded. A cut-off upload stores nothing."
+        ),
+        responses=problem_responses(400, 401, 403, 404, 413, 422),
+        request_max_body_size=None,  # the upload itself enforces RECORDS_MAX_ATTACHMENT_BYTES
+        **admits(FILE_RECORDS),
+    )
+    async def upload_attachment(self, request: Request, record_id: str, records: RecordService) -> Attachment:
+        principal: Principal = request.user
+        upload = MultipartUpload(request, max_bytes=request.app.state.settings.max_attachment_bytes)
+        return await records.attach(record_id, upload, principal)
+
+    @get(
+        "/{record_id:str}/attachments/{attachment_id:str}",
+        operation_id="downloadAttachment",
+        summary="Download an attachment",
+        responses=problem_responses(401, 403, 404),
+        **admits(READ_RECORDS),
+    )
+    async def download_attachment(self, record_id: str, attachment_id: str, records: RecordService) -> Stream:
+        attachment, content = await records.open_attachment(record_id, attachment_id)
+        return Stream(
+            content,
+            media_type=attachment.content_type,
+            headers={
+                "Content-Length": str(attachment.size),
+                "ETag": f'"{attachment.sha256}"',
+                "Digest": f"sha-256={attachment.sha256}",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": _content_disposition(attachment.filename),
+            },
+        )
+
+
+def _content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the exact UTF-8 name."""
+    from urllib.parse import quote
+
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

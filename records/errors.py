@@ -1,0 +1,100 @@
+"""Typed domain errors. Each carries a stable ``code`` and an HTTP status; the API maps them to
+RFC 9457 problem responses in one place (``records.api.problems``) and the CLI prints them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RecordsError(Exception):
+    """Base of every error a client or operator may see. ``code`` never changes once published."""
+
+    code = "records_error"
+    status = 500
+    title = "Records error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidConfiguration(RecordsError):
+    code, status, title = "invalid_configuration", 500, "Invalid configuration"
+
+
+class InvalidInput(RecordsError):
+    code, status, title = "invalid_input", 422, "Invalid input"
+
+
+class InvalidCursor(RecordsError):
+    code, status, title = "invalid_cursor", 400, "Invalid cursor"
+
+
+class NotFound(RecordsError):
+    code, status, title = "not_found", 404, "Not found"
+
+
+class RecordNotFound(NotFound):
+    code = "record_not_found"
+    title = "Record not found"
+
+
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+    title = "Attachment not found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+    title = "Token not found"
+
+
+class Conflict(RecordsError):
+    code, status, title = "conflict", 409, "Conflict"
+
+
+class VersionConflict(Conflict):
+    code = "version_conflict"
+    title = "Record changed since you read it"
+
+
+class TokenNameTaken(Conflict):
+    code = "token_name_taken"
+    title = "Token name in use"
+
+
+class PreconditionRequired(RecordsError):
+    code, status, title = "precondition_required", 428, "Precondition required"
+
+
+class NotAuthenticated(RecordsError):
+    code, status, title = "not_authenticated", 401, "Not authenticated"
+
+
+class NotPermitted(RecordsError):
+    code, status, title = "forbidden", 403, "Forbidden"
+
+
+class NotRecordOwner(NotPermitted):
+    code = "not_record_owner"
+
+
+class ReassignForbidden(NotPermitted):
+    code = "reassign_forbidden"
+
+
+class UploadIncomplete(RecordsError):
+    code, status, title = "upload_incomplete", 400, "Upload incomplete"
+
+
+class UnsupportedMediaType(RecordsError):
+    code, status, title = "unsupported_media_type", 415, "Unsupported media type"
+
+
+class PayloadTooLarge(RecordsError):
+    code, status, title = "payload_too_large", 413, "Payload too large"
+
+
+class StorageUnavailable(RecordsError):
+    code, status, title = "storage_unavailable", 503, "Storage unavailable"

@@ -1,0 +1,1 @@
+"""Business rules. Only services touch storage; controllers and the CLI call services."""

@@ -1,0 +1,286 @@
+"""Filing and handling customer-service files: the rules, independent of HTTP and storage."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from records.clock import as_utc, to_text, utcnow
+from records.errors import (
+    AttachmentNotFound,
+    InvalidCursor,
+    InvalidInput,
+    NotPermitted,
+    NotRecordOwner,
+    ReassignForbidden,
+    RecordNotFound,
+    VersionConflict,
+)
+from records.models import (
+    REFERENCE_PREFIX,
+    Attachment,
+    Customer,
+    Feedback,
+    Note,
+    NoteIn,
+    Record,
+    RecordCreate,
+    RecordPage,
+    RecordPatch,
+    RecordQuery,
+    TimelineEvent,
+    check_kind_fields,
+)
+from records.ports import RecordRepository, BlobStore
+from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
+
+# Every new file starts here; workflow plugins (a later issue) move it along its kind's stages.
+INITIAL_STATUS = "open"
+# Contact times a little ahead of the server clock are clock skew, not the future.
+CLOCK_SKEW = timedelta(minutes=2)
+# Appends (notes, attachments) never conflict in meaning, so they retry a lost race.
+APPEND_RETRIES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMeta:
+    filename: str
+    content_type: str
+
+
+class Upload(Protocol):
+    """An attachment arriving as a stream: its metadata first, then its bytes."""
+
+    async def begin(self) -> UploadMeta: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+def blob_key(record_id: str, attachment_id: str) -> str:
+    return f"attachments/{record_id}/{attachment_id}"
+
+
+def _safe_filename(name: str) -> str:
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
+    return name[:255] or "attachment"
+
+
+def _safe_content_type(value: str | None) -> str:
+    if value and len(value) <= 127 and value.count("/") == 1 and all(
+        part and all(ch.isalnum() or ch in "!#$&-^_.+" for ch in part) for part in value.split("/")
+    ):
+        return value.lower()
+    return "application/octet-stream"
+
+
+class RecordService:
+    def __init__(self, records: RecordRepository, blobs: BlobStore, page_size_default: int = 50, page_size_max: int = 200):
+        self._records = records
+        self._blobs = blobs
+        self.page_size_default = page_size_default
+        self.page_size_max = page_size_max
+
+    # --- filing and reading -------------------------------------------------------------------
+
+    async def file(self, data: RecordCreate, actor: Principal) -> Record:
+        if actor.role not in FILE_RECORDS:
+            raise NotPermitted(f"role {actor.role} may not file records")
+        now = utcnow()
+        received_at = as_utc(data.received_at) if data.received_at else now
+        if received_at > now + CLOCK_SKEW:
+            raise InvalidInput("received_at must not be in the future", field="received_at")
+        number = await self._records.next_sequence(f"reference:{data.kind.value}:{now.year}")
+        fields = data.model_dump(exclude={"received_at", "classification"}, exclude_none=True)
+        record = Record(
+            **fields,
+            id=str(uuid.uuid4()),
+            reference=f"{REFERENCE_PREFIX[data.kind]}-{now.year}-{number:06d}",
+            status=INITIAL_STATUS,
+            version=1,
+            owner=actor.name,  # first-contact responsibility (SPEC §3.2, §5.1)
+            created_by=actor.name,
+            classification=data.classification or [],
+            received_at=received_at,
+            created_at=now,
+            updated_at=now,
+            timeline=[TimelineEvent(at=now, actor=actor.name, event="filed", detail={"kind": data.kind.value})],
+        )
+        await self._records.add(record)
+        return record
+
+    async def get(self, record_id: str) -> Record:
+        record = await self._records.get(record_id)
+        if record is None:
+            raise RecordNotFound(f"no record has id {record_id!r}")
+        return record
+
+    async def search(self, query: RecordQuery, cursor: str | None = None, limit: int | None = None) -> RecordPage:
+        limit = self.page_size_default if limit is None else limit
+        if not 1 <= limit <= self.page_size_max:
+            raise InvalidInput(f"limit must be between 1 and {self.page_size_max}", field="limit")
+        fingerprint = self._fingerprint(query)
+        after = self._decode_cursor(cursor, fingerprint) if cursor else None
+        # One extra row tells whether another page exists without a count query.
+        rows = await self._records.find(query.model_copy(update={"after": after, "limit": limit + 1}))
+        items, more = rows[:limit], len(rows) > limit
+        next_cursor = self._encode_cursor(items[-1], fingerprint) if more else None
+        return RecordPage(items=items, next_cursor=next_cursor)
+
+    @staticmethod
+    def _fingerprint(query: RecordQuery) -> str:
+        filters = query.model_dump(mode="json", exclude={"after", "limit"}, exclude_none=True)
+        return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _encode_cursor(last: Record, fingerprint: str) -> str:
+        raw = json.dumps({"t": to_text(last.created_at), "i": last.id, "q": fingerprint}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @staticmethod
+    def _decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, str]:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            position = (datetime.fromisoformat(raw["t"]), str(raw["i"]))
+            same_filters = raw["q"] == fingerprint
+        except (ValueError, KeyError, TypeError):
+            raise InvalidCursor("cursor is not one this service issued") from None
+        if not same_filters:
+            raise InvalidCursor("cursor belongs to a query with other filters; start again without a cursor")
+        return position
+
+    # --- handling -----------------------------------------------------------------------------
+
+    async def amend(self, record_id: str, patch: RecordPatch, expected_version: int, actor: Principal) -> Record:
+        record = await self.get(record_id)
+        self._check_may_edit(record, actor)
+        if "owner" in patch.model_fields_set and actor.role not in REASSIGN_RECORDS:
+            raise ReassignForbidden("only a supervisor or an admin may reassign a file")
+        try:
+            check_kind_fields(record.kind, patch)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if record.version != expected_version:
+            raise VersionConflict(
+                f"record is at version {record.version}, not {expected_version}; read it again and reapply",
+                current_version=record.version,
+            )
+        now = utcnow()
+        changes = patch.model_dump(exclude_unset=True, exclude={"customer", "feedback", "owner", "result"})
+        updated = record.model_copy(deep=True)
+        changed: list[str] = []
+        events: list[TimelineEvent] = []
+        for name, value in changes.items():
+            if getattr(updated, name) != value:
+                setattr(updated, name, value)
+                changed.append(name)
+        if patch.customer is not None:
+            merged = Customer(**{**record.customer.model_dump(), **patch.customer.model_dump(exclude_unset=True)})
+            if merged != record.customer:
+                updated.customer = merged
+                changed.append("customer")
+        if patch.result is not None and patch.result != record.result:
+            updated.result, updated.result_at = patch.result, now
+            events.append(TimelineEvent(at=now, actor=actor.name, event="result_recorded"))
+        if patch.feedback is not None:
+            updated.feedback = Feedback(**patch.feedback.model_dump(), given_at=now)
+            events.append(
+                TimelineEvent(
+                    at=now, actor=actor.name, event="feedback_recorded", detail={"satisfaction": patch.feedback.satisfaction}
+                )
+            )
+        if patch.owner is not None and patch.owner != record.owner:
+            updated.owner = patch.owner
+            events.append(
+                TimelineEvent(at=now, actor=actor.name, event="reassigned", detail={"from": record.owner, "to": patch.owner})
+            )
+        if changed:
+            # Field names only: the timeline must never copy personal data out of its protected fields.
+            events.insert(0, TimelineEvent(at=now, actor=actor.name, event="amended", detail={"fields": sorted(changed)}))
+        if not events:
+            return record
+        updated.timeline.extend(events)
+        updated.version, updated.updated_at = record.version + 1, now
+        if not await self._records.replace(updated, expected_version=record.version):
+            current = await self.get(record_id)
+            raise VersionConflict(
+                f"record changed to version {current.version} meanwhile; read it again and reapply",
+                current_version=current.version,
+            )
+        return updated
+
+    async def add_note(self, record_id: str, data: NoteIn, actor: Principal) -> Note:
+        if actor.role not in FILE_RECORDS:
+            raise NotPermitted(f"role {actor.role} may not add notes")
+        now = utcnow()
+        note = Note(**data.model_dump(), id=str(uuid.uuid4()), at=now, author=actor.name)
+        event = TimelineEvent(at=now, actor=actor.name, event="note_added", detail={"note_id": note.id, "type": note.type})
+        await self._append(record_id, lambda r: (r.notes.append(note), r.timeline.append(event)))
+        return note
+
+    # --- attachments --------------------------------------------------------------------------
+
+    async def attach(self, record_id: str, upload: Upload, actor: Principal) -> Attachment:
+        if actor.role not in FILE_RECORDS:
+            raise NotPermitted(f"role {actor.role} may not attach files")
+        await self.get(record_id)  # refuse before reading a byte of a possibly huge upload
+        meta = await upload.begin()
+        attachment_id = str(uuid.uuid4())
+        key = blob_key(record_id, attachment_id)
+        stored = await self._blobs.put(key, upload.chunks())
+        now = utcnow()
+        attachment = Attachment(
+            id=attachment_id,
+            filename=_safe_filename(meta.filename),
+            content_type=_safe_content_type(meta.content_type),
+            size=stored.size,
+            sha256=stored.sha256,
+            uploaded_at=now,
+            uploaded_by=actor.name,
+        )
+        event = TimelineEvent(
+            at=now, actor=actor.name, event="attachment_added", detail={"attachment_id": attachment_id, "size": stored.size}
+        )
+        try:
+            await self._append(record_id, lambda r: (r.attachments.append(attachment), r.timeline.append(event)))
+        except BaseException:
+            # The blob is durable but unreferenced: remove it so a failed request leaves nothing.
+            await self._blobs.delete(key)
+            raise
+        return attachment
+
+    async def open_attachment(self, record_id: str, attachment_id: str) -> tuple[Attachment, AsyncIterator[bytes]]:
+        record = await self.get(record_id)
+        attachment = record.attachment(attachment_id)
+        if attachment is None:
+            raise AttachmentNotFound(f"record {record_id} has no attachment {attachment_id!r}")
+        return attachment, self._blobs.read(blob_key(record_id, attachment_id))
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_may_edit(record: Record, actor: Principal) -> None:
+        if actor.role in EDIT_ANY_RECORD:
+            return
+        if actor.role is Role.agent and record.owner == actor.name:
+            return
+        if actor.role is Role.agent:
+            raise NotRecordOwner(f"file {record.reference} is owned by {record.owner}; ask a supervisor to reassign it")
+        raise NotPermitted(f"role {actor.role} may not change records")
+
+    async def _append(self, record_id: str, mutate) -> Record:  # type: ignore[no-untyped-def]
+        for _ in range(APPEND_RETRIES):
+            record = await self.get(record_id)
+            updated = record.model_copy(deep=True)
+            mutate(updated)
+            updated.version, updated.updated_at = record.version + 1, utcnow()
+            if await self._records.replace(updated, expected_version=record.version):
+                return updated
+        raise VersionConflict("record is changing too fast to append to; try again")

@@ -1,0 +1,70 @@
+"""API tokens: issue, authenticate, list, revoke.
+
+Tokens are 256-bit random secrets, so a single SHA-256 is enough to store them safely (slow
+password hashes exist for low-entropy secrets); lookups go by hash, never by comparing secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import TypeAdapter, ValidationError
+
+from records.clock import utcnow
+from records.errors import InvalidInput, TokenNotFound
+from records.models import TokenName
+from records.ports import ApiToken, TokenRepository
+from records.roles import Principal, Role
+
+TOKEN_PREFIX = "rec_"
+_NAME = TypeAdapter(TokenName)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    name: str
+    role: Role
+    token: str
+    created_at: datetime
+
+
+class TokenService:
+    def __init__(self, tokens: TokenRepository) -> None:
+        self._tokens = tokens
+
+    async def issue(self, name: str, role: str) -> IssuedToken:
+        try:
+            name = _NAME.validate_python(name)
+        except ValidationError:
+            raise InvalidInput(
+                "token name must be 1-64 characters: letters, digits, '_', '.', '@', '-', starting with a letter or digit",
+                field="name",
+            ) from None
+        try:
+            role = Role(role)
+        except ValueError:
+            raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}", field="role") from None
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = ApiToken(name=name, role=role, secret_hash=hash_secret(secret), created_at=utcnow())
+        await self._tokens.add(token)
+        return IssuedToken(name=name, role=role, token=secret, created_at=token.created_at)
+
+    async def authenticate(self, secret: str) -> Principal | None:
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        token = await self._tokens.by_secret_hash(hash_secret(secret))
+        return Principal(name=token.name, role=token.role) if token else None
+
+    async def list(self, include_revoked: bool = False) -> list[ApiToken]:
+        return await self._tokens.list(include_revoked=include_revoked)
+
+    async def revoke(self, name: str) -> None:
+        if not await self._tokens.revoke(name, utcnow()):
+            raise TokenNotFound(f"no active token is named {name!r}")

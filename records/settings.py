@@ -1,0 +1,86 @@
+"""Service settings: environment variables (prefix ``RECORDS_``), an optional TOML file, defaults.
+
+pydantic-settings gives typed, validated settings with one precedence order everywhere:
+explicit arguments (CLI flags) > environment > TOML file (``RECORDS_CONFIG``) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from records.errors import InvalidConfiguration
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class RecordsSettings(BaseSettings):
+    """Every setting the service reads. README lists them all (a test keeps the two in step)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECORDS_", extra="forbid")
+
+    data_dir: Path = Field(Path("records-data"), description="Where the embedded store keeps its database and blobs.")
+    host: str = Field("127.0.0.1", description="Address `records serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `records serve` listens on.")
+    store: str = Field("sqlite", description="Record store adapter: `sqlite` (embedded default).")
+    blobs: str = Field("file", description="Blob store adapter: `file` (blobs under the data dir).")
+    max_request_bytes: int = Field(1 * MiB, ge=1024, description="Largest JSON request body accepted (413 beyond).")
+    max_attachment_bytes: int = Field(
+        10 * GiB, ge=1, description="Largest attachment upload accepted (413 beyond)."
+    )
+    page_size_default: int = Field(50, ge=1, description="Records per page when `limit` is not given.")
+    page_size_max: int = Field(200, ge=1, description="Largest `limit` a list request may ask for (422 beyond).")
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("RECORDS_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "records.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def load_settings(**overrides: object) -> RecordsSettings:
+    """Build settings, turning every kind of bad configuration into one typed error.
+
+    ``overrides`` whose value is None are dropped so that an absent CLI flag falls through
+    to the environment and the config file.
+    """
+    config_file = os.environ.get("RECORDS_CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise InvalidConfiguration(f"RECORDS_CONFIG points to {config_file!r}, which is not a readable file")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return RecordsSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidConfiguration(f"invalid settings: {problems}") from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise InvalidConfiguration(f"cannot read configuration: {exc}") from None

@@ -1,0 +1,44 @@
+"""The embedded default: SQLite plus blobs on local disk, all under one data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio.to_thread
+
+from records.errors import InvalidConfiguration, StorageUnavailable
+from records.storage.localdisk import LocalDiskBlobStore
+from records.storage.sqlite.database import Database
+from records.storage.sqlite.records import SqliteRecordRepository
+from records.storage.sqlite.tokens import SqliteTokenRepository
+
+
+class EmbeddedStorage:
+    name = "sqlite"
+
+    def __init__(self, data_dir: Path, db: Database, blobs: LocalDiskBlobStore) -> None:
+        self.data_dir = data_dir
+        self._db = db
+        self.records = SqliteRecordRepository(db)
+        self.tokens = SqliteTokenRepository(db)
+        self.blobs = blobs
+
+    @classmethod
+    def open(cls, data_dir: Path) -> EmbeddedStorage:
+        """Open the data dir, creating and initialising it on first use."""
+        if data_dir.exists() and not data_dir.is_dir():
+            raise InvalidConfiguration(f"data dir {data_dir} exists and is not a directory")
+        try:
+            if not data_dir.exists():
+                data_dir.mkdir(parents=True, mode=0o700)  # customers' personal data lives here
+            blobs = LocalDiskBlobStore(data_dir / "blobs")
+        except PermissionError as exc:
+            raise StorageUnavailable(f"cannot use data dir {data_dir}: {exc.strerror}") from None
+        db = Database(data_dir / "records.sqlite3")
+        return cls(data_dir, db, blobs)
+
+    async def ping(self) -> None:
+        await self._db.run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._db.close)

@@ -1,0 +1,1 @@
+"""The embedded record store: SQLite in WAL mode with durable (fsynced) commits."""

@@ -1,0 +1,97 @@
+"""Versioned schema migrations of the embedded SQLite store.
+
+Each migration runs once, in its own transaction, and is recorded in ``schema_migrations``.
+Never edit a published migration: append a new one.
+
+Records are stored whole as a JSON document (the same shape a MongoDB collection holds); the
+columns beside it copy the fields that list filters use, so every filter is an indexed lookup.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from records.clock import to_text, utcnow
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "records, classification codes, reference counters, tokens",
+        """
+        CREATE TABLE records (
+            id          TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            reference   TEXT NOT NULL UNIQUE,
+            status      TEXT NOT NULL,
+            channel     TEXT NOT NULL,
+            urgency     TEXT NOT NULL,
+            owner       TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            doc         TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX records_by_created ON records (created_at DESC, id DESC);
+        CREATE INDEX records_by_kind ON records (kind, created_at DESC, id DESC);
+        CREATE INDEX records_by_status ON records (status, created_at DESC, id DESC);
+        CREATE INDEX records_by_owner ON records (owner, created_at DESC, id DESC);
+        CREATE INDEX records_by_channel ON records (channel, created_at DESC, id DESC);
+        CREATE INDEX records_by_urgency ON records (urgency, created_at DESC, id DESC);
+        CREATE INDEX records_by_received ON records (received_at);
+
+        CREATE TABLE record_classification (
+            code       TEXT NOT NULL,
+            record_id  TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            PRIMARY KEY (code, record_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE sequences (
+            name  TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE api_tokens (
+            secret_hash TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            role        TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            revoked_at  TEXT
+        ) STRICT;
+        CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL;
+        """,
+    ),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply pending migrations; returns the versions applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    known = max((v for v, _, _ in MIGRATIONS), default=0)
+    if done and max(done) > known:
+        from records.errors import InvalidConfiguration
+
+        raise InvalidConfiguration(
+            f"the data dir's schema is version {max(done)}, newer than this release understands ({known}); upgrade records"
+        )
+    applied = []
+    for version, name, sql in MIGRATIONS:
+        if version in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, sql.split(";")):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, to_text(utcnow())),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

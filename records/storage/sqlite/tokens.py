@@ -1,0 +1,63 @@
+"""API token repository on SQLite. Only SHA-256 hashes of token secrets are stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from records.clock import to_text
+from records.errors import TokenNameTaken
+from records.ports import ApiToken
+from records.roles import Role
+from records.storage.sqlite.database import Database
+
+
+def _token(row: tuple) -> ApiToken:
+    secret_hash, name, role, created_at, revoked_at = row
+    return ApiToken(
+        name=name,
+        role=Role(role),
+        secret_hash=secret_hash,
+        created_at=datetime.fromisoformat(created_at),
+        revoked_at=datetime.fromisoformat(revoked_at) if revoked_at else None,
+    )
+
+
+_SELECT = "SELECT secret_hash, name, role, created_at, revoked_at FROM api_tokens"
+
+
+class SqliteTokenRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, token: ApiToken) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO api_tokens (secret_hash, name, role, created_at) VALUES (?, ?, ?, ?)",
+                    (token.secret_hash, token.name, token.role.value, to_text(token.created_at)),
+                )
+            except sqlite3.IntegrityError:
+                raise TokenNameTaken(f"a token named {token.name!r} exists; revoke it first or pick another name") from None
+
+        await self._db.run(self._db.transaction(insert))
+
+    async def by_secret_hash(self, secret_hash: str) -> ApiToken | None:
+        row = await self._db.run(
+            lambda c: c.execute(f"{_SELECT} WHERE secret_hash = ? AND revoked_at IS NULL", (secret_hash,)).fetchone()
+        )
+        return _token(row) if row else None
+
+    async def list(self, include_revoked: bool = False) -> list[ApiToken]:
+        sql = _SELECT + ("" if include_revoked else " WHERE revoked_at IS NULL") + " ORDER BY created_at, name"
+        rows = await self._db.run(lambda c: c.execute(sql).fetchall())
+        return [_token(row) for row in rows]
+
+    async def revoke(self, name: str, at: datetime) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (to_text(at), name)
+            )
+            return cur.rowcount == 1
+
+        return await self._db.run(self._db.transaction(update))
