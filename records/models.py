@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from records.clock import as_utc
 
@@ -77,6 +77,8 @@ def _clean_text(value: str) -> str:
     return value
 
 
+# Times a client sends must say their zone; they are kept in UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(as_utc)]
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 ClassificationCode = Annotated[
@@ -117,7 +119,7 @@ class Customer(Strict):
 class Incident(Strict):
     """What an emergency file describes: a service incident or outage (SPEC §6, §5.1)."""
 
-    started_at: AwareDatetime | None = None
+    started_at: UtcDatetime | None = None
     affected_area: Line | None = None
     affected_services: list[Line] = Field(default_factory=list, max_length=50)
     customers_affected: int | None = Field(None, ge=0)
@@ -192,7 +194,7 @@ class _RecordFields(Strict):
         None, max_length=50, description="Classification codes, `scheme:code` (SPEC §2.4)."
     )
     service_type: ServiceType | None = Field(None, description="Work orders only (SPEC §3.1).")
-    deadline: AwareDatetime | None = Field(None, description="Work orders only: when it must be done (SPEC §3.1).")
+    deadline: UtcDatetime | None = Field(None, description="Work orders only: when it must be done (SPEC §3.1).")
     feedback_required: bool | None = Field(None, description="Work orders only (SPEC §3.1).")
     incident: Incident | None = Field(None, description="Emergencies only (SPEC §6).")
 
@@ -224,7 +226,7 @@ class RecordCreate(_RecordFields):
     subject: Line
     description: Text
     urgency: Urgency
-    received_at: AwareDatetime | None = Field(
+    received_at: UtcDatetime | None = Field(
         None, description="When the customer made contact; not in the future; defaults to now."
     )
 

@@ -58,7 +58,6 @@ class RecordsApp(InitPluginProtocol):
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.lifespan.append(self.lifespan)
-        app_config.request_max_body_size = self.settings.max_request_bytes
         app_config.state = State({"settings": self.settings})
         app_config.openapi_config = OpenAPIConfig(
             title="records",
@@ -84,6 +83,7 @@ def _document_roles(app: Litestar) -> None:
 
 
 def create_app(settings: RecordsSettings) -> Litestar:
-    app = Litestar(plugins=[RecordsApp(settings)])
+    # Passed here, not in on_app_init: litestar 2.25 ignores request_max_body_size set by a plugin.
+    app = Litestar(plugins=[RecordsApp(settings)], request_max_body_size=settings.max_request_bytes)
     _document_roles(app)
     return app

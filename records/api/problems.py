@@ -92,6 +92,11 @@ def handle_http_exception(_: Request, exc: HTTPException) -> Response:
     return problem(status, code, exc.detail or "Error", exc.detail or "request refused")
 
 
+def handle_recursion(_: Request, exc: RecursionError) -> Response:
+    # msgspec raises this for absurdly nested JSON: the client's fault, not ours.
+    return problem(400, "malformed_body", "Malformed request", "the request body is nested too deeply")
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "Internal error", "the server failed; the request changed nothing it did not finish")
@@ -100,6 +105,7 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     RecordsError: handle_records_error,
     HTTPException: handle_http_exception,
+    RecursionError: handle_recursion,
     Exception: handle_unexpected,
 }
 

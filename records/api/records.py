@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from records.api.auth import admits
@@ -58,7 +58,7 @@ class RecordController(Controller):
         responses=problem_responses(400, 401, 403, 413, 422),
         **admits(FILE_RECORDS),
     )
-    async def file_record(self, request: Request, data: RecordCreate, records: RecordService) -> Response[Record]:
+    async def file_record(self, request: Request, data: JSONBody[RecordCreate], records: NamedDependency[RecordService]) -> Response[Record]:
         record = await records.file(data, request.user)
         return Response(record, status_code=201, headers={"ETag": etag(record), "Location": f"{self.path}/{record.id}"})
 
@@ -72,20 +72,20 @@ class RecordController(Controller):
     )
     async def list_records(
         self,
-        records: RecordService,
-        kind: Kind | None = None,
-        status: Annotated[str | None, Parameter(max_length=64)] = None,
-        channel: Channel | None = None,
-        urgency: Urgency | None = None,
-        classification: Annotated[str | None, Parameter(max_length=100)] = None,
-        owner: Annotated[str | None, Parameter(max_length=64)] = None,
-        reference: Annotated[str | None, Parameter(max_length=32)] = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        received_from: datetime | None = None,
-        received_to: datetime | None = None,
-        cursor: Annotated[str | None, Parameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
-        limit: Annotated[int | None, Parameter(description="Page size; at most the configured maximum (200 by default).")] = None,
+        records: NamedDependency[RecordService],
+        kind: FromQuery[Kind | None] = None,
+        status: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        channel: FromQuery[Channel | None] = None,
+        urgency: FromQuery[Urgency | None] = None,
+        classification: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        owner: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        reference: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+        received_from: FromQuery[datetime | None] = None,
+        received_to: FromQuery[datetime | None] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
+        limit: Annotated[int | None, QueryParameter(description="Page size; at most the configured maximum (200 by default).")] = None,
     ) -> RecordPage:
         query = RecordQuery(
             kind=kind,
@@ -110,7 +110,7 @@ class RecordController(Controller):
         responses=problem_responses(401, 403, 404),
         **admits(READ_RECORDS),
     )
-    async def get_record(self, record_id: str, records: RecordService) -> Response[Record]:
+    async def get_record(self, record_id: FromPath[str], records: NamedDependency[RecordService]) -> Response[Record]:
         record = await records.get(record_id)
         return Response(record, headers={"ETag": etag(record)})
 
@@ -128,10 +128,10 @@ class RecordController(Controller):
     async def amend_record(
         self,
         request: Request,
-        record_id: str,
-        data: RecordPatch,
-        records: RecordService,
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="The ETag (version) read.")] = None,
+        record_id: FromPath[str],
+        data: JSONBody[RecordPatch],
+        records: NamedDependency[RecordService],
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag (version) read.")] = None,
     ) -> Response[Record]:
         record = await records.amend(record_id, data, parse_if_match(if_match), request.user)
         return Response(record, headers={"ETag": etag(record)})
@@ -143,7 +143,7 @@ class RecordController(Controller):
         responses=problem_responses(400, 401, 403, 404, 413, 422),
         **admits(FILE_RECORDS),
     )
-    async def add_note(self, request: Request, record_id: str, data: NoteIn, records: RecordService) -> Note:
+    async def add_note(self, request: Request, record_id: FromPath[str], data: JSONBody[NoteIn], records: NamedDependency[RecordService]) -> Note:
         return await records.add_note(record_id, data, request.user)
 
     @post(
@@ -155,10 +155,12 @@ class RecordController(Controller):
             "sha256 and size are recorded. A cut-off upload stores nothing."
         ),
         responses=problem_responses(400, 401, 403, 404, 413, 422),
-        request_max_body_size=None,  # the upload itself enforces RECORDS_MAX_ATTACHMENT_BYTES
+        # The upload enforces RECORDS_MAX_ATTACHMENT_BYTES itself; this only lifts the JSON body limit
+        # (a number, because litestar 2.25 loses a None here when it registers the route).
+        request_max_body_size=2**62,
         **admits(FILE_RECORDS),
     )
-    async def upload_attachment(self, request: Request, record_id: str, records: RecordService) -> Attachment:
+    async def upload_attachment(self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]) -> Attachment:
         principal: Principal = request.user
         upload = MultipartUpload(request, max_bytes=request.app.state.settings.max_attachment_bytes)
         return await records.attach(record_id, upload, principal)
@@ -170,7 +172,7 @@ class RecordController(Controller):
         responses=problem_responses(401, 403, 404),
         **admits(READ_RECORDS),
     )
-    async def download_attachment(self, record_id: str, attachment_id: str, records: RecordService) -> Stream:
+    async def download_attachment(self, record_id: FromPath[str], attachment_id: FromPath[str], records: NamedDependency[RecordService]) -> Stream:
         attachment, content = await records.open_attachment(record_id, attachment_id)
         return Stream(
             content,

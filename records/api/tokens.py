@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar import Controller, Request, delete, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel
 
 from records.api.auth import admits
@@ -57,7 +58,7 @@ class TokenController(Controller):
         responses=problem_responses(400, 401, 403, 409, 413, 422),
         **admits(MANAGE_TOKENS),
     )
-    async def create_token(self, data: TokenCreate, tokens: TokenService) -> TokenIssued:
+    async def create_token(self, data: JSONBody[TokenCreate], tokens: NamedDependency[TokenService]) -> TokenIssued:
         issued = await tokens.issue(data.name, data.role)
         return TokenIssued(name=issued.name, role=issued.role, token=issued.token, created_at=issued.created_at)
 
@@ -68,7 +69,7 @@ class TokenController(Controller):
         responses=problem_responses(401, 403),
         **admits(MANAGE_TOKENS),
     )
-    async def list_tokens(self, tokens: TokenService, include_revoked: bool = False) -> TokenList:
+    async def list_tokens(self, tokens: NamedDependency[TokenService], include_revoked: FromQuery[bool] = False) -> TokenList:
         found = await tokens.list(include_revoked=include_revoked)
         return TokenList(
             items=[TokenInfo(name=t.name, role=t.role, created_at=t.created_at, revoked_at=t.revoked_at) for t in found]
@@ -81,7 +82,7 @@ class TokenController(Controller):
         responses=problem_responses(401, 403, 404),
         **admits(MANAGE_TOKENS),
     )
-    async def revoke_token(self, name: str, tokens: TokenService) -> None:
+    async def revoke_token(self, name: FromPath[str], tokens: NamedDependency[TokenService]) -> None:
         await tokens.revoke(name)
 
 
