@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,12 @@ class RecordsSettings(BaseSettings):
     page_size_default: int = Field(50, ge=1, description="Records per page when `limit` is not given.")
     page_size_max: int = Field(200, ge=1, description="Largest `limit` a list request may ask for (422 beyond).")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
+
+    @model_validator(mode="after")
+    def _page_sizes_agree(self) -> RecordsSettings:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("page_size_default must not exceed page_size_max")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -32,7 +32,7 @@ class EmbeddedStorage:
             if not data_dir.exists():
                 data_dir.mkdir(parents=True, mode=0o700)  # customers' personal data lives here
             blobs = LocalDiskBlobStore(data_dir / "blobs")
-        except PermissionError as exc:
+        except OSError as exc:
             raise StorageUnavailable(f"cannot use data dir {data_dir}: {exc.strerror}") from None
         db = Database(data_dir / "records.sqlite3")
         return cls(data_dir, db, blobs)

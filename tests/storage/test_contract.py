@@ -1,0 +1,167 @@
+"""The storage contract every adapter must honour, parametrised over the adapters that exist.
+
+Production adapters (MongoDB through beanie, S3 through minio) join ``STORAGES`` and must pass
+these same tests unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+
+from records.errors import Conflict, NotFound, TokenNameTaken
+from records.models import Channel, Customer, Kind, Record, RecordQuery, Urgency
+from records.ports import ApiToken, Storage
+from records.roles import Role
+from records.storage.embedded import EmbeddedStorage
+
+STORAGES: dict[str, Callable[[Path], Storage]] = {
+    "embedded": lambda tmp: EmbeddedStorage.open(tmp / "data"),
+}
+
+
+@pytest.fixture(params=sorted(STORAGES))
+def open_storage(request, tmp_path) -> Callable[[], Storage]:
+    return lambda: STORAGES[request.param](tmp_path)
+
+
+def run(fn):
+    return anyio.run(fn)
+
+
+def make_record(n: int, *, kind: Kind = Kind.complaint, owner: str = "alice", created: datetime | None = None,
+                classification: list[str] | None = None) -> Record:
+    at = created or datetime(2026, 5, 1, tzinfo=UTC) + timedelta(minutes=n)
+    return Record(
+        id=f"rec-{n:04d}", kind=kind, reference=f"CP-2026-{n:06d}", status="open", version=1, owner=owner,
+        created_by=owner, channel=Channel.phone, customer=Customer(name="N", phone="13800000000", account="A"),
+        subject="s", description="d", urgency=Urgency.general, classification=classification or [],
+        received_at=at, created_at=at, updated_at=at,
+    )
+
+
+def test_records_round_trip_and_reopen(open_storage):
+    async def main():
+        storage = open_storage()
+        record = make_record(1, classification=["content:network"])
+        await storage.records.add(record)
+        assert await storage.records.get(record.id) == record
+        assert await storage.records.get("missing") is None
+        with pytest.raises(Conflict):
+            await storage.records.add(record)
+        await storage.close()
+        reopened = open_storage()
+        assert await reopened.records.get(record.id) == record
+        await reopened.close()
+
+    run(main)
+
+
+def test_replace_is_compare_and_swap(open_storage):
+    async def main():
+        storage = open_storage()
+        record = make_record(1)
+        await storage.records.add(record)
+        changed = record.model_copy(update={"version": 2, "subject": "new", "classification": ["x:y"]})
+        assert await storage.records.replace(changed, expected_version=1)
+        assert not await storage.records.replace(record.model_copy(update={"version": 2}), expected_version=1)
+        stored = await storage.records.get(record.id)
+        assert stored.subject == "new" and stored.version == 2
+        assert [r.id for r in await storage.records.find(RecordQuery(classification="x:y"))] == [record.id]
+        await storage.close()
+
+    run(main)
+
+
+def test_find_orders_newest_first_with_ties_broken_by_id(open_storage):
+    async def main():
+        storage = open_storage()
+        same = datetime(2026, 5, 1, tzinfo=UTC)
+        for n in (3, 1, 2):
+            await storage.records.add(make_record(n, created=same))
+        await storage.records.add(make_record(9))
+        found = await storage.records.find(RecordQuery(limit=10))
+        assert [r.id for r in found] == ["rec-0009", "rec-0003", "rec-0002", "rec-0001"]
+        after = await storage.records.find(RecordQuery(limit=10, after=(same, "rec-0003")))
+        assert [r.id for r in after] == ["rec-0002", "rec-0001"]
+        limited = await storage.records.find(RecordQuery(limit=2, kind=Kind.complaint, owner="alice"))
+        assert len(limited) == 2
+        await storage.close()
+
+    run(main)
+
+
+def test_sequences_are_atomic_and_independent(open_storage):
+    async def main():
+        storage = open_storage()
+        results: list[int] = []
+
+        async def bump():
+            results.append(await storage.records.next_sequence("reference:complaint:2026"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(bump)
+        assert sorted(results) == list(range(1, 51))
+        assert await storage.records.next_sequence("reference:emergency:2026") == 1
+        await storage.close()
+
+    run(main)
+
+
+def test_tokens(open_storage):
+    async def main():
+        storage = open_storage()
+        now = datetime.now(UTC)
+        token = ApiToken(name="alice", role=Role.agent, secret_hash="h1", created_at=now)
+        await storage.tokens.add(token)
+        with pytest.raises(TokenNameTaken):
+            await storage.tokens.add(ApiToken(name="alice", role=Role.admin, secret_hash="h2", created_at=now))
+        assert (await storage.tokens.by_secret_hash("h1")).role is Role.agent
+        assert await storage.tokens.revoke("alice", now)
+        assert not await storage.tokens.revoke("alice", now)
+        assert await storage.tokens.by_secret_hash("h1") is None
+        await storage.tokens.add(ApiToken(name="alice", role=Role.admin, secret_hash="h2", created_at=now))
+        assert [t.role for t in await storage.tokens.list()] == [Role.admin]
+        assert len(await storage.tokens.list(include_revoked=True)) == 2
+        await storage.close()
+
+    run(main)
+
+
+async def _chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def test_blobs_round_trip_and_failed_writes_leave_nothing(open_storage):
+    async def main():
+        storage = open_storage()
+        data = bytes(range(256)) * 1000
+        stored = await storage.blobs.put("attachments/r1/a1", _chunks(data))
+        assert stored.size == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
+        assert b"".join([c async for c in storage.blobs.read("attachments/r1/a1")]) == data
+        assert await storage.blobs.exists("attachments/r1/a1")
+
+        async def failing() -> AsyncIterator[bytes]:
+            yield b"partial"
+            raise RuntimeError("client went away")
+
+        with pytest.raises(RuntimeError):
+            await storage.blobs.put("attachments/r1/a2", failing())
+        assert not await storage.blobs.exists("attachments/r1/a2")
+        with pytest.raises(NotFound):
+            [c async for c in storage.blobs.read("attachments/r1/a2")]
+        await storage.blobs.delete("attachments/r1/a1")
+        await storage.blobs.delete("attachments/r1/a1")  # idempotent
+        assert not await storage.blobs.exists("attachments/r1/a1")
+        with pytest.raises(ValueError):
+            await storage.blobs.exists("../escape")
+        await storage.close()
+
+    run(main)

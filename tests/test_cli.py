@@ -1,0 +1,128 @@
+"""The ``records`` command line as operators use it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from records.cli import main
+from records.services.tokens import hash_secret
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_tokens_create_prints_only_the_token_and_stores_only_its_hash(cli, data_dir):
+    result = cli("tokens", "create", "--role", "admin", "--name", "root", "--data-dir", str(data_dir))
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    assert token.startswith("rec_") and len(token) > 40
+    raw = (data_dir / "records.sqlite3").read_bytes()
+    assert token.encode() not in raw
+    with sqlite3.connect(data_dir / "records.sqlite3") as conn:
+        assert conn.execute("SELECT secret_hash FROM api_tokens").fetchone()[0] == hash_secret(token)
+
+
+def test_token_from_the_cli_works_against_the_api(cli, data_dir):
+    from litestar.testing import TestClient
+
+    from records.api.app import create_app
+    from records.settings import load_settings
+
+    token = cli("tokens", "create", "--role", "agent", "--name", "alice", "--data-dir", str(data_dir)).stdout.strip()
+    with TestClient(create_app(load_settings(data_dir=data_dir))) as client:
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json() == {"name": "alice", "role": "agent"}
+        cli("tokens", "revoke", "alice", "--data-dir", str(data_dir))
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_list_and_revoke(cli, data_dir):
+    d = ["--data-dir", str(data_dir)]
+    cli("tokens", "create", "--role", "agent", "--name", "alice", *d)
+    cli("tokens", "create", "--role", "archivist", "--name", "ada", *d)
+    table = cli("tokens", "list", *d).stdout
+    assert "alice" in table and "archivist" in table and "rec_" not in table
+    assert cli("tokens", "revoke", "alice", *d).exit_code == 0
+    listed = json.loads(cli("tokens", "list", "--json", *d).stdout)
+    assert [t["name"] for t in listed] == ["ada"]
+    everything = json.loads(cli("tokens", "list", "--all", "--json", *d).stdout)
+    assert {t["name"]: t["revoked_at"] is not None for t in everything} == {"alice": True, "ada": False}
+
+
+def test_data_dir_from_the_environment(cli, tmp_path):
+    target = tmp_path / "from-env"
+    result = cli("tokens", "create", "--role", "agent", "--name", "x", env={"RECORDS_DATA_DIR": str(target)})
+    assert result.exit_code == 0
+    assert (target / "records.sqlite3").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["tokens", "create", "--role", "agent", "--name", "bad name!"], "invalid_input"),
+        (["tokens", "revoke", "nobody"], "token_not_found"),
+    ],
+)
+def test_bad_input_gives_a_coded_error_and_exit_2(cli, data_dir, args, code):
+    result = cli(*args, "--data-dir", str(data_dir))
+    assert result.exit_code == 2
+    assert f"[{code}]" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_duplicate_name_and_unknown_role(cli, data_dir):
+    d = ["--data-dir", str(data_dir)]
+    cli("tokens", "create", "--role", "agent", "--name", "alice", *d)
+    again = cli("tokens", "create", "--role", "agent", "--name", "alice", *d)
+    assert again.exit_code == 2 and "[token_name_taken]" in again.stderr
+    assert again.stdout == ""
+    role = cli("tokens", "create", "--role", "overlord", "--name", "z", *d)
+    assert role.exit_code == 2 and "overlord" in role.stderr
+
+
+def test_bad_configuration_is_reported_not_raised(cli, data_dir, tmp_path):
+    bad_env = cli("tokens", "list", "--data-dir", str(data_dir), env={"RECORDS_PAGE_SIZE_MAX": "lots"})
+    assert bad_env.exit_code == 1 and "[invalid_configuration]" in bad_env.stderr
+    missing = cli("tokens", "list", env={"RECORDS_CONFIG": str(tmp_path / "nope.toml")})
+    assert "[invalid_configuration]" in missing.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("data_dir = [unterminated")
+    result = cli("tokens", "list", env={"RECORDS_CONFIG": str(broken)})
+    assert result.exit_code == 1 and "[invalid_configuration]" in result.stderr
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('colour = "blue"\n')
+    result = cli("tokens", "list", env={"RECORDS_CONFIG": str(unknown)})
+    assert "[invalid_configuration]" in result.stderr and "colour" in result.stderr
+
+
+def test_data_dir_that_is_a_file(cli, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("not a directory")
+    result = cli("tokens", "list", "--data-dir", str(target))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_unusable_data_dir(cli, tmp_path):
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("x")
+    result = cli("tokens", "list", "--data-dir", str(blocker / "data"))
+    assert result.exit_code == 1 and "[storage_unavailable]" in result.stderr
+
+
+def test_init_creates_a_private_data_dir(cli, data_dir):
+    assert cli("init", "--data-dir", str(data_dir)).exit_code == 0
+    assert (data_dir / "records.sqlite3").is_file()
+    assert (data_dir.stat().st_mode & 0o777) == 0o700
