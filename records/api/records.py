@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody, Schema
 from litestar.response import Stream
 
 from records.api.auth import admits
@@ -30,6 +32,38 @@ from records.models import (
 )
 from records.roles import FILE_RECORDS, READ_RECORDS, Principal
 from records.services.records import RecordService
+
+
+@dataclass
+class AttachmentUploadOperation(Operation):
+    """Documents the multipart body that the upload handler streams itself (it takes no ``data``)."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="One file in the multipart field `file`; other fields are ignored.",
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["file"],
+                        properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
+                    )
+                )
+            },
+        )
+
+
+@dataclass
+class AttachmentDownloadOperation(Operation):
+    """Documents the download as the stored file's bytes."""
+
+    def __post_init__(self) -> None:
+        if self.responses and "200" in self.responses:
+            self.responses["200"] = OpenAPIResponse(
+                description="The attachment's bytes, with its content type, size, ETag (sha256) and filename.",
+                content={"application/octet-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
+            )
 
 
 def etag(record: Record) -> str:
@@ -158,6 +192,7 @@ class RecordController(Controller):
         # The upload enforces RECORDS_MAX_ATTACHMENT_BYTES itself; this only lifts the JSON body limit
         # (a number, because litestar 2.25 loses a None here when it registers the route).
         request_max_body_size=2**62,
+        operation_class=AttachmentUploadOperation,
         **admits(FILE_RECORDS),
     )
     async def upload_attachment(self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]) -> Attachment:
@@ -169,6 +204,7 @@ class RecordController(Controller):
         "/{record_id:str}/attachments/{attachment_id:str}",
         operation_id="downloadAttachment",
         summary="Download an attachment",
+        operation_class=AttachmentDownloadOperation,
         responses=problem_responses(401, 403, 404),
         **admits(READ_RECORDS),
     )
