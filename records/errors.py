@@ -64,6 +64,11 @@ class TokenNameTaken(Conflict):
     title = "Token name in use"
 
 
+class LastAdminToken(Conflict):
+    code = "last_admin_token"
+    title = "Last admin token"
+
+
 class PreconditionRequired(RecordsError):
     code, status, title = "precondition_required", 428, "Precondition required"
 
@@ -94,6 +99,12 @@ class UnsupportedMediaType(RecordsError):
 
 class PayloadTooLarge(RecordsError):
     code, status, title = "payload_too_large", 413, "Payload too large"
+
+
+class AttachmentContentMissing(RecordsError):
+    """An attachment is listed but its bytes are gone: storage lost data (``records fsck`` finds these)."""
+
+    code, status, title = "attachment_content_missing", 500, "Attachment content missing"
 
 
 class StorageUnavailable(RecordsError):

@@ -69,8 +69,13 @@ class BlobStore(Protocol):
         """Stream ``chunks`` into a new blob. The blob becomes visible under ``key`` only once
         every byte is durably written; if the stream fails nothing is left behind."""
 
-    def read(self, key: str) -> AsyncIterator[bytes]:
-        """Stream a blob's bytes back. Raises ``NotFound`` when there is no such blob."""
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        """Open a blob and return an iterator over its bytes. Raises ``NotFound`` here, before
+        a byte is read, when there is no such blob (so an HTTP response is not yet started)."""
+
+    async def discard_incomplete(self) -> int:
+        """Remove what interrupted writes left behind (after a crash); returns how many.
+        Only the process that serves writes calls this, at start-up."""
 
     async def exists(self, key: str) -> bool: ...
 

@@ -126,3 +126,12 @@ def test_init_creates_a_private_data_dir(cli, data_dir):
     assert cli("init", "--data-dir", str(data_dir)).exit_code == 0
     assert (data_dir / "records.sqlite3").is_file()
     assert (data_dir.stat().st_mode & 0o777) == 0o700
+
+
+def test_the_last_admin_token_cannot_be_revoked(cli, data_dir):
+    d = ["--data-dir", str(data_dir)]
+    cli("tokens", "create", "--role", "admin", "--name", "root", *d)
+    refused = cli("tokens", "revoke", "root", *d)
+    assert refused.exit_code == 2 and "[last_admin_token]" in refused.stderr
+    cli("tokens", "create", "--role", "admin", "--name", "root2", *d)
+    assert cli("tokens", "revoke", "root", *d).exit_code == 0

@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
 from records import __version__
-from records.api.auth import PUBLIC_PATHS, BearerTokenMiddleware
+from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.records import RecordController
@@ -41,9 +41,12 @@ class RecordsApp(InitPluginProtocol):
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         storage = open_storage(self.settings)
+        # Uploads cut off by a crash left partial files; nothing references them. Only the server
+        # sweeps them: a CLI command opening the same data dir could meet an upload in flight.
+        await storage.blobs.discard_incomplete()
         app.state.storage = storage
         app.state.record_service = RecordService(
-            storage.records, storage.blobs, self.settings.page_size_default, self.settings.page_size_max
+            storage.records, storage.blobs, storage.tokens, self.settings.page_size_default, self.settings.page_size_max
         )
         app.state.token_service = TokenService(storage.tokens)
         try:
@@ -54,7 +57,7 @@ class RecordsApp(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend([health, RecordController, TokenController, MeController])
         app_config.middleware.append(
-            DefineMiddleware(BearerTokenMiddleware, exclude=[f"^{p}" for p in sorted(PUBLIC_PATHS)])
+            DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.lifespan.append(self.lifespan)
@@ -77,7 +80,7 @@ def _document_roles(app: Litestar) -> None:
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             roles = handler.opt.get("roles")
-            if roles:
+            if roles and "**Roles:**" not in (handler.description or ""):
                 names = ", ".join(sorted(r.value for r in roles))
                 handler.description = f"{handler.description or ''}\n\n**Roles:** {names}".strip()
 

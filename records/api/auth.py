@@ -16,8 +16,8 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from records.errors import NotAuthenticated, NotPermitted
 from records.roles import Principal, Role
 
-# Paths anyone may reach: liveness and the API description.
-PUBLIC_PATHS = {"/health", "/schema"}
+# Paths anyone may reach: liveness and the API description (anchored, so /healthz is not public).
+PUBLIC_PATH_PATTERNS = [r"^/health$", r"^/schema(/|$)"]
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
@@ -35,7 +35,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
 
 
 def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    admitted: frozenset[Role] = handler.opt["roles"]
+    admitted: frozenset[Role] = handler.opt.get("roles", frozenset())  # no declaration admits no one
     principal: Principal = connection.user
     if principal.role not in admitted:
         raise NotPermitted(

@@ -111,7 +111,10 @@ EXCEPTION_HANDLERS = {
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problems a route can return."""
+    """OpenAPI entries for the problems a route can return.
+
+    400 is always listed: litestar documents its own 400 for any route with parameters, and
+    this replaces it with the problem shape the client actually gets."""
     described = {
         400: "Malformed request (bad JSON, bad cursor).",
         401: "No token, or an unknown or revoked token.",
@@ -119,10 +122,11 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         404: "No such record or attachment.",
         409: "Conflict: stale version or a name in use.",
         413: "Body larger than the configured limit.",
+        415: "Wrong content type (uploads must be multipart/form-data).",
         422: "Validation failed; `errors` names each field.",
         428: "If-Match header required.",
     }
     return {
         s: ResponseSpec(data_container=Problem, description=described[s], media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
-        for s in statuses
+        for s in sorted({400, *statuses})
     }

@@ -16,7 +16,7 @@ from records.api.auth import admits
 from records.api.dependencies import provide_record_service
 from records.api.problems import problem_responses
 from records.api.uploads import MultipartUpload
-from records.errors import InvalidInput, PreconditionRequired
+from records.errors import InvalidInput
 from records.models import (
     Attachment,
     Channel,
@@ -70,9 +70,10 @@ def etag(record: Record) -> str:
     return f'"{record.version}"'
 
 
-def parse_if_match(value: str | None) -> int:
+def parse_if_match(value: str | None) -> int | None:
+    """The version in If-Match; None when absent (the service decides, after checking permission)."""
     if value is None:
-        raise PreconditionRequired('send If-Match with the version you read, e.g. If-Match: "3" (the ETag)')
+        return None
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit() or len(text) > 12:
         raise InvalidInput("If-Match must be a record version such as \"3\"", field="If-Match")
@@ -188,7 +189,7 @@ class RecordController(Controller):
             "multipart/form-data with one field `file`. Streamed to the blob store as it arrives; "
             "sha256 and size are recorded. A cut-off upload stores nothing."
         ),
-        responses=problem_responses(400, 401, 403, 404, 413, 422),
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
         # The upload enforces RECORDS_MAX_ATTACHMENT_BYTES itself; this only lifts the JSON body limit
         # (a number, because litestar 2.25 loses a None here when it registers the route).
         request_max_body_size=2**62,

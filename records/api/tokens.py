@@ -66,7 +66,7 @@ class TokenController(Controller):
         "/",
         operation_id="listTokens",
         summary="List API tokens",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 422),
         **admits(MANAGE_TOKENS),
     )
     async def list_tokens(self, tokens: NamedDependency[TokenService], include_revoked: FromQuery[bool] = False) -> TokenList:
@@ -79,7 +79,8 @@ class TokenController(Controller):
         "/{name:str}",
         operation_id="revokeToken",
         summary="Revoke an API token",
-        responses=problem_responses(401, 403, 404),
+        description="The last active admin token cannot be revoked (409): create another admin first.",
+        responses=problem_responses(401, 403, 404, 409),
         **admits(MANAGE_TOKENS),
     )
     async def revoke_token(self, name: FromPath[str], tokens: NamedDependency[TokenService]) -> None:

@@ -16,9 +16,12 @@ from records.clock import as_utc, to_text, utcnow
 from records.errors import (
     AttachmentNotFound,
     InvalidCursor,
+    AttachmentContentMissing,
     InvalidInput,
+    NotFound,
     NotPermitted,
     NotRecordOwner,
+    PreconditionRequired,
     ReassignForbidden,
     RecordNotFound,
     VersionConflict,
@@ -38,7 +41,7 @@ from records.models import (
     TimelineEvent,
     check_kind_fields,
 )
-from records.ports import RecordRepository, BlobStore
+from records.ports import BlobStore, RecordRepository, TokenRepository
 from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
 
 # Every new file starts here; workflow plugins (a later issue) move it along its kind's stages.
@@ -82,9 +85,17 @@ def _safe_content_type(value: str | None) -> str:
 
 
 class RecordService:
-    def __init__(self, records: RecordRepository, blobs: BlobStore, page_size_default: int = 50, page_size_max: int = 200):
+    def __init__(
+        self,
+        records: RecordRepository,
+        blobs: BlobStore,
+        tokens: TokenRepository,
+        page_size_default: int = 50,
+        page_size_max: int = 200,
+    ) -> None:
         self._records = records
         self._blobs = blobs
+        self._tokens = tokens  # who may be given a file to own
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
 
@@ -158,11 +169,18 @@ class RecordService:
 
     # --- handling -----------------------------------------------------------------------------
 
-    async def amend(self, record_id: str, patch: RecordPatch, expected_version: int, actor: Principal) -> Record:
+    async def amend(self, record_id: str, patch: RecordPatch, expected_version: int | None, actor: Principal) -> Record:
         record = await self.get(record_id)
         self._check_may_edit(record, actor)
-        if "owner" in patch.model_fields_set and actor.role not in REASSIGN_RECORDS:
+        reassigning = patch.owner is not None and patch.owner != record.owner
+        if reassigning and actor.role not in REASSIGN_RECORDS:
             raise ReassignForbidden("only a supervisor or an admin may reassign a file")
+        if expected_version is None:
+            raise PreconditionRequired('send If-Match with the version you read, e.g. If-Match: "3" (the ETag)')
+        if reassigning and not await self._may_own(patch.owner):
+            raise InvalidInput(
+                f"{patch.owner!r} cannot own files: owners are active agent, supervisor or admin tokens", field="owner"
+            )
         try:
             check_kind_fields(record.kind, patch)
         except ValueError as exc:
@@ -261,7 +279,13 @@ class RecordService:
         attachment = record.attachment(attachment_id)
         if attachment is None:
             raise AttachmentNotFound(f"record {record_id} has no attachment {attachment_id!r}")
-        return attachment, self._blobs.read(blob_key(record_id, attachment_id))
+        try:
+            content = await self._blobs.open(blob_key(record_id, attachment_id))
+        except NotFound:
+            raise AttachmentContentMissing(
+                f"attachment {attachment_id} of record {record_id} is listed but its content is missing from the blob store"
+            ) from None
+        return attachment, content
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -274,6 +298,9 @@ class RecordService:
         if actor.role is Role.agent:
             raise NotRecordOwner(f"file {record.reference} is owned by {record.owner}; ask a supervisor to reassign it")
         raise NotPermitted(f"role {actor.role} may not change records")
+
+    async def _may_own(self, name: str) -> bool:
+        return any(t.name == name and t.role in FILE_RECORDS for t in await self._tokens.list())
 
     async def _append(self, record_id: str, mutate) -> Record:  # type: ignore[no-untyped-def]
         for _ in range(APPEND_RETRIES):

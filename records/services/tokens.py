@@ -14,7 +14,7 @@ from datetime import datetime
 from pydantic import TypeAdapter, ValidationError
 
 from records.clock import utcnow
-from records.errors import InvalidInput, TokenNotFound
+from records.errors import InvalidInput, LastAdminToken, TokenNotFound
 from records.models import TokenName
 from records.ports import ApiToken, TokenRepository
 from records.roles import Principal, Role
@@ -66,5 +66,9 @@ class TokenService:
         return await self._tokens.list(include_revoked=include_revoked)
 
     async def revoke(self, name: str) -> None:
+        active = await self._tokens.list()
+        admins = [t.name for t in active if t.role is Role.admin]
+        if admins == [name]:
+            raise LastAdminToken(f"{name!r} is the last admin token; create another admin token before revoking it")
         if not await self._tokens.revoke(name, utcnow()):
             raise TokenNotFound(f"no active token is named {name!r}")

@@ -61,29 +61,57 @@ class LocalDiskBlobStore:
             raise
         return StoredBlob(size=size, sha256=digest.hexdigest())
 
-    @staticmethod
-    def _seal(handle, partial: Path, final: Path) -> None:  # type: ignore[no-untyped-def]
+    def _seal(self, handle, partial: Path, final: Path) -> None:  # type: ignore[no-untyped-def]
         try:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self._make_dirs_durably(final.parent)
             os.replace(partial, final)
-            _fsync_dir(final.parent)
         except OSError as exc:
             raise StorageUnavailable(f"cannot store blob: {exc.strerror}") from None
+        try:
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            # The rename may not survive a power cut: take it back rather than acknowledge it.
+            final.unlink(missing_ok=True)
+            raise StorageUnavailable(f"cannot store blob: {exc.strerror}") from None
 
-    async def read(self, key: str) -> AsyncIterator[bytes]:
+    def _make_dirs_durably(self, directory: Path) -> None:
+        """mkdir -p, fsyncing the parent of every directory created so that the new entries
+        themselves survive a power cut, not only the files inside them."""
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)
+            _fsync_dir(created.parent)
+
+    async def open(self, key: str) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
             handle = await anyio.to_thread.run_sync(open, path, "rb")
         except FileNotFoundError:
             raise NotFound(f"blob {key} is missing") from None
+        return self._chunks(handle)
+
+    @staticmethod
+    async def _chunks(handle) -> AsyncIterator[bytes]:  # type: ignore[no-untyped-def]
         try:
             while chunk := await anyio.to_thread.run_sync(handle.read, CHUNK):
                 yield chunk
         finally:
             handle.close()
+
+    async def discard_incomplete(self) -> int:
+        def sweep() -> int:
+            leftovers = list(self._incoming.glob("*.part"))
+            for path in leftovers:
+                path.unlink(missing_ok=True)
+            return len(leftovers)
+
+        return await anyio.to_thread.run_sync(sweep)
 
     async def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -154,3 +154,13 @@ def test_attachment_size_limit(tmp_path, monkeypatch):
         assert huge.status_code == 413
         assert len(client.get(f"/api/v1/records/{record['id']}", headers=headers).json()["attachments"]) == 1
     assert len(blob_files(data_dir)) == 1
+
+
+def test_content_lost_from_the_blob_store_is_a_clear_error_not_a_broken_download(agent, filed, data_dir):
+    url = f"/api/v1/records/{filed['id']}/attachments"
+    attachment = agent.post(url, files={"file": ("a.txt", b"abc", "text/plain")}).json()
+    for path in blob_files(data_dir):
+        path.unlink()
+    response = agent.get(f"{url}/{attachment['id']}")
+    assert response.status_code == 500
+    assert response.json()["code"] == "attachment_content_missing"

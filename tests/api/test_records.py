@@ -201,3 +201,30 @@ def test_concurrent_amendments_one_wins_the_other_conflicts(agent, filed, client
     first = agent.patch(url, json={"subject": "first"}, headers={"If-Match": '"1"'})
     second = agent.patch(url, json={"subject": "second"}, headers={"If-Match": '"1"'})
     assert sorted([first.status_code, second.status_code]) == [200, 409]
+
+
+def test_permission_is_checked_before_the_precondition(other_agent, filed):
+    """A non-owner learns it may not amend, not that it forgot If-Match."""
+    response = other_agent.patch(f"/api/v1/records/{filed['id']}", json={"subject": "x"})
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_record_owner"
+
+
+def test_files_are_reassigned_only_to_active_handlers(supervisor, agent, archivist, filed, admin):
+    url = f"/api/v1/records/{filed['id']}"
+    for owner in ("nobody", archivist.name):
+        response = supervisor.patch(url, json={"owner": owner}, headers={"If-Match": '"1"'})
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "owner"
+    admin.delete("/api/v1/tokens/alice")
+    gone = supervisor.patch(url, json={"owner": "alice"}, headers={"If-Match": '"1"'})
+    assert gone.status_code == 200  # naming the current owner changes nothing, even if revoked
+    assert gone.json()["version"] == 1
+
+
+def test_an_agent_naming_itself_owner_is_not_a_reassignment(agent, filed):
+    response = agent.patch(f"/api/v1/records/{filed['id']}", json={"owner": "alice", "subject": "same owner"},
+                           headers={"If-Match": '"1"'})
+    assert response.status_code == 200, response.text
+    assert response.json()["owner"] == "alice"
+    assert "reassigned" not in [e["event"] for e in response.json()["timeline"]]

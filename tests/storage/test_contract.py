@@ -145,7 +145,7 @@ def test_blobs_round_trip_and_failed_writes_leave_nothing(open_storage):
         data = bytes(range(256)) * 1000
         stored = await storage.blobs.put("attachments/r1/a1", _chunks(data))
         assert stored.size == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
-        assert b"".join([c async for c in storage.blobs.read("attachments/r1/a1")]) == data
+        assert b"".join([c async for c in await storage.blobs.open("attachments/r1/a1")]) == data
         assert await storage.blobs.exists("attachments/r1/a1")
 
         async def failing() -> AsyncIterator[bytes]:
@@ -156,7 +156,7 @@ def test_blobs_round_trip_and_failed_writes_leave_nothing(open_storage):
             await storage.blobs.put("attachments/r1/a2", failing())
         assert not await storage.blobs.exists("attachments/r1/a2")
         with pytest.raises(NotFound):
-            [c async for c in storage.blobs.read("attachments/r1/a2")]
+            await storage.blobs.open("attachments/r1/a2")
         await storage.blobs.delete("attachments/r1/a1")
         await storage.blobs.delete("attachments/r1/a1")  # idempotent
         assert not await storage.blobs.exists("attachments/r1/a1")
