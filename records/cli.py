@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from records.errors import InvalidInput, RecordsError
+from records.errors import InvalidInput, KeyUnavailable, RecordsError
 from records.roles import Role
 from records.settings import RecordsSettings, load_settings
 
@@ -47,16 +47,16 @@ def _settings(**overrides: Any) -> RecordsSettings:
         raise RecordsCliError(exc) from None
 
 
-def _with_storage(settings: RecordsSettings, action: Callable[[Any], Awaitable[T]]) -> T:
-    """Open storage, run ``action(storage)``, close it; domain errors become CLI errors."""
-    from records.storage import open_storage
+def _with_installation(settings: RecordsSettings, action: Callable[[Any], Awaitable[T]]) -> T:
+    """Open the installation, run ``action(installation)``, close it; domain errors become CLI errors."""
+    from records.installation import Installation
 
     async def run() -> T:
-        storage = open_storage(settings)
+        installation = await Installation.open(settings)
         try:
-            return await action(storage)
+            return await action(installation)
         finally:
-            await storage.close()
+            await installation.close()
 
     try:
         return asyncio.run(run())
@@ -80,16 +80,22 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
 
     from records.api.app import create_app
 
+    from records.backup import serving_lock
+
     settings = _settings(data_dir=data_dir, host=host, port=port)
-    _with_storage(settings, _noop)  # fail here, clearly, if the data dir cannot be used
+    _with_installation(settings, _noop)  # fail here, clearly, if the data dir cannot be used
     click.echo(f"records: data dir {settings.data_dir.resolve()}, listening on http://{settings.host}:{settings.port}", err=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        with serving_lock(settings.data_dir, exclusive=False):
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                timeout_graceful_shutdown=10,
+            )
+    except RecordsError as exc:
+        raise RecordsCliError(exc) from None
 
 
 async def _noop(_: Any) -> None:
@@ -101,7 +107,7 @@ async def _noop(_: Any) -> None:
 def init(data_dir: Path | None) -> None:
     """Create and initialise the data dir (serve does this on first start too)."""
     settings = _settings(data_dir=data_dir)
-    _with_storage(settings, _noop)
+    _with_installation(settings, _noop)
     click.echo(f"initialised {settings.data_dir.resolve()}", err=True)
 
 
@@ -116,9 +122,7 @@ def tokens() -> None:
 @click.option("--name", required=True, help="Who or what holds the token (unique among active tokens).")
 def tokens_create(data_dir: Path | None, role: str, name: str) -> None:
     """Issue a token; prints the token and nothing else on stdout."""
-    from records.services.tokens import TokenService
-
-    issued = _with_storage(_settings(data_dir=data_dir), lambda s: TokenService(s.tokens).issue(name, role))
+    issued = _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.issue(name, role))
     click.echo(issued.token)
 
 
@@ -128,10 +132,8 @@ def tokens_create(data_dir: Path | None, role: str, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def tokens_list(data_dir: Path | None, include_revoked: bool, as_json: bool) -> None:
     """List tokens (names and roles; secrets are never stored)."""
-    from records.services.tokens import TokenService
-
-    found = _with_storage(
-        _settings(data_dir=data_dir), lambda s: TokenService(s.tokens).list(include_revoked=include_revoked)
+    found = _with_installation(
+        _settings(data_dir=data_dir), lambda i: i.tokens.list(include_revoked=include_revoked)
     )
     rows = [
         {
@@ -155,10 +157,109 @@ def tokens_list(data_dir: Path | None, include_revoked: bool, as_json: bool) -> 
 @click.argument("name")
 def tokens_revoke(data_dir: Path | None, name: str) -> None:
     """Revoke the active token called NAME."""
-    from records.services.tokens import TokenService
-
-    _with_storage(_settings(data_dir=data_dir), lambda s: TokenService(s.tokens).revoke(name))
+    _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.revoke(name))
     click.echo(f"revoked {name}", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """Key-encryption keys: status and rotation."""
+
+
+@keys.command("status")
+@data_dir_option
+def keys_status(data_dir: Path | None) -> None:
+    """KEKs with their state and how many data keys each wraps."""
+
+    async def status(installation: Any) -> list[tuple[str, str, str, int]]:
+        counts = await installation.storage.data_keys.count_by_kek()
+        return [(k.kek_id, k.state, k.created_at, counts.get(k.kek_id, 0)) for k in installation.keyring.keks()]
+
+    click.echo(f"{'KEK':<32} {'STATE':<10} {'CREATED':<28} DATA KEYS")
+    for kek_id, state, created, count in _with_installation(_settings(data_dir=data_dir), status):
+        click.echo(f"{kek_id:<32} {state:<10} {created:<28} {count}")
+
+
+@keys.command("rotate")
+@data_dir_option
+def keys_rotate(data_dir: Path | None) -> None:
+    """Add a new KEK and re-wrap every data key under it (no data is re-encrypted).
+
+    Safe to interrupt: running it again resumes the unfinished rotation. The old KEK is erased
+    once no data key uses it. Backups taken before then need the old KEK: take a new backup.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    settings = _settings(data_dir=data_dir)
+    # rich draws the bar on stderr and only on a terminal, so scripts get clean output.
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        transient=True, console=_stderr_console(),
+    ) as bar:
+        task = bar.add_task("re-wrapping data keys", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = _with_installation(
+            settings, lambda i: i.keys.rotate(grace_seconds=settings.key_rotation_grace_seconds, progress=progress)
+        )
+    verb = "resumed rotation to" if report.resumed else "rotated to"
+    click.echo(f"{verb} {report.active_kek}: re-wrapped {report.rewrapped} data key(s)", err=True)
+    for kek_id in report.retired:
+        click.echo(f"retired {kek_id}", err=True)
+    for kek_id, count in report.still_in_use.items():
+        click.echo(f"{kek_id} still wraps {count} data key(s); run `records keys rotate` again", err=True)
+
+
+def _stderr_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@main.command("backup")
+@data_dir_option
+@click.option("--to", "destination", required=True, type=click.Path(file_okay=False, path_type=Path), help="New directory.")
+def backup_command(data_dir: Path | None, destination: Path) -> None:
+    """Write a consistent online snapshot of records and attachments (never the keyring)."""
+    from records.backup import backup
+
+    settings = _settings(data_dir=data_dir)
+    _with_installation(settings, _noop)  # initialise and check before copying anything
+    try:
+        summary = backup(settings.data_dir, destination)
+    except RecordsError as exc:
+        raise RecordsCliError(exc) from None
+    click.echo(f"backed up {summary.records} record(s), {summary.blobs} blob(s), {summary.bytes} bytes to {summary.path}", err=True)
+
+
+@main.command("restore")
+@data_dir_option
+@click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace records the data dir already holds.")
+def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
+    """Bring a backup back into the data dir (service stopped). Keys destroyed since stay destroyed."""
+    from records.backup import restore, serving_lock
+    from records.crypto.keyring import LocalKeyring, parse_master_key
+
+    settings = _settings(data_dir=data_dir)
+    keyring_file = settings.keyring_path / LocalKeyring.FILE
+    try:
+        if not keyring_file.is_file():
+            raise KeyUnavailable(
+                f"no keyring at {settings.keyring_path}: a backup holds only ciphertext; put this installation's keyring there first"
+            )
+        with serving_lock(settings.data_dir, exclusive=True):
+            master = parse_master_key(settings.master_key.get_secret_value()) if settings.master_key else None
+            manifest = restore(source, settings.data_dir, LocalKeyring.open(settings.keyring_path, master), force=force)
+            # Opening enforces the register of destroyed keys on what was just restored.
+            destroyed = _with_installation(settings, lambda i: i.keys.enforce_register(i.storage.records))
+    except RecordsError as exc:
+        raise RecordsCliError(exc) from None
+    click.echo(f"restored {manifest['records']} record(s) from a backup of {manifest['created_at']}", err=True)
+    if destroyed:
+        click.echo(f"{destroyed} record(s) destroyed since that backup stay destroyed", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

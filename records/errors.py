@@ -107,5 +107,17 @@ class AttachmentContentMissing(RecordsError):
     code, status, title = "attachment_content_missing", 500, "Attachment content missing"
 
 
+class KeyUnavailable(RecordsError):
+    """A key needed to encrypt or decrypt is missing, unreadable or wrong."""
+
+    code, status, title = "key_unavailable", 503, "Key unavailable"
+
+
+class RecordDestroyed(RecordsError):
+    """The record's data key was destroyed: its protected content can never be read again."""
+
+    code, status, title = "record_destroyed", 410, "Record destroyed"
+
+
 class StorageUnavailable(RecordsError):
     code, status, title = "storage_unavailable", 503, "Storage unavailable"

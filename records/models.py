@@ -161,6 +161,7 @@ class Note(NoteIn):
     id: str
     at: datetime
     author: str
+    text: str | None = None  # type: ignore[assignment]  # None once the record is destroyed
 
 
 class TimelineEvent(BaseModel):
@@ -174,10 +175,10 @@ class TimelineEvent(BaseModel):
 
 class Attachment(BaseModel):
     id: str
-    filename: str
+    filename: str | None = Field(description="None once the record is destroyed.")
     content_type: str
     size: int
-    sha256: str
+    sha256: str | None = Field(description="SHA-256 of the content; None once the record is destroyed.")
     uploaded_at: datetime
     uploaded_by: str
 
@@ -264,8 +265,21 @@ class RecordPatch(_RecordFields):
         return self
 
 
+class PersonalData(StrEnum):
+    """What a reader sees of the customer's personal data."""
+
+    clear = "clear"
+    masked = "masked"  # the reader's role does not need identity (RECORDS_IDENTITY_ROLES)
+    destroyed = "destroyed"  # the record's data key was destroyed
+
+
 class Record(BaseModel):
-    """A customer-service file as stored and returned."""
+    """A customer-service file as services see it and the API returns it.
+
+    Once its data key is destroyed, protected fields (customer, subject, description, needs,
+    result, feedback comment, note texts, attachment names and digests) are None and
+    ``personal_data`` is ``destroyed``.
+    """
 
     id: str
     kind: Kind
@@ -275,9 +289,9 @@ class Record(BaseModel):
     owner: str
     created_by: str
     channel: Channel
-    customer: Customer
-    subject: str
-    description: str
+    customer: Customer | None
+    subject: str | None
+    description: str | None
     needs: str | None = None
     urgency: Urgency
     complexity: Complexity | None = None
@@ -295,6 +309,8 @@ class Record(BaseModel):
     notes: list[Note] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
+    personal_data: PersonalData = PersonalData.clear
+    destroyed_at: datetime | None = None
 
     def attachment(self, attachment_id: str) -> Attachment | None:
         return next((a for a in self.attachments if a.id == attachment_id), None)
@@ -318,6 +334,8 @@ class RecordQuery(BaseModel):
     classification: str | None = None
     owner: str | None = None
     reference: str | None = None
+    customer_phone_index: str | None = Field(None, description="Blind index of the phone searched for.")
+    customer_account_index: str | None = Field(None, description="Blind index of the account searched for.")
     created_from: datetime | None = None
     created_to: datetime | None = None
     received_from: datetime | None = None

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from records.models import Record, RecordQuery
+from records.crypto.envelope import WrappedDataKey
+from records.models import RecordQuery
 from records.roles import Role
+from records.stored import StoredRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +36,43 @@ class ApiToken:
 
 
 class RecordRepository(Protocol):
-    async def add(self, record: Record) -> None:
-        """Store a new record durably. Raises ``Conflict`` if its id or reference exists."""
+    """Records in their sealed at-rest form; adapters never see personal data in clear."""
 
-    async def get(self, record_id: str) -> Record | None: ...
+    async def add(self, record: StoredRecord, data_key: WrappedDataKey) -> None:
+        """Store a new record and its wrapped data key durably, both or neither.
+        Raises ``Conflict`` if its id or reference exists."""
 
-    async def replace(self, record: Record, expected_version: int) -> bool:
+    async def get(self, record_id: str) -> StoredRecord | None: ...
+
+    async def replace(self, record: StoredRecord, expected_version: int) -> bool:
         """Compare-and-swap: store ``record`` only if the stored version is still
         ``expected_version``. Returns False (and changes nothing) when it is not."""
 
-    async def find(self, query: RecordQuery) -> list[Record]:
+    async def find(self, query: RecordQuery) -> list[StoredRecord]:
         """Records matching ``query``, newest first by (created_at, id), after ``query.after``,
         at most ``query.limit`` of them."""
 
     async def next_sequence(self, name: str) -> int:
         """Atomically increment and return the counter called ``name`` (starts at 1)."""
+
+
+class DataKeyRepository(Protocol):
+    """Each record's wrapped data key. Destroying one is crypto-shredding."""
+
+    async def get(self, record_id: str) -> WrappedDataKey | None: ...
+
+    async def get_many(self, record_ids: list[str]) -> dict[str, WrappedDataKey]: ...
+
+    async def not_under(self, kek_id: str, limit: int) -> list[WrappedDataKey]:
+        """Up to ``limit`` keys wrapped by any KEK other than ``kek_id`` (those a rotation must move)."""
+
+    async def rewrap(self, new: WrappedDataKey, expected_kek_id: str) -> bool:
+        """Replace a wrapping if it is still under ``expected_kek_id``; False otherwise."""
+
+    async def count_by_kek(self) -> dict[str, int]: ...
+
+    async def destroy(self, record_id: str) -> bool:
+        """Erase the key so that no copy remains in the live store; False if there was none."""
 
 
 class TokenRepository(Protocol):
@@ -89,6 +113,7 @@ class Storage(Protocol):
     name: str
     records: RecordRepository
     tokens: TokenRepository
+    data_keys: DataKeyRepository
     blobs: BlobStore
 
     async def ping(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from records.errors import InvalidConfiguration
+from records.roles import Role
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -39,7 +40,37 @@ class RecordsSettings(BaseSettings):
     )
     page_size_default: int = Field(50, ge=1, description="Records per page when `limit` is not given.")
     page_size_max: int = Field(200, ge=1, description="Largest `limit` a list request may ask for (422 beyond).")
+    master_key: SecretStr | None = Field(
+        None, description="Base64 of 32 bytes; seals the keyring's keys so the key file alone is useless."
+    )
+    keyring_dir: Path | None = Field(None, description="Where the keyring lives (default `<data dir>/keyring`).")
+    key_rotation_grace_seconds: float = Field(
+        5.0, ge=0, le=600, description="How long `records keys rotate` waits for in-flight requests before retiring a KEK."
+    )
+    identity_roles: str = Field(
+        "agent,supervisor", description="Roles that see customers' personal data in clear; others see it masked."
+    )
+    reveal_roles: str = Field(
+        "agent,supervisor,compliance_officer",
+        description="Roles that may read one record's personal data in clear (`GET /api/v1/records/{id}/identity`).",
+    )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
+
+    @field_validator("identity_roles", "reveal_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [n for n in names if n not in Role.__members__]
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(Role.__members__)}")
+        return ",".join(names)
+
+    def roles(self, field: str) -> frozenset[Role]:
+        return frozenset(Role(n) for n in getattr(self, field).split(",") if n)
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keyring_dir or self.data_dir / "keyring"
 
     @model_validator(mode="after")
     def _page_sizes_agree(self) -> RecordsSettings:

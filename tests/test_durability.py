@@ -27,6 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
+from records.crypto.stream import ciphertext_size
+
 pytestmark = pytest.mark.slow
 
 MiB = 1024 * 1024
@@ -409,7 +411,8 @@ def test_large_attachment_streams_in_bounded_memory(server: ServerProcess, data_
         )
 
         blob = data_dir / "blobs" / "attachments" / record["id"] / attachment["id"]
-        assert blob.stat().st_size == sent[0]
+        # The blob store holds the encrypted stream: exactly its size, never the plaintext's.
+        assert blob.stat().st_size == ciphertext_size(sent[0])
         assert files_under(data_dir / "blobs" / ".incoming") == []
 
         received_digest, received = hashlib.sha256(), 0

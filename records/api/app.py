@@ -20,10 +20,8 @@ from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.records import RecordController
 from records.api.tokens import MeController, TokenController
-from records.services.records import RecordService
-from records.services.tokens import TokenService
+from records.installation import Installation
 from records.settings import RecordsSettings
-from records.storage import open_storage
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
 
@@ -40,19 +38,17 @@ class RecordsApp(InitPluginProtocol):
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        storage = open_storage(self.settings)
+        installation = await Installation.open(self.settings)
         # Uploads cut off by a crash left partial files; nothing references them. Only the server
         # sweeps them: a CLI command opening the same data dir could meet an upload in flight.
-        await storage.blobs.discard_incomplete()
-        app.state.storage = storage
-        app.state.record_service = RecordService(
-            storage.records, storage.blobs, storage.tokens, self.settings.page_size_default, self.settings.page_size_max
-        )
-        app.state.token_service = TokenService(storage.tokens)
+        await installation.storage.blobs.discard_incomplete()
+        app.state.storage = installation.storage
+        app.state.record_service = installation.records
+        app.state.token_service = installation.tokens
         try:
             yield
         finally:
-            await storage.close()
+            await installation.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend([health, RecordController, TokenController, MeController])

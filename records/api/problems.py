@@ -121,6 +121,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         403: "The token's role may not do this.",
         404: "No such record or attachment.",
         409: "Conflict: stale version or a name in use.",
+        410: "The record was destroyed; its protected content is gone for good.",
         413: "Body larger than the configured limit.",
         415: "Wrong content type (uploads must be multipart/form-data).",
         422: "Validation failed; `errors` names each field.",

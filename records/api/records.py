@@ -20,6 +20,7 @@ from records.errors import InvalidInput
 from records.models import (
     Attachment,
     Channel,
+    Customer,
     Kind,
     Note,
     NoteIn,
@@ -107,6 +108,7 @@ class RecordController(Controller):
     )
     async def list_records(
         self,
+        request: Request,
         records: NamedDependency[RecordService],
         kind: FromQuery[Kind | None] = None,
         status: Annotated[str | None, QueryParameter(max_length=64)] = None,
@@ -119,6 +121,12 @@ class RecordController(Controller):
         created_to: FromQuery[datetime | None] = None,
         received_from: FromQuery[datetime | None] = None,
         received_to: FromQuery[datetime | None] = None,
+        customer_phone: Annotated[
+            str | None, QueryParameter(max_length=32, description="Exact match, normalised (blind index).")
+        ] = None,
+        customer_account: Annotated[
+            str | None, QueryParameter(max_length=64, description="Exact match, normalised (blind index).")
+        ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
         limit: Annotated[int | None, QueryParameter(description="Page size; at most the configured maximum (200 by default).")] = None,
     ) -> RecordPage:
@@ -135,7 +143,9 @@ class RecordController(Controller):
             received_from=received_from,
             received_to=received_to,
         )
-        return await records.search(query, cursor=cursor, limit=limit)
+        return await records.search(
+            query, request.user, cursor=cursor, limit=limit, customer_phone=customer_phone, customer_account=customer_account
+        )
 
     @get(
         "/{record_id:str}",
@@ -145,9 +155,27 @@ class RecordController(Controller):
         responses=problem_responses(401, 403, 404),
         **admits(READ_RECORDS),
     )
-    async def get_record(self, record_id: FromPath[str], records: NamedDependency[RecordService]) -> Response[Record]:
-        record = await records.get(record_id)
+    async def get_record(
+        self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]
+    ) -> Response[Record]:
+        record = await records.get(record_id, request.user)
         return Response(record, headers={"ETag": etag(record)})
+
+    @get(
+        "/{record_id:str}/identity",
+        operation_id="revealIdentity",
+        summary="Read the customer's personal data in clear",
+        description=(
+            "For roles that see personal data masked in ordinary reads. Each call is its own action, "
+            "accountable apart from ordinary reads; send `X-Purpose` to say why."
+        ),
+        responses=problem_responses(401, 403, 404, 410),
+        **admits(READ_RECORDS),
+    )
+    async def reveal_identity(
+        self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]
+    ) -> Customer:
+        return await records.reveal_identity(record_id, request.user)
 
     @patch(
         "/{record_id:str}",

@@ -41,7 +41,16 @@ from records.models import (
     TimelineEvent,
     check_kind_fields,
 )
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from records.crypto.envelope import DataKey
+from records.crypto.sealing import RecordSealer
+from records.crypto.stream import decrypt_stream, encrypt_stream
 from records.ports import BlobStore, RecordRepository, TokenRepository
+from records.services.keys import RecordKeys
+from records.services.personal_data import PersonalDataPolicy
+from records.stored import StoredRecord
 from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
 
 # Every new file starts here; workflow plugins (a later issue) move it along its kind's stages.
@@ -70,6 +79,36 @@ def blob_key(record_id: str, attachment_id: str) -> str:
     return f"attachments/{record_id}/{attachment_id}"
 
 
+def blob_content_key(data_key: DataKey, attachment_id: str) -> bytes:
+    """A key of its own per attachment, derived from the record's data key (HKDF-SHA256), so that
+    destroying the data key destroys every attachment with it."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"records/blob/v1|{attachment_id}".encode()).derive(
+        data_key.key
+    )
+
+
+def _blob_aad(record_id: str, attachment_id: str) -> bytes:
+    return f"records/blob/v1|{record_id}|{attachment_id}".encode()
+
+
+class _Measured:
+    """Passes chunks through, counting bytes and hashing them (of the plaintext, before encryption)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            self.size += len(chunk)
+            self.sha256.update(chunk)
+            yield chunk
+
+
 def _safe_filename(name: str) -> str:
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
@@ -90,12 +129,18 @@ class RecordService:
         records: RecordRepository,
         blobs: BlobStore,
         tokens: TokenRepository,
+        keys: RecordKeys,
+        sealer: RecordSealer,
+        policy: PersonalDataPolicy,
         page_size_default: int = 50,
         page_size_max: int = 200,
     ) -> None:
         self._records = records
         self._blobs = blobs
         self._tokens = tokens  # who may be given a file to own
+        self._keys = keys
+        self._sealer = sealer
+        self._policy = policy
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
 
@@ -124,24 +169,71 @@ class RecordService:
             updated_at=now,
             timeline=[TimelineEvent(at=now, actor=actor.name, event="filed", detail={"kind": data.kind.value})],
         )
-        await self._records.add(record)
-        return record
+        key, wrapped = self._keys.issue(record.id)
+        await self._records.add(self._sealer.seal(record, key), wrapped)
+        return self._policy.present(record, actor)
 
-    async def get(self, record_id: str) -> Record:
-        record = await self._records.get(record_id)
-        if record is None:
+    async def get(self, record_id: str, actor: Principal) -> Record:
+        """The record as ``actor`` may see it (personal data masked for roles without need)."""
+        return self._policy.present(await self._open(record_id), actor)
+
+    async def reveal_identity(self, record_id: str, actor: Principal) -> Customer:
+        """The customer's personal data unmasked: its own, separately accountable action."""
+        self._policy.check_may_reveal(actor)
+        record = await self._open(record_id)
+        if record.customer is None:
+            raise RecordDestroyed(f"record {record.reference} was destroyed; its personal data is gone")
+        return record.customer
+
+    async def _stored(self, record_id: str) -> StoredRecord:
+        stored = await self._records.get(record_id)
+        if stored is None:
             raise RecordNotFound(f"no record has id {record_id!r}")
-        return record
+        return stored
 
-    async def search(self, query: RecordQuery, cursor: str | None = None, limit: int | None = None) -> RecordPage:
+    async def _open(self, record_id: str) -> Record:
+        stored = await self._stored(record_id)
+        return self._sealer.open(stored, await self._keys.for_record(stored))
+
+    async def _open_live(self, record_id: str) -> tuple[Record, DataKey]:
+        """A record to change: destroyed records are read-only for good."""
+        stored = await self._stored(record_id)
+        key = await self._keys.for_record(stored)
+        if key is None:
+            raise RecordDestroyed(f"record {stored.reference} was destroyed and cannot change")
+        return self._sealer.open(stored, key), key
+
+    async def shred(self, record_id: str) -> Record:
+        """Crypto-shredding: destroy the record's data key. Retention calls this; it has no endpoint."""
+        await self._stored(record_id)
+        stored = await self._keys.shred(self._records, record_id)
+        assert stored is not None
+        return self._sealer.open(stored, None)
+
+    async def search(
+        self,
+        query: RecordQuery,
+        actor: Principal,
+        cursor: str | None = None,
+        limit: int | None = None,
+        customer_phone: str | None = None,
+        customer_account: str | None = None,
+    ) -> RecordPage:
         limit = self.page_size_default if limit is None else limit
         if not 1 <= limit <= self.page_size_max:
             raise InvalidInput(f"limit must be between 1 and {self.page_size_max}", field="limit")
+        # Personal data is looked up through keyed blind indexes; the plaintext goes no further.
+        if customer_phone is not None:
+            query = query.model_copy(update={"customer_phone_index": self._sealer.index.phone(customer_phone)})
+        if customer_account is not None:
+            query = query.model_copy(update={"customer_account_index": self._sealer.index.account(customer_account)})
         fingerprint = self._fingerprint(query)
         after = self._decode_cursor(cursor, fingerprint) if cursor else None
         # One extra row tells whether another page exists without a count query.
         rows = await self._records.find(query.model_copy(update={"after": after, "limit": limit + 1}))
-        items, more = rows[:limit], len(rows) > limit
+        stored, more = rows[:limit], len(rows) > limit
+        keys = await self._keys.for_records(stored)
+        items = [self._policy.present(self._sealer.open(s, keys[s.id]), actor) for s in stored]
         next_cursor = self._encode_cursor(items[-1], fingerprint) if more else None
         return RecordPage(items=items, next_cursor=next_cursor)
 
@@ -170,7 +262,7 @@ class RecordService:
     # --- handling -----------------------------------------------------------------------------
 
     async def amend(self, record_id: str, patch: RecordPatch, expected_version: int | None, actor: Principal) -> Record:
-        record = await self.get(record_id)
+        record, key = await self._open_live(record_id)
         self._check_may_edit(record, actor)
         reassigning = patch.owner is not None and patch.owner != record.owner
         if reassigning and actor.role not in REASSIGN_RECORDS:
@@ -199,7 +291,7 @@ class RecordService:
             if getattr(updated, name) != value:
                 setattr(updated, name, value)
                 changed.append(name)
-        if patch.customer is not None:
+        if patch.customer is not None and record.customer is not None:
             merged = Customer(**{**record.customer.model_dump(), **patch.customer.model_dump(exclude_unset=True)})
             if merged != record.customer:
                 updated.customer = merged
@@ -223,16 +315,16 @@ class RecordService:
             # Field names only: the timeline must never copy personal data out of its protected fields.
             events.insert(0, TimelineEvent(at=now, actor=actor.name, event="amended", detail={"fields": sorted(changed)}))
         if not events:
-            return record
+            return self._policy.present(record, actor)
         updated.timeline.extend(events)
         updated.version, updated.updated_at = record.version + 1, now
-        if not await self._records.replace(updated, expected_version=record.version):
-            current = await self.get(record_id)
+        if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version):
+            current = await self._stored(record_id)
             raise VersionConflict(
                 f"record changed to version {current.version} meanwhile; read it again and reapply",
                 current_version=current.version,
             )
-        return updated
+        return self._policy.present(updated, actor)
 
     async def add_note(self, record_id: str, data: NoteIn, actor: Principal) -> Note:
         if actor.role not in FILE_RECORDS:
@@ -248,23 +340,25 @@ class RecordService:
     async def attach(self, record_id: str, upload: Upload, actor: Principal) -> Attachment:
         if actor.role not in FILE_RECORDS:
             raise NotPermitted(f"role {actor.role} may not attach files")
-        await self.get(record_id)  # refuse before reading a byte of a possibly huge upload
+        _, data_key = await self._open_live(record_id)  # refuse before reading a byte of a possibly huge upload
         meta = await upload.begin()
         attachment_id = str(uuid.uuid4())
         key = blob_key(record_id, attachment_id)
-        stored = await self._blobs.put(key, upload.chunks())
+        plain = _Measured(upload.chunks())
+        # Only ciphertext reaches the blob store; size and digest are of what the client sent.
+        await self._blobs.put(key, encrypt_stream(blob_content_key(data_key, attachment_id), _blob_aad(record_id, attachment_id), plain))
         now = utcnow()
         attachment = Attachment(
             id=attachment_id,
             filename=_safe_filename(meta.filename),
             content_type=_safe_content_type(meta.content_type),
-            size=stored.size,
-            sha256=stored.sha256,
+            size=plain.size,
+            sha256=plain.sha256.hexdigest(),
             uploaded_at=now,
             uploaded_by=actor.name,
         )
         event = TimelineEvent(
-            at=now, actor=actor.name, event="attachment_added", detail={"attachment_id": attachment_id, "size": stored.size}
+            at=now, actor=actor.name, event="attachment_added", detail={"attachment_id": attachment_id, "size": plain.size}
         )
         try:
             await self._append(record_id, lambda r: (r.attachments.append(attachment), r.timeline.append(event)))
@@ -275,17 +369,21 @@ class RecordService:
         return attachment
 
     async def open_attachment(self, record_id: str, attachment_id: str) -> tuple[Attachment, AsyncIterator[bytes]]:
-        record = await self.get(record_id)
+        stored = await self._stored(record_id)
+        data_key = await self._keys.for_record(stored)
+        record = self._sealer.open(stored, data_key)
         attachment = record.attachment(attachment_id)
         if attachment is None:
             raise AttachmentNotFound(f"record {record_id} has no attachment {attachment_id!r}")
+        if data_key is None:
+            raise RecordDestroyed(f"record {record.reference} was destroyed; its attachments can never be read again")
         try:
             content = await self._blobs.open(blob_key(record_id, attachment_id))
         except NotFound:
             raise AttachmentContentMissing(
                 f"attachment {attachment_id} of record {record_id} is listed but its content is missing from the blob store"
             ) from None
-        return attachment, content
+        return attachment, decrypt_stream(blob_content_key(data_key, attachment_id), _blob_aad(record_id, attachment_id), content)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -304,10 +402,10 @@ class RecordService:
 
     async def _append(self, record_id: str, mutate) -> Record:  # type: ignore[no-untyped-def]
         for _ in range(APPEND_RETRIES):
-            record = await self.get(record_id)
+            record, key = await self._open_live(record_id)
             updated = record.model_copy(deep=True)
             mutate(updated)
             updated.version, updated.updated_at = record.version + 1, utcnow()
-            if await self._records.replace(updated, expected_version=record.version):
+            if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version):
                 return updated
         raise VersionConflict("record is changing too fast to append to; try again")

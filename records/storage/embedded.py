@@ -8,6 +8,7 @@ import anyio.to_thread
 
 from records.errors import InvalidConfiguration, StorageUnavailable
 from records.storage.localdisk import LocalDiskBlobStore
+from records.storage.sqlite.data_keys import SqliteDataKeyRepository
 from records.storage.sqlite.database import Database
 from records.storage.sqlite.records import SqliteRecordRepository
 from records.storage.sqlite.tokens import SqliteTokenRepository
@@ -21,6 +22,7 @@ class EmbeddedStorage:
         self._db = db
         self.records = SqliteRecordRepository(db)
         self.tokens = SqliteTokenRepository(db)
+        self.data_keys = SqliteDataKeyRepository(db)
         self.blobs = blobs
 
     @classmethod

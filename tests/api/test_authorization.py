@@ -74,6 +74,12 @@ class Operation:
     agent_on_others_record: bool | None = None
     # What a call changes, observed as an admin: a refused call must leave it as it was.
     observe: Callable[[World], Any] | None = None
+    # Where configuration narrows the guard (RECORDS_REVEAL_ROLES…): the roles the defaults grant.
+    configured: frozenset[Role] | None = None
+
+    @property
+    def granted(self) -> frozenset[Role]:
+        return self.configured if self.configured is not None else self.roles
 
     @property
     def id(self) -> str:
@@ -100,6 +106,11 @@ POLICY: tuple[Operation, ...] = (
     ),
     Operation("GET", "/api/v1/records", READERS, 200, lambda w: ("/api/v1/records", {})),
     Operation("GET", "/api/v1/records/{id}", READERS, 200, lambda w: (f"/api/v1/records/{w.record_id}", {})),
+    Operation(
+        "GET", "/api/v1/records/{id}/identity", READERS, 200,
+        lambda w: (f"/api/v1/records/{w.record_id}/identity", {}),
+        configured=frozenset({Role.agent, Role.supervisor, Role.compliance_officer}),
+    ),
     Operation(
         "PATCH", "/api/v1/records/{id}", FILERS, 200, _amend,
         agent_on_others_record=False, observe=_version,
@@ -290,7 +301,7 @@ def test_operation_admits_exactly_its_roles(op: Operation, role: Role, world: Wo
     assert caller.role is role
     before = observed(op, world)
     response = call(caller, op, world)
-    if role in op.roles:
+    if role in op.granted:
         assert response.status_code == op.success, response.text
         if op.observe:
             assert observed(op, world) != before, "an admitted call changed nothing"

@@ -15,10 +15,12 @@ import anyio
 import pytest
 
 from records.errors import Conflict, NotFound, TokenNameTaken
-from records.models import Channel, Customer, Kind, Record, RecordQuery, Urgency
+from records.crypto.envelope import WrappedDataKey
+from records.models import Channel, Kind, RecordQuery, Urgency
 from records.ports import ApiToken, Storage
 from records.roles import Role
 from records.storage.embedded import EmbeddedStorage
+from records.stored import StoredRecord
 
 STORAGES: dict[str, Callable[[Path], Storage]] = {
     "embedded": lambda tmp: EmbeddedStorage.open(tmp / "data"),
@@ -35,25 +37,29 @@ def run(fn):
 
 
 def make_record(n: int, *, kind: Kind = Kind.complaint, owner: str = "alice", created: datetime | None = None,
-                classification: list[str] | None = None) -> Record:
+                classification: list[str] | None = None) -> StoredRecord:
     at = created or datetime(2026, 5, 1, tzinfo=UTC) + timedelta(minutes=n)
-    return Record(
+    return StoredRecord(
         id=f"rec-{n:04d}", kind=kind, reference=f"CP-2026-{n:06d}", status="open", version=1, owner=owner,
-        created_by=owner, channel=Channel.phone, customer=Customer(name="N", phone="13800000000", account="A"),
-        subject="s", description="d", urgency=Urgency.general, classification=classification or [],
-        received_at=at, created_at=at, updated_at=at,
+        created_by=owner, channel=Channel.phone, urgency=Urgency.general, classification=classification or [],
+        received_at=at, created_at=at, updated_at=at, sealed={"subject": "v1.opaque"},
+        customer_phone_index=f"phone-{n % 2}", customer_account_index=f"account-{n}",
     )
+
+
+def key_of(record: StoredRecord, kek: str = "kek-a") -> WrappedDataKey:
+    return WrappedDataKey(record.id, 1, kek, b"wrapped-" + record.id.encode(), datetime(2026, 5, 1, tzinfo=UTC))
 
 
 def test_records_round_trip_and_reopen(open_storage):
     async def main():
         storage = open_storage()
         record = make_record(1, classification=["content:network"])
-        await storage.records.add(record)
+        await storage.records.add(record, key_of(record))
         assert await storage.records.get(record.id) == record
         assert await storage.records.get("missing") is None
         with pytest.raises(Conflict):
-            await storage.records.add(record)
+            await storage.records.add(record, key_of(record))
         await storage.close()
         reopened = open_storage()
         assert await reopened.records.get(record.id) == record
@@ -66,12 +72,12 @@ def test_replace_is_compare_and_swap(open_storage):
     async def main():
         storage = open_storage()
         record = make_record(1)
-        await storage.records.add(record)
-        changed = record.model_copy(update={"version": 2, "subject": "new", "classification": ["x:y"]})
+        await storage.records.add(record, key_of(record))
+        changed = record.model_copy(update={"version": 2, "status": "new", "classification": ["x:y"]})
         assert await storage.records.replace(changed, expected_version=1)
         assert not await storage.records.replace(record.model_copy(update={"version": 2}), expected_version=1)
         stored = await storage.records.get(record.id)
-        assert stored.subject == "new" and stored.version == 2
+        assert stored.status == "new" and stored.version == 2
         assert [r.id for r in await storage.records.find(RecordQuery(classification="x:y"))] == [record.id]
         await storage.close()
 
@@ -83,8 +89,8 @@ def test_find_orders_newest_first_with_ties_broken_by_id(open_storage):
         storage = open_storage()
         same = datetime(2026, 5, 1, tzinfo=UTC)
         for n in (3, 1, 2):
-            await storage.records.add(make_record(n, created=same))
-        await storage.records.add(make_record(9))
+            await storage.records.add(make_record(n, created=same), key_of(make_record(n, created=same)))
+        await storage.records.add(make_record(9), key_of(make_record(9)))
         found = await storage.records.find(RecordQuery(limit=10))
         assert [r.id for r in found] == ["rec-0009", "rec-0003", "rec-0002", "rec-0001"]
         after = await storage.records.find(RecordQuery(limit=10, after=(same, "rec-0003")))
@@ -162,6 +168,48 @@ def test_blobs_round_trip_and_failed_writes_leave_nothing(open_storage):
         assert not await storage.blobs.exists("attachments/r1/a1")
         with pytest.raises(ValueError):
             await storage.blobs.exists("../escape")
+        await storage.close()
+
+    run(main)
+
+
+def test_blind_index_lookups(open_storage):
+    async def main():
+        storage = open_storage()
+        for n in range(1, 5):
+            await storage.records.add(make_record(n), key_of(make_record(n)))
+        by_phone = await storage.records.find(RecordQuery(customer_phone_index="phone-1", limit=10))
+        assert [r.id for r in by_phone] == ["rec-0003", "rec-0001"]
+        by_account = await storage.records.find(RecordQuery(customer_account_index="account-2", limit=10))
+        assert [r.id for r in by_account] == ["rec-0002"]
+        await storage.close()
+
+    run(main)
+
+
+def test_data_keys_are_stored_with_their_record_and_can_be_destroyed(open_storage):
+    async def main():
+        storage = open_storage()
+        records = [make_record(n) for n in range(1, 4)]
+        for r in records:
+            await storage.records.add(r, key_of(r))
+        assert (await storage.data_keys.get("rec-0001")).wrapped == b"wrapped-rec-0001"
+        assert set(await storage.data_keys.get_many(["rec-0001", "rec-0003", "nope"])) == {"rec-0001", "rec-0003"}
+        assert await storage.data_keys.count_by_kek() == {"kek-a": 3}
+        # Rotation moves keys to another KEK, compare-and-swap on the old one.
+        pending = await storage.data_keys.not_under("kek-b", limit=2)
+        assert len(pending) == 2
+        moved = WrappedDataKey(pending[0].record_id, 1, "kek-b", b"new", pending[0].created_at)
+        assert await storage.data_keys.rewrap(moved, expected_kek_id="kek-a")
+        assert not await storage.data_keys.rewrap(moved, expected_kek_id="kek-a")
+        assert await storage.data_keys.count_by_kek() == {"kek-a": 2, "kek-b": 1}
+        assert await storage.data_keys.destroy("rec-0002")
+        assert not await storage.data_keys.destroy("rec-0002")
+        assert await storage.data_keys.get("rec-0002") is None
+        # A record whose key could not be stored is not stored either.
+        with pytest.raises(Conflict):
+            await storage.records.add(make_record(4), key_of(records[0]))
+        assert await storage.records.get("rec-0004") is None
         await storage.close()
 
     run(main)

@@ -32,6 +32,8 @@ class Database:
                 "PRAGMA synchronous=FULL",
                 "PRAGMA foreign_keys=ON",
                 "PRAGMA busy_timeout=30000",
+                # Deleted content (a destroyed data key above all) is overwritten, not left in free pages.
+                "PRAGMA secure_delete=ON",
             ):
                 self._conn.execute(pragma)
             migrate(self._conn)

@@ -3,7 +3,8 @@
 Each migration runs once, in its own transaction, and is recorded in ``schema_migrations``.
 Never edit a published migration: append a new one.
 
-Records are stored whole as a JSON document (the same shape a MongoDB collection holds); the
+Records are stored whole as a JSON document (their ``StoredRecord`` form: protected fields
+sealed) (the same shape a MongoDB collection holds); the
 columns beside it copy the fields that list filters use, so every filter is an indexed lookup.
 """
 
@@ -16,7 +17,7 @@ from records.clock import to_text, utcnow
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
-        "records, classification codes, reference counters, tokens",
+        "records, classification codes, reference counters, tokens, data keys",
         """
         CREATE TABLE records (
             id          TEXT PRIMARY KEY,
@@ -30,8 +31,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             received_at TEXT NOT NULL,
             updated_at  TEXT NOT NULL,
             version     INTEGER NOT NULL,
+            customer_phone_idx   TEXT,
+            customer_account_idx TEXT,
+            destroyed_at TEXT,
             doc         TEXT NOT NULL
         ) STRICT;
+        CREATE INDEX records_by_phone ON records (customer_phone_idx, created_at DESC, id DESC);
+        CREATE INDEX records_by_account ON records (customer_account_idx, created_at DESC, id DESC);
         CREATE INDEX records_by_created ON records (created_at DESC, id DESC);
         CREATE INDEX records_by_kind ON records (kind, created_at DESC, id DESC);
         CREATE INDEX records_by_status ON records (status, created_at DESC, id DESC);
@@ -59,6 +65,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             revoked_at  TEXT
         ) STRICT;
         CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL;
+
+        CREATE TABLE data_keys (
+            record_id   TEXT PRIMARY KEY,
+            key_version INTEGER NOT NULL,
+            kek_id      TEXT NOT NULL,
+            wrapped     BLOB NOT NULL,
+            created_at  TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX data_keys_by_kek ON data_keys (kek_id, record_id);
         """,
     ),
 ]

@@ -6,13 +6,18 @@ import sqlite3
 
 from records.clock import to_text
 from records.errors import Conflict
-from records.models import Record, RecordQuery
+from records.models import RecordQuery
+from records.crypto.envelope import WrappedDataKey
+from records.stored import StoredRecord
 from records.storage.sqlite.database import Database
 
-_COLUMNS = "id, kind, reference, status, channel, urgency, owner, created_at, received_at, updated_at, version, doc"
+_COLUMNS = (
+    "id, kind, reference, status, channel, urgency, owner, created_at, received_at, updated_at, version,"
+    " customer_phone_idx, customer_account_idx, destroyed_at, doc"
+)
 
 
-def _row(record: Record) -> tuple:
+def _row(record: StoredRecord) -> tuple:
     return (
         record.id,
         record.kind.value,
@@ -25,11 +30,14 @@ def _row(record: Record) -> tuple:
         to_text(record.received_at),
         to_text(record.updated_at),
         record.version,
+        record.customer_phone_index,
+        record.customer_account_index,
+        to_text(record.destroyed_at) if record.destroyed_at else None,
         record.model_dump_json(),
     )
 
 
-def _set_classification(conn: sqlite3.Connection, record: Record) -> None:
+def _set_classification(conn: sqlite3.Connection, record: StoredRecord) -> None:
     conn.execute("DELETE FROM record_classification WHERE record_id = ?", (record.id,))
     conn.executemany(
         "INSERT INTO record_classification (code, record_id) VALUES (?, ?)",
@@ -41,25 +49,30 @@ class SqliteRecordRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, record: Record) -> None:
+    async def add(self, record: StoredRecord, data_key: WrappedDataKey) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 12)})", _row(record))
+                conn.execute(f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", _row(record))
+                conn.execute(
+                    "INSERT INTO data_keys (record_id, key_version, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (data_key.record_id, data_key.key_version, data_key.kek_id, data_key.wrapped, to_text(data_key.created_at)),
+                )
             except sqlite3.IntegrityError:
                 raise Conflict(f"a record with id {record.id} or reference {record.reference} exists") from None
             _set_classification(conn, record)
 
         await self._db.run(self._db.transaction(insert))
 
-    async def get(self, record_id: str) -> Record | None:
+    async def get(self, record_id: str) -> StoredRecord | None:
         row = await self._db.run(lambda c: c.execute("SELECT doc FROM records WHERE id = ?", (record_id,)).fetchone())
-        return Record.model_validate_json(row[0]) if row else None
+        return StoredRecord.model_validate_json(row[0]) if row else None
 
-    async def replace(self, record: Record, expected_version: int) -> bool:
+    async def replace(self, record: StoredRecord, expected_version: int) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE records SET kind=?, reference=?, status=?, channel=?, urgency=?, owner=?, created_at=?,"
-                " received_at=?, updated_at=?, version=?, doc=? WHERE id=? AND version=?",
+                " received_at=?, updated_at=?, version=?, customer_phone_idx=?, customer_account_idx=?, destroyed_at=?,"
+                " doc=? WHERE id=? AND version=?",
                 (*_row(record)[1:], record.id, expected_version),
             )
             if cur.rowcount != 1:
@@ -69,13 +82,22 @@ class SqliteRecordRepository:
 
         return await self._db.run(self._db.transaction(update))
 
-    async def find(self, query: RecordQuery) -> list[Record]:
+    async def find(self, query: RecordQuery) -> list[StoredRecord]:
         where: list[str] = []
         args: list[object] = []
-        for field in ("kind", "status", "channel", "urgency", "owner", "reference"):
+        for field, column in (
+            ("kind", "kind"),
+            ("status", "status"),
+            ("channel", "channel"),
+            ("urgency", "urgency"),
+            ("owner", "owner"),
+            ("reference", "reference"),
+            ("customer_phone_index", "customer_phone_idx"),
+            ("customer_account_index", "customer_account_idx"),
+        ):
             value = getattr(query, field)
             if value is not None:
-                where.append(f"{field} = ?")
+                where.append(f"{column} = ?")
                 args.append(str(value))
         if query.classification is not None:
             where.append("id IN (SELECT record_id FROM record_classification WHERE code = ?)")
@@ -99,7 +121,7 @@ class SqliteRecordRepository:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(query.limit)
         rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
-        return [Record.model_validate_json(row[0]) for row in rows]
+        return [StoredRecord.model_validate_json(row[0]) for row in rows]
 
     async def next_sequence(self, name: str) -> int:
         def bump(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,1 @@
+"""Encryption at rest: keyring, envelope and field encryption, blind indexes, masking."""

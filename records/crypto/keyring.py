@@ -1,0 +1,264 @@
+"""The keyring: key-encryption keys (KEKs) that wrap every record's data key, the blind-index
+key, and the register of destroyed data keys.
+
+On the embedded default the keyring is a JSON file under ``<data dir>/keyring/`` (directory
+0700, file 0600), written atomically. When ``RECORDS_MASTER_KEY`` is set, every secret in the
+file is itself sealed under that master key, so the file alone reveals nothing. Backups never
+include the keyring: a backup is ciphertext only, and the live register of destroyed keys is
+what a restore is checked against (see ``records.crypto.shredding``).
+
+A KEK goes through ``active`` (wraps new data keys) → ``retiring`` (only unwraps, while a
+rotation moves its data keys to the new KEK) → ``retired`` (material erased once no data key
+uses it). Processes sharing the data dir (server and CLI) notice each other's changes because
+the file is re-read whenever it changed on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from records.clock import to_text, utcnow
+from records.errors import InvalidConfiguration, KeyUnavailable
+
+KEYRING_FORMAT = 1
+
+
+class KeyEncryptionKeys(Protocol):
+    """What envelope encryption needs from a key provider (local keyring, or a KMS via a plugin)."""
+
+    def active_kek_id(self) -> str: ...
+
+    def wrap(self, kek_id: str, data_key: bytes, associated_data: bytes) -> bytes: ...
+
+    def unwrap(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes: ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode(), validate=True)
+
+
+def parse_master_key(value: str) -> bytes:
+    """RECORDS_MASTER_KEY: 32 random bytes, base64 encoded (``openssl rand -base64 32``)."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        raise InvalidConfiguration("RECORDS_MASTER_KEY must be base64 (e.g. `openssl rand -base64 32`)") from None
+    if len(key) != 32:
+        raise InvalidConfiguration(f"RECORDS_MASTER_KEY must decode to 32 bytes, not {len(key)}")
+    return key
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class KekInfo:
+    kek_id: str
+    state: str  # active | retiring | retired
+    created_at: str
+
+
+class LocalKeyring:
+    """KEKs and the blind-index key in a file; thread-safe; re-read when changed on disk."""
+
+    FILE = "keyring.json"
+
+    def __init__(self, directory: Path, master_key: bytes | None = None) -> None:
+        self.directory = directory
+        self.path = directory / self.FILE
+        self._master = AESGCM(master_key) if master_key else None
+        self._lock = threading.RLock()
+        self._stamp: tuple[int, int] | None = None
+        self._doc: dict = {}
+        self._keks: dict[str, AESGCM] = {}
+        self._index_key = b""
+
+    # --- opening and persistence -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: Path, master_key: bytes | None = None) -> LocalKeyring:
+        """Open the keyring, creating it (with a first KEK and an index key) on first use."""
+        keyring = cls(directory, master_key)
+        with keyring._lock:
+            if not keyring.path.exists():
+                keyring._create()
+            keyring._load()
+        return keyring
+
+    def _create(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KeyUnavailable(f"cannot create the keyring directory {self.directory}: {exc.strerror}") from None
+        kek_id = self._new_kek_id()
+        self._doc = {
+            "format": KEYRING_FORMAT,
+            "protected_by_master_key": self._master is not None,
+            "active": kek_id,
+            "keks": {kek_id: {"state": "active", "created_at": to_text(utcnow()), "material": self._seal(kek_id, secrets.token_bytes(32))}},
+            "index_key": self._seal("index", secrets.token_bytes(32)),
+        }
+        self._save()
+
+    def _seal(self, name: str, secret: bytes) -> str:
+        if self._master is None:
+            return _b64(secret)
+        nonce = secrets.token_bytes(12)
+        return "sealed:" + _b64(nonce + self._master.encrypt(nonce, secret, f"keyring|{name}".encode()))
+
+    def _unseal(self, name: str, text: str) -> bytes:
+        if text.startswith("sealed:"):
+            if self._master is None:
+                raise KeyUnavailable("the keyring is protected by a master key: set RECORDS_MASTER_KEY")
+            raw = _unb64(text.removeprefix("sealed:"))
+            try:
+                return self._master.decrypt(raw[:12], raw[12:], f"keyring|{name}".encode())
+            except InvalidTag:
+                raise KeyUnavailable("RECORDS_MASTER_KEY does not open this keyring (wrong master key?)") from None
+        if self._master is not None:
+            raise KeyUnavailable(
+                "RECORDS_MASTER_KEY is set but this keyring was created without one; unset it, or start a new data dir"
+            )
+        return _unb64(text)
+
+    def _save(self) -> None:
+        """Write atomically and durably: temp file (0600), fsync, rename, fsync directory."""
+        tmp = self.path.with_suffix(".tmp")
+        data = json.dumps(self._doc, indent=2, sort_keys=True).encode()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise KeyUnavailable(f"cannot write the keyring {self.path}: {exc.strerror}") from None
+        self._remember_stamp()
+
+    def _remember_stamp(self) -> None:
+        st = self.path.stat()
+        self._stamp = (st.st_mtime_ns, st.st_size)
+
+    def _load(self) -> None:
+        try:
+            doc = json.loads(self.path.read_bytes())
+            self._remember_stamp()
+        except (OSError, ValueError) as exc:
+            raise KeyUnavailable(f"cannot read the keyring {self.path}: {exc}") from None
+        if doc.get("format") != KEYRING_FORMAT:
+            raise KeyUnavailable(f"keyring {self.path} has an unknown format {doc.get('format')!r}")
+        self._doc = doc
+        self._keks = {
+            kek_id: AESGCM(self._unseal(kek_id, entry["material"]))
+            for kek_id, entry in doc["keks"].items()
+            if entry["state"] != "retired"
+        }
+        self._index_key = self._unseal("index", doc["index_key"])
+
+    def refresh(self) -> None:
+        """Re-read the file if another process changed it (cheap: one stat)."""
+        with self._lock:
+            try:
+                st = self.path.stat()
+            except OSError as exc:
+                raise KeyUnavailable(f"the keyring {self.path} is gone: {exc.strerror}") from None
+            if (st.st_mtime_ns, st.st_size) != self._stamp:
+                self._load()
+
+    @staticmethod
+    def _new_kek_id() -> str:
+        return f"kek-{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+    # --- KeyEncryptionKeys -------------------------------------------------------------------
+
+    def active_kek_id(self) -> str:
+        self.refresh()
+        return self._doc["active"]
+
+    def wrap(self, kek_id: str, data_key: bytes, associated_data: bytes) -> bytes:
+        with self._lock:
+            if self._doc["keks"].get(kek_id, {}).get("state") != "active":
+                self.refresh()
+            entry = self._doc["keks"].get(kek_id)
+            if entry is None or entry["state"] != "active":
+                raise KeyUnavailable(f"KEK {kek_id} is not active; wrap with {self._doc['active']}")
+            nonce = secrets.token_bytes(12)
+            return nonce + self._keks[kek_id].encrypt(nonce, data_key, associated_data)
+
+    def unwrap(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes:
+        with self._lock:
+            if kek_id not in self._keks:
+                self.refresh()
+            kek = self._keks.get(kek_id)
+        if kek is None:
+            raise KeyUnavailable(f"KEK {kek_id} is not in the keyring (retired, or a keyring from elsewhere)")
+        try:
+            return kek.decrypt(wrapped[:12], wrapped[12:], associated_data)
+        except InvalidTag:
+            raise KeyUnavailable(f"a data key wrapped by {kek_id} failed its integrity check") from None
+
+    # --- blind index and rotation --------------------------------------------------------------
+
+    @property
+    def index_key(self) -> bytes:
+        return self._index_key
+
+    def keks(self) -> list[KekInfo]:
+        self.refresh()
+        return [KekInfo(k, e["state"], e["created_at"]) for k, e in sorted(self._doc["keks"].items(), key=lambda i: i[1]["created_at"])]
+
+    def begin_rotation(self) -> str:
+        """Add a new active KEK; every other unretired KEK becomes ``retiring``. Durable on return."""
+        with self._lock:
+            self.refresh()
+            kek_id = self._new_kek_id()
+            for entry in self._doc["keks"].values():
+                if entry["state"] == "active":
+                    entry["state"] = "retiring"
+            self._doc["keks"][kek_id] = {
+                "state": "active",
+                "created_at": to_text(utcnow()),
+                "material": self._seal(kek_id, secrets.token_bytes(32)),
+            }
+            self._doc["active"] = kek_id
+            self._save()
+            self._load()
+            return kek_id
+
+    def retire(self, kek_id: str) -> None:
+        """Erase a retiring KEK's material. Callers first prove that no data key uses it."""
+        with self._lock:
+            self.refresh()
+            entry = self._doc["keks"][kek_id]
+            if entry["state"] != "retiring":
+                raise KeyUnavailable(f"KEK {kek_id} is {entry['state']}, not retiring")
+            entry["state"] = "retired"
+            entry["material"] = ""
+            entry["retired_at"] = to_text(utcnow())
+            self._save()
+            self._load()
+
+

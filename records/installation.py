@@ -1,0 +1,69 @@
+"""One opened installation: storage, keyring and the services over them.
+
+The API server and every CLI command open the data dir through here, so the same checks run
+everywhere: the keyring matches the data, and the register of destroyed keys is enforced
+(a database restored or copied from an older backup loses the keys destroyed since).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from records.crypto.blind_index import BlindIndex
+from records.crypto.keyring import LocalKeyring, parse_master_key
+from records.crypto.sealing import RecordSealer
+from records.crypto.shredding import DestroyedKeyRegister
+from records.errors import KeyUnavailable
+from records.ports import Storage
+from records.services.keys import RecordKeys
+from records.services.personal_data import PersonalDataPolicy
+from records.services.records import RecordService
+from records.services.tokens import TokenService
+from records.settings import RecordsSettings
+from records.storage import open_storage
+
+
+@dataclass
+class Installation:
+    settings: RecordsSettings
+    storage: Storage
+    keyring: LocalKeyring
+    keys: RecordKeys
+    records: RecordService
+    tokens: TokenService
+
+    @classmethod
+    async def open(cls, settings: RecordsSettings) -> Installation:
+        storage = open_storage(settings)
+        try:
+            keyring = await cls._open_keyring(settings, storage)
+            keys = RecordKeys(keyring, storage.data_keys, DestroyedKeyRegister(keyring.directory))
+            await keys.enforce_register(storage.records)
+        except BaseException:
+            await storage.close()
+            raise
+        records = RecordService(
+            storage.records,
+            storage.blobs,
+            storage.tokens,
+            keys,
+            RecordSealer(BlindIndex(keyring.index_key)),
+            PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles")),
+            settings.page_size_default,
+            settings.page_size_max,
+        )
+        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens))
+
+    @staticmethod
+    async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:
+        directory = settings.keyring_path
+        if not (directory / LocalKeyring.FILE).exists() and await storage.data_keys.count_by_kek():
+            # A fresh keyring could never open these data keys: refuse rather than create one.
+            raise KeyUnavailable(
+                f"the keyring {directory} is missing but the store holds encrypted records; restore the keyring"
+            )
+        master = parse_master_key(settings.master_key.get_secret_value()) if settings.master_key else None
+        return LocalKeyring.open(directory, master)
+
+    async def close(self) -> None:
+        await self.storage.close()

@@ -1,0 +1,69 @@
+"""The at-rest shape of a record: governance fields in clear, protected fields sealed.
+
+Adapters store and index ``StoredRecord``; they never see a customer's personal data or the
+content of a file. What governance must query stays in clear: kind, status, dates,
+classification codes, owner, retention data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from records.models import Channel, Complexity, Direction, Incident, Kind, NoteType, ServiceType, TimelineEvent, Urgency
+
+
+class StoredNote(BaseModel):
+    id: str
+    at: datetime
+    author: str
+    type: NoteType
+    channel: Channel | None = None
+    direction: Direction | None = None
+
+
+class StoredAttachment(BaseModel):
+    id: str
+    content_type: str
+    size: int
+    uploaded_at: datetime
+    uploaded_by: str
+
+
+class StoredFeedback(BaseModel):
+    satisfaction: int
+    given_at: datetime
+
+
+class StoredRecord(BaseModel):
+    id: str
+    kind: Kind
+    reference: str
+    status: str
+    version: int
+    owner: str
+    created_by: str
+    channel: Channel
+    urgency: Urgency
+    complexity: Complexity | None = None
+    classification: list[str] = Field(default_factory=list)
+    service_type: ServiceType | None = None
+    deadline: datetime | None = None
+    feedback_required: bool | None = None
+    incident: Incident | None = None
+    identity_verified: bool = False
+    received_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    result_at: datetime | None = None
+    feedback: StoredFeedback | None = None
+    notes: list[StoredNote] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    attachments: list[StoredAttachment] = Field(default_factory=list)
+    key_version: int = 1
+    # Field path → sealed value ("customer.phone", "notes/<id>/text", "attachments/<id>/filename"…).
+    sealed: dict[str, str] = Field(default_factory=dict)
+    customer_phone_index: str | None = None
+    customer_account_index: str | None = None
+    destroyed_at: datetime | None = None
