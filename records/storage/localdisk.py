@@ -19,6 +19,7 @@ from records.errors import NotFound, StorageUnavailable
 from records.ports import StoredBlob
 
 CHUNK = 256 * 1024
+WRITE_BATCH = 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*$")
 
 
@@ -48,12 +49,20 @@ class LocalDiskBlobStore:
         digest = hashlib.sha256()
         size = 0
         handle = await anyio.to_thread.run_sync(open, partial, "xb")
+        # Writes go to a worker thread in batches: one thread hop per 64 KiB chunk costs more
+        # than the write itself.
+        pending = bytearray()
         try:
             async for chunk in chunks:
                 if chunk:
                     digest.update(chunk)
                     size += len(chunk)
-                    await anyio.to_thread.run_sync(handle.write, chunk)
+                    pending += chunk
+                    if len(pending) >= WRITE_BATCH:
+                        await anyio.to_thread.run_sync(handle.write, pending)
+                        pending = bytearray()
+            if pending:
+                await anyio.to_thread.run_sync(handle.write, pending)
             await anyio.to_thread.run_sync(self._seal, handle, partial, final)
         except BaseException:
             handle.close()

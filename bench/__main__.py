@@ -1,0 +1,28 @@
+"""``python -m bench``: run every benchmark, print a table, write ``bench/results.json``."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+from bench import attachments
+
+BENCHMARKS = {"attachments": attachments.run}
+
+
+def main(argv: list[str]) -> None:
+    chosen = argv or list(BENCHMARKS)
+    results = {"python": platform.python_version(), "machine": platform.machine(), "benchmarks": {}}
+    for name in chosen:
+        if name not in BENCHMARKS:
+            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+        results["benchmarks"][name] = BENCHMARKS[name]()
+    out = Path(__file__).with_name("results.json")
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
