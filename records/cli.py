@@ -173,7 +173,7 @@ def keys_status(data_dir: Path | None) -> None:
 
     async def status(installation: Any) -> list[tuple[str, str, str, int]]:
         counts = await installation.storage.data_keys.count_by_kek()
-        return [(k.kek_id, k.state, k.created_at, counts.get(k.kek_id, 0)) for k in installation.keyring.keks()]
+        return [(k.kek_id, k.state, k.created_at, counts.get(k.kek_id, 0)) for k in installation.keys.keks.keks()]
 
     click.echo(f"{'KEK':<32} {'STATE':<10} {'CREATED':<28} DATA KEYS")
     for kek_id, state, created, count in _with_installation(_settings(data_dir=data_dir), status):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pluggy
+
 from records.crypto.blind_index import BlindIndex
 from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
 from records.crypto.shredding import DestroyedKeyRegister
 from records.errors import KeyUnavailable
+from records.plugins.manager import plugin_manager
 from records.ports import Storage
 from records.services.keys import RecordKeys
 from records.services.personal_data import PersonalDataPolicy
@@ -33,11 +36,13 @@ class Installation:
     tokens: TokenService
 
     @classmethod
-    async def open(cls, settings: RecordsSettings) -> Installation:
+    async def open(cls, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Installation:
+        plugins = plugins or plugin_manager()
         storage = open_storage(settings)
         try:
             keyring = await cls._open_keyring(settings, storage)
-            keys = RecordKeys(keyring, storage.data_keys, DestroyedKeyRegister(keyring.directory))
+            keks = plugins.hook.records_key_provider(settings=settings, keyring=keyring)
+            keys = RecordKeys(keks, storage.data_keys, DestroyedKeyRegister(keyring.directory))
             await keys.enforce_register(storage.records)
         except BaseException:
             await storage.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pluggy
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -33,12 +34,13 @@ Errors are RFC 9457 `application/problem+json` with a stable `code`."""
 class RecordsApp(InitPluginProtocol):
     """Wires the whole application in one place; nothing happens at import time."""
 
-    def __init__(self, settings: RecordsSettings) -> None:
+    def __init__(self, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> None:
         self.settings = settings
+        self.plugins = plugins
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        installation = await Installation.open(self.settings)
+        installation = await Installation.open(self.settings, self.plugins)
         # Uploads cut off by a crash left partial files; nothing references them. Only the server
         # sweeps them: a CLI command opening the same data dir could meet an upload in flight.
         await installation.storage.blobs.discard_incomplete()
@@ -81,8 +83,8 @@ def _document_roles(app: Litestar) -> None:
                 handler.description = f"{handler.description or ''}\n\n**Roles:** {names}".strip()
 
 
-def create_app(settings: RecordsSettings) -> Litestar:
+def create_app(settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Litestar:
     # Passed here, not in on_app_init: litestar 2.25 ignores request_max_body_size set by a plugin.
-    app = Litestar(plugins=[RecordsApp(settings)], request_max_body_size=settings.max_request_bytes)
+    app = Litestar(plugins=[RecordsApp(settings, plugins)], request_max_body_size=settings.max_request_bytes)
     _document_roles(app)
     return app

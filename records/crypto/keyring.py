@@ -34,14 +34,34 @@ from records.errors import InvalidConfiguration, KeyUnavailable
 KEYRING_FORMAT = 1
 
 
+@dataclass(frozen=True, slots=True)
+class KekInfo:
+    kek_id: str
+    state: str  # active | retiring | retired
+    created_at: str
+
+
 class KeyEncryptionKeys(Protocol):
-    """What envelope encryption needs from a key provider (local keyring, or a KMS via a plugin)."""
+    """What envelope encryption needs from a key provider: the local keyring, or a KMS, Vault
+    transit or an HSM through the ``records_key_provider`` hook."""
 
-    def active_kek_id(self) -> str: ...
+    def active_kek_id(self) -> str:
+        """The KEK that wraps new data keys."""
 
-    def wrap(self, kek_id: str, data_key: bytes, associated_data: bytes) -> bytes: ...
+    def wrap(self, kek_id: str, data_key: bytes, associated_data: bytes) -> bytes:
+        """Wrap ``data_key`` under ``kek_id`` (which must be active), binding ``associated_data``."""
 
-    def unwrap(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes: ...
+    def unwrap(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes:
+        """Raise ``KeyUnavailable`` when the KEK is gone or the wrapping fails its integrity check."""
+
+    def keks(self) -> list[KekInfo]:
+        """Every KEK known, with its state (active, retiring, retired)."""
+
+    def begin_rotation(self) -> str:
+        """Make a new KEK active and the previous ones retiring; return the new KEK's id."""
+
+    def retire(self, kek_id: str) -> None:
+        """Destroy a retiring KEK once no data key uses it."""
 
 
 def _b64(data: bytes) -> str:
@@ -69,13 +89,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@dataclass(frozen=True, slots=True)
-class KekInfo:
-    kek_id: str
-    state: str  # active | retiring | retired
-    created_at: str
 
 
 class LocalKeyring:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from records.clock import utcnow
 from records.crypto.envelope import DataKey, WrappedDataKey, rewrap
-from records.crypto.keyring import LocalKeyring
+from records.crypto.keyring import KeyEncryptionKeys
 from records.crypto.shredding import DestroyedKeyRegister
 from records.errors import KeyUnavailable
 from records.ports import DataKeyRepository, RecordRepository
@@ -27,14 +27,14 @@ class RotationReport:
 
 
 class RecordKeys:
-    def __init__(self, keyring: LocalKeyring, data_keys: DataKeyRepository, register: DestroyedKeyRegister) -> None:
-        self.keyring = keyring
+    def __init__(self, keks: KeyEncryptionKeys, data_keys: DataKeyRepository, register: DestroyedKeyRegister) -> None:
+        self.keks = keks  # the local keyring, or a KMS through the records_key_provider hook
         self._data_keys = data_keys
         self._register = register
 
     def issue(self, record_id: str) -> tuple[DataKey, WrappedDataKey]:
         key = DataKey.generate(record_id)
-        return key, key.wrap(self.keyring)
+        return key, key.wrap(self.keks)
 
     async def for_record(self, stored: StoredRecord) -> DataKey | None:
         """The record's data key, or None when it was destroyed."""
@@ -43,7 +43,7 @@ class RecordKeys:
         wrapped = await self._data_keys.get(stored.id)
         if wrapped is None:
             raise KeyUnavailable(f"record {stored.id} has no data key and is not marked destroyed (run records fsck)")
-        return DataKey.unwrap(wrapped, self.keyring)
+        return DataKey.unwrap(wrapped, self.keks)
 
     async def for_records(self, stored: list[StoredRecord]) -> dict[str, DataKey | None]:
         live = [s.id for s in stored if s.destroyed_at is None]
@@ -55,7 +55,7 @@ class RecordKeys:
             elif s.id not in wrapped:
                 raise KeyUnavailable(f"record {s.id} has no data key and is not marked destroyed (run records fsck)")
             else:
-                keys[s.id] = DataKey.unwrap(wrapped[s.id], self.keyring)
+                keys[s.id] = DataKey.unwrap(wrapped[s.id], self.keks)
         return keys
 
     # --- crypto-shredding ------------------------------------------------------------------
@@ -105,9 +105,9 @@ class RecordKeys:
         Re-running after a crash resumes: while a KEK is still ``retiring`` no new KEK is added,
         the remaining keys are re-wrapped. Only wrappings change; no data is re-encrypted.
         """
-        retiring = [k.kek_id for k in self.keyring.keks() if k.state == "retiring"]
+        retiring = [k.kek_id for k in self.keks.keks() if k.state == "retiring"]
         resumed = bool(retiring)
-        active = self.keyring.active_kek_id() if resumed else self.keyring.begin_rotation()
+        active = self.keks.active_kek_id() if resumed else self.keks.begin_rotation()
         rewrapped = await self._rewrap_all(active, progress)
         if grace_seconds:
             # A request that read the old active KEK just before the switch may still commit a key
@@ -116,9 +116,9 @@ class RecordKeys:
             rewrapped += await self._rewrap_all(active, progress)
         counts = await self._data_keys.count_by_kek()
         retired = []
-        for info in self.keyring.keks():
+        for info in self.keks.keks():
             if info.state == "retiring" and counts.get(info.kek_id, 0) == 0:
-                self.keyring.retire(info.kek_id)
+                self.keks.retire(info.kek_id)
                 retired.append(info.kek_id)
         still = {k: n for k, n in counts.items() if k != active}
         return RotationReport(active, resumed, rewrapped, retired, still)
@@ -129,7 +129,7 @@ class RecordKeys:
         done = 0
         while batch := await self._data_keys.not_under(active, REWRAP_BATCH):
             for wrapped in batch:
-                if await self._data_keys.rewrap(rewrap(wrapped, self.keyring), expected_kek_id=wrapped.kek_id):
+                if await self._data_keys.rewrap(rewrap(wrapped, self.keks), expected_kek_id=wrapped.kek_id):
                     done += 1
                 if progress:
                     progress(done, total)
