@@ -80,20 +80,24 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
 
     from records.api.app import create_app
 
+    from records import access_log
     from records.backup import serving_lock
 
     settings = _settings(data_dir=data_dir, host=host, port=port)
     _with_installation(settings, _noop)  # fail here, clearly, if the data dir cannot be used
     click.echo(f"records: data dir {settings.data_dir.resolve()}, listening on http://{settings.host}:{settings.port}", err=True)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn_server = uvicorn.Server(config)  # Config configures logging; filters go on afterwards
+    access_log.install()
     try:
         with serving_lock(settings.data_dir, exclusive=False):
-            uvicorn.run(
-                create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level,
-                timeout_graceful_shutdown=10,
-            )
+            uvicorn_server.run()
     except RecordsError as exc:
         raise RecordsCliError(exc) from None
 
