@@ -238,6 +238,10 @@ def backup_command(data_dir: Path | None, destination: Path) -> None:
     click.echo(f"backed up {summary.records} record(s), {summary.blobs} blob(s), {summary.bytes} bytes to {summary.path}", err=True)
 
 
+async def _destroyed_again(installation: Any) -> int:
+    return installation.destroyed_again
+
+
 @main.command("restore")
 @data_dir_option
 @click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -258,7 +262,7 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
             master = parse_master_key(settings.master_key.get_secret_value()) if settings.master_key else None
             manifest = restore(source, settings.data_dir, LocalKeyring.open(settings.keyring_path, master), force=force)
             # Opening enforces the register of destroyed keys on what was just restored.
-            destroyed = _with_installation(settings, lambda i: i.keys.enforce_register(i.storage.records))
+            destroyed = _with_installation(settings, _destroyed_again)
     except RecordsError as exc:
         raise RecordsCliError(exc) from None
     click.echo(f"restored {manifest['records']} record(s) from a backup of {manifest['created_at']}", err=True)

@@ -34,6 +34,7 @@ class Installation:
     keys: RecordKeys
     records: RecordService
     tokens: TokenService
+    destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
 
     @classmethod
     async def open(cls, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Installation:
@@ -43,7 +44,7 @@ class Installation:
             keyring = await cls._open_keyring(settings, storage)
             keks = plugins.hook.records_key_provider(settings=settings, keyring=keyring)
             keys = RecordKeys(keks, storage.data_keys, DestroyedKeyRegister(keyring.directory))
-            await keys.enforce_register(storage.records)
+            destroyed_again = await keys.enforce_register(storage.records)
         except BaseException:
             await storage.close()
             raise
@@ -57,7 +58,7 @@ class Installation:
             settings.page_size_default,
             settings.page_size_max,
         )
-        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens))
+        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), destroyed_again)
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:

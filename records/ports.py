@@ -7,11 +7,13 @@ same protocols. Every operation is async so that network-backed adapters fit wit
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from records.audit.events import AuditEventDraft
+from records.audit.log import AuditLogStore
 from records.crypto.envelope import WrappedDataKey
 from records.models import RecordQuery
 from records.roles import Role
@@ -38,15 +40,17 @@ class ApiToken:
 class RecordRepository(Protocol):
     """Records in their sealed at-rest form; adapters never see personal data in clear."""
 
-    async def add(self, record: StoredRecord, data_key: WrappedDataKey) -> None:
-        """Store a new record and its wrapped data key durably, both or neither.
+    async def add(self, record: StoredRecord, data_key: WrappedDataKey, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Store a new record, its wrapped data key and the audit events of the change durably,
+        all or nothing.
         Raises ``Conflict`` if its id or reference exists."""
 
     async def get(self, record_id: str) -> StoredRecord | None: ...
 
-    async def replace(self, record: StoredRecord, expected_version: int) -> bool:
-        """Compare-and-swap: store ``record`` only if the stored version is still
-        ``expected_version``. Returns False (and changes nothing) when it is not."""
+    async def replace(self, record: StoredRecord, expected_version: int, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Compare-and-swap: store ``record`` (and append ``events`` in the same transaction) only
+        if the stored version is still ``expected_version``. Returns False (and changes nothing)
+        when it is not."""
 
     async def find(self, query: RecordQuery) -> list[StoredRecord]:
         """Records matching ``query``, newest first by (created_at, id), after ``query.after``,
@@ -76,16 +80,16 @@ class DataKeyRepository(Protocol):
 
 
 class TokenRepository(Protocol):
-    async def add(self, token: ApiToken) -> None:
-        """Raises ``TokenNameTaken`` when an unrevoked token has the same name."""
+    async def add(self, token: ApiToken, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Raises ``TokenNameTaken`` when an unrevoked token has the same name. ``events`` commit with it."""
 
     async def by_secret_hash(self, secret_hash: str) -> ApiToken | None:
         """The unrevoked token with this hash, if any."""
 
     async def list(self, include_revoked: bool = False) -> list[ApiToken]: ...
 
-    async def revoke(self, name: str, at: datetime) -> bool:
-        """Revoke the unrevoked token called ``name``; False when there is none."""
+    async def revoke(self, name: str, at: datetime, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Revoke the unrevoked token called ``name`` (with ``events``); False when there is none."""
 
 
 class BlobStore(Protocol):
@@ -114,6 +118,7 @@ class Storage(Protocol):
     records: RecordRepository
     tokens: TokenRepository
     data_keys: DataKeyRepository
+    audit: AuditLogStore
     blobs: BlobStore
 
     async def ping(self) -> None:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from records.clock import to_text, utcnow
 from records.errors import InvalidConfiguration, KeyUnavailable
@@ -81,6 +83,13 @@ def parse_master_key(value: str) -> bytes:
     if len(key) != 32:
         raise InvalidConfiguration(f"RECORDS_MASTER_KEY must decode to 32 bytes, not {len(key)}")
     return key
+
+
+def audit_key_id(public: Ed25519PublicKey) -> str:
+    """First 16 hex digits of SHA-256 over the raw public key."""
+    import hashlib
+
+    return hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -213,8 +222,9 @@ class LocalKeyring:
 
     def wrap(self, kek_id: str, data_key: bytes, associated_data: bytes) -> bytes:
         with self._lock:
-            if self._doc["keks"].get(kek_id, {}).get("state") != "active":
-                self.refresh()
+            # Always re-check (one stat): another process may have rotated since we last looked,
+            # and a key wrapped by a retiring KEK could outlive that KEK.
+            self.refresh()
             entry = self._doc["keks"].get(kek_id)
             if entry is None or entry["state"] != "active":
                 raise KeyUnavailable(f"KEK {kek_id} is not active; wrap with {self._doc['active']}")
@@ -232,6 +242,36 @@ class LocalKeyring:
             return kek.decrypt(wrapped[:12], wrapped[12:], associated_data)
         except InvalidTag:
             raise KeyUnavailable(f"a data key wrapped by {kek_id} failed its integrity check") from None
+
+    # --- audit checkpoint signing ----------------------------------------------------------
+
+    def audit_signing_key(self) -> tuple[str, Ed25519PrivateKey]:
+        """The Ed25519 key that signs audit checkpoints, created on first use: (key id, key)."""
+        with self._lock:
+            self.refresh()
+            current = self._doc.get("audit_signing_key")
+            if current is None:
+                private = Ed25519PrivateKey.generate()
+                raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                key_id = audit_key_id(private.public_key())
+                self._doc["audit_signing_key"] = key_id
+                self._doc.setdefault("audit_keys", {})[key_id] = {
+                    "created_at": to_text(utcnow()),
+                    "public": _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+                    "private": self._seal(f"audit:{key_id}", raw),
+                }
+                self._save()
+                current = key_id
+            entry = self._doc["audit_keys"][current]
+            return current, Ed25519PrivateKey.from_private_bytes(self._unseal(f"audit:{current}", entry["private"]))
+
+    def audit_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every key that ever signed checkpoints, by key id (old ones stay for verification)."""
+        self.refresh()
+        return {
+            key_id: Ed25519PublicKey.from_public_bytes(_unb64(entry["public"]))
+            for key_id, entry in self._doc.get("audit_keys", {}).items()
+        }
 
     # --- blind index and rotation --------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import anyio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from records.audit.trail import drafts_for_change
 from records.clock import utcnow
 from records.crypto.envelope import DataKey, WrappedDataKey, rewrap
 from records.crypto.keyring import KeyEncryptionKeys
@@ -81,7 +82,10 @@ class RecordKeys:
                 update={"destroyed_at": at, "sealed": {}, "version": stored.version + 1, "updated_at": at,
                         "customer_phone_index": None, "customer_account_index": None}
             )
-            if await records.replace(marked, expected_version=stored.version):
+            if await records.replace(
+                marked, expected_version=stored.version,
+                events=drafts_for_change(f"record:{record_id}", action="record.destroy"),
+            ):
                 return marked
         raise KeyUnavailable(f"record {record_id} kept changing while being marked destroyed; run again")
 

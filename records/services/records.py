@@ -14,15 +14,16 @@ from typing import Protocol
 
 from records.clock import as_utc, to_text, utcnow
 from records.errors import (
+    AttachmentContentMissing,
     AttachmentNotFound,
     InvalidCursor,
-    AttachmentContentMissing,
     InvalidInput,
     NotFound,
     NotPermitted,
     NotRecordOwner,
     PreconditionRequired,
     ReassignForbidden,
+    RecordDestroyed,
     RecordNotFound,
     VersionConflict,
 )
@@ -44,6 +45,8 @@ from records.models import (
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from records.audit.trail import current as current_trail
+from records.audit.trail import drafts_for_change
 from records.crypto.envelope import DataKey
 from records.crypto.sealing import RecordSealer
 from records.crypto.stream import decrypt_stream, encrypt_stream
@@ -73,6 +76,20 @@ class Upload(Protocol):
     async def begin(self) -> UploadMeta: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+def _unrecord() -> None:
+    """The change lost a race and committed nothing: neither did its event."""
+    trail = current_trail()
+    if trail is not None:
+        trail.recorded = False
+
+
+def _read(*targets: str) -> None:
+    """Name what a read touched, for the event the request records."""
+    trail = current_trail()
+    if trail is not None:
+        trail.target(*targets)
 
 
 def blob_key(record_id: str, attachment_id: str) -> str:
@@ -170,7 +187,7 @@ class RecordService:
             timeline=[TimelineEvent(at=now, actor=actor.name, event="filed", detail={"kind": data.kind.value})],
         )
         key, wrapped = self._keys.issue(record.id)
-        await self._records.add(self._sealer.seal(record, key), wrapped)
+        await self._records.add(self._sealer.seal(record, key), wrapped, drafts_for_change(f"record:{record.id}"))
         return self._policy.present(record, actor)
 
     async def get(self, record_id: str, actor: Principal) -> Record:
@@ -192,6 +209,7 @@ class RecordService:
         return stored
 
     async def _open(self, record_id: str) -> Record:
+        _read(f"record:{record_id}")
         stored = await self._stored(record_id)
         return self._sealer.open(stored, await self._keys.for_record(stored))
 
@@ -234,6 +252,7 @@ class RecordService:
         stored, more = rows[:limit], len(rows) > limit
         keys = await self._keys.for_records(stored)
         items = [self._policy.present(self._sealer.open(s, keys[s.id]), actor) for s in stored]
+        _read(*(f"record:{s.id}" for s in stored))
         next_cursor = self._encode_cursor(items[-1], fingerprint) if more else None
         return RecordPage(items=items, next_cursor=next_cursor)
 
@@ -318,7 +337,9 @@ class RecordService:
             return self._policy.present(record, actor)
         updated.timeline.extend(events)
         updated.version, updated.updated_at = record.version + 1, now
-        if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version):
+        events = drafts_for_change(f"record:{record.id}")
+        if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
+            _unrecord()
             current = await self._stored(record_id)
             raise VersionConflict(
                 f"record changed to version {current.version} meanwhile; read it again and reapply",
@@ -332,7 +353,7 @@ class RecordService:
         now = utcnow()
         note = Note(**data.model_dump(), id=str(uuid.uuid4()), at=now, author=actor.name)
         event = TimelineEvent(at=now, actor=actor.name, event="note_added", detail={"note_id": note.id, "type": note.type})
-        await self._append(record_id, lambda r: (r.notes.append(note), r.timeline.append(event)))
+        await self._append(record_id, lambda r: (r.notes.append(note), r.timeline.append(event)), f"note:{note.id}")
         return note
 
     # --- attachments --------------------------------------------------------------------------
@@ -361,7 +382,9 @@ class RecordService:
             at=now, actor=actor.name, event="attachment_added", detail={"attachment_id": attachment_id, "size": plain.size}
         )
         try:
-            await self._append(record_id, lambda r: (r.attachments.append(attachment), r.timeline.append(event)))
+            await self._append(
+                record_id, lambda r: (r.attachments.append(attachment), r.timeline.append(event)), f"attachment:{attachment_id}"
+            )
         except BaseException:
             # The blob is durable but unreferenced: remove it so a failed request leaves nothing.
             await self._blobs.delete(key)
@@ -369,6 +392,7 @@ class RecordService:
         return attachment
 
     async def open_attachment(self, record_id: str, attachment_id: str) -> tuple[Attachment, AsyncIterator[bytes]]:
+        _read(f"record:{record_id}", f"attachment:{attachment_id}")
         stored = await self._stored(record_id)
         data_key = await self._keys.for_record(stored)
         record = self._sealer.open(stored, data_key)
@@ -400,12 +424,14 @@ class RecordService:
     async def _may_own(self, name: str) -> bool:
         return any(t.name == name and t.role in FILE_RECORDS for t in await self._tokens.list())
 
-    async def _append(self, record_id: str, mutate) -> Record:  # type: ignore[no-untyped-def]
+    async def _append(self, record_id: str, mutate, *targets: str) -> Record:  # type: ignore[no-untyped-def]
         for _ in range(APPEND_RETRIES):
             record, key = await self._open_live(record_id)
             updated = record.model_copy(deep=True)
             mutate(updated)
             updated.version, updated.updated_at = record.version + 1, utcnow()
-            if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version):
+            events = drafts_for_change(f"record:{record_id}", *targets)
+            if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
                 return updated
+            _unrecord()
         raise VersionConflict("record is changing too fast to append to; try again")

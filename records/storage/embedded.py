@@ -8,6 +8,7 @@ import anyio.to_thread
 
 from records.errors import InvalidConfiguration, StorageUnavailable
 from records.storage.localdisk import LocalDiskBlobStore
+from records.storage.sqlite.audit import SqliteAuditLog
 from records.storage.sqlite.data_keys import SqliteDataKeyRepository
 from records.storage.sqlite.database import Database
 from records.storage.sqlite.records import SqliteRecordRepository
@@ -23,6 +24,7 @@ class EmbeddedStorage:
         self.records = SqliteRecordRepository(db)
         self.tokens = SqliteTokenRepository(db)
         self.data_keys = SqliteDataKeyRepository(db)
+        self.audit = SqliteAuditLog(db)
         self.blobs = blobs
 
     @classmethod

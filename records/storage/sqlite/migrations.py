@@ -76,6 +76,48 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX data_keys_by_kek ON data_keys (kek_id, record_id);
         """,
     ),
+    (
+        2,
+        "audit log: events, targets, Merkle nodes, checkpoints",
+        """
+        CREATE TABLE audit_events (
+            seq        INTEGER PRIMARY KEY,
+            at         TEXT NOT NULL,
+            actor      TEXT,
+            role       TEXT,
+            action     TEXT NOT NULL,
+            outcome    TEXT NOT NULL,
+            request_id TEXT,
+            canonical  BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX audit_by_at ON audit_events (at, seq);
+        CREATE INDEX audit_by_actor ON audit_events (actor, seq);
+        CREATE INDEX audit_by_role ON audit_events (role, seq);
+        CREATE INDEX audit_by_action ON audit_events (action, seq);
+        CREATE INDEX audit_by_outcome ON audit_events (outcome, seq);
+
+        CREATE TABLE audit_targets (
+            target TEXT NOT NULL,
+            seq    INTEGER NOT NULL,
+            PRIMARY KEY (target, seq)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE audit_nodes (
+            level INTEGER NOT NULL,
+            idx   INTEGER NOT NULL,
+            hash  BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE audit_checkpoints (
+            tree_size INTEGER PRIMARY KEY,
+            root_hash TEXT NOT NULL,
+            timestamp TEXT NOT NULL,
+            key_id    TEXT NOT NULL,
+            signature TEXT NOT NULL
+        ) STRICT;
+        """,
+    ),
 ]
 
 

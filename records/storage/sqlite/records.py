@@ -6,7 +6,11 @@ import sqlite3
 
 from records.clock import to_text
 from records.errors import Conflict
+from collections.abc import Sequence
+
+from records.audit.events import AuditEventDraft
 from records.models import RecordQuery
+from records.storage.sqlite.audit import insert_events
 from records.crypto.envelope import WrappedDataKey
 from records.stored import StoredRecord
 from records.storage.sqlite.database import Database
@@ -49,7 +53,7 @@ class SqliteRecordRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, record: StoredRecord, data_key: WrappedDataKey) -> None:
+    async def add(self, record: StoredRecord, data_key: WrappedDataKey, events: Sequence[AuditEventDraft] = ()) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", _row(record))
@@ -60,6 +64,7 @@ class SqliteRecordRepository:
             except sqlite3.IntegrityError:
                 raise Conflict(f"a record with id {record.id} or reference {record.reference} exists") from None
             _set_classification(conn, record)
+            insert_events(conn, list(events))
 
         await self._db.run(self._db.transaction(insert))
 
@@ -67,7 +72,7 @@ class SqliteRecordRepository:
         row = await self._db.run(lambda c: c.execute("SELECT doc FROM records WHERE id = ?", (record_id,)).fetchone())
         return StoredRecord.model_validate_json(row[0]) if row else None
 
-    async def replace(self, record: StoredRecord, expected_version: int) -> bool:
+    async def replace(self, record: StoredRecord, expected_version: int, events: Sequence[AuditEventDraft] = ()) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE records SET kind=?, reference=?, status=?, channel=?, urgency=?, owner=?, created_at=?,"
@@ -78,6 +83,7 @@ class SqliteRecordRepository:
             if cur.rowcount != 1:
                 return False
             _set_classification(conn, record)
+            insert_events(conn, list(events))
             return True
 
         return await self._db.run(self._db.transaction(update))

@@ -5,7 +5,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from collections.abc import Sequence
+
+from records.audit.events import AuditEventDraft
 from records.clock import to_text
+from records.storage.sqlite.audit import insert_events
 from records.errors import TokenNameTaken
 from records.ports import ApiToken
 from records.roles import Role
@@ -30,7 +34,7 @@ class SqliteTokenRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, token: ApiToken) -> None:
+    async def add(self, token: ApiToken, events: Sequence[AuditEventDraft] = ()) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
@@ -39,6 +43,7 @@ class SqliteTokenRepository:
                 )
             except sqlite3.IntegrityError:
                 raise TokenNameTaken(f"a token named {token.name!r} exists; revoke it first or pick another name") from None
+            insert_events(conn, list(events))
 
         await self._db.run(self._db.transaction(insert))
 
@@ -53,11 +58,14 @@ class SqliteTokenRepository:
         rows = await self._db.run(lambda c: c.execute(sql).fetchall())
         return [_token(row) for row in rows]
 
-    async def revoke(self, name: str, at: datetime) -> bool:
+    async def revoke(self, name: str, at: datetime, events: Sequence[AuditEventDraft] = ()) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (to_text(at), name)
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            insert_events(conn, list(events))
+            return True
 
         return await self._db.run(self._db.transaction(update))

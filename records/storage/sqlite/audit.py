@@ -1,0 +1,132 @@
+"""The audit log on SQLite: append-only events (with copies of their fields for queries),
+Merkle nodes and signed checkpoints.
+
+``insert_events`` runs inside whatever transaction records the action itself, so an action
+and its event commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from records.audit.events import AuditEvent, AuditEventDraft
+from records.audit.log import Checkpoint, EventQuery, StoredEvent
+from records.clock import to_text
+from records.storage.sqlite.database import Database
+
+
+def insert_events(conn: sqlite3.Connection, drafts: list[AuditEventDraft]) -> list[AuditEvent]:
+    if not drafts:
+        return []
+    (seq,) = conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM audit_events").fetchone()
+    events = []
+    for offset, draft in enumerate(drafts):
+        event = AuditEvent(**draft.model_dump(), seq=seq + offset)
+        conn.execute(
+            "INSERT INTO audit_events (seq, at, actor, role, action, outcome, request_id, canonical)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.seq, to_text(event.at), event.actor, event.role, event.action, event.outcome.value,
+             event.request_id, event.canonical()),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO audit_targets (target, seq) VALUES (?, ?)", [(t, event.seq) for t in event.targets]
+        )
+        events.append(event)
+    return events
+
+
+class SqliteAuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(self, drafts: list[AuditEventDraft]) -> list[AuditEvent]:
+        return await self._db.run(self._db.transaction(lambda c: insert_events(c, drafts)))
+
+    async def size(self) -> int:
+        return await self._db.run(lambda c: c.execute("SELECT coalesce(max(seq), -1) + 1 FROM audit_events").fetchone()[0])
+
+    async def entries(self, start: int, end: int) -> list[StoredEvent]:
+        """Events with ``start <= seq < end`` in order: canonical bytes and the queryable copies."""
+        rows = await self._db.run(
+            lambda c: c.execute(
+                "SELECT e.seq, e.canonical, e.at, e.actor, e.role, e.action, e.outcome, e.request_id,"
+                " (SELECT json_group_array(t.target) FROM audit_targets t WHERE t.seq = e.seq)"
+                " FROM audit_events e WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq",
+                (start, end),
+            ).fetchall()
+        )
+        return [
+            StoredEvent(seq=r[0], canonical=bytes(r[1]), at=r[2], actor=r[3], role=r[4], action=r[5],
+                        outcome=r[6], request_id=r[7], targets=sorted(json.loads(r[8])))
+            for r in rows
+        ]
+
+    async def nodes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not keys:
+            return {}
+
+        def fetch(conn: sqlite3.Connection) -> dict[tuple[int, int], bytes]:
+            found = {}
+            for level, idx in keys:
+                row = conn.execute("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, idx)).fetchone()
+                if row:
+                    found[(level, idx)] = bytes(row[0])
+            return found
+
+        return await self._db.run(fetch)
+
+    async def seal(self, nodes: list[tuple[int, int, bytes]], checkpoint: Checkpoint) -> None:
+        def store(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR REPLACE INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+            conn.execute(
+                "INSERT OR IGNORE INTO audit_checkpoints (tree_size, root_hash, timestamp, key_id, signature)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (checkpoint.tree_size, checkpoint.root_hash, checkpoint.timestamp, checkpoint.key_id, checkpoint.signature),
+            )
+
+        await self._db.run(self._db.transaction(store))
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        rows = await self._db.run(
+            lambda c: c.execute(
+                "SELECT tree_size, root_hash, timestamp, key_id, signature FROM audit_checkpoints ORDER BY tree_size"
+            ).fetchall()
+        )
+        return [Checkpoint(tree_size=r[0], root_hash=r[1], timestamp=r[2], key_id=r[3], signature=r[4]) for r in rows]
+
+    async def latest_checkpoint(self) -> Checkpoint | None:
+        row = await self._db.run(
+            lambda c: c.execute(
+                "SELECT tree_size, root_hash, timestamp, key_id, signature FROM audit_checkpoints"
+                " ORDER BY tree_size DESC LIMIT 1"
+            ).fetchone()
+        )
+        return Checkpoint(tree_size=row[0], root_hash=row[1], timestamp=row[2], key_id=row[3], signature=row[4]) if row else None
+
+    async def find(self, query: EventQuery) -> list[AuditEvent]:
+        where, args = [], []
+        for field in ("actor", "role", "action", "outcome"):
+            value = getattr(query, field)
+            if value is not None:
+                where.append(f"e.{field} = ?")
+                args.append(str(value))
+        if query.target is not None:
+            where.append("e.seq IN (SELECT seq FROM audit_targets WHERE target = ?)")
+            args.append(query.target)
+        if query.since is not None:
+            where.append("e.at >= ?")
+            args.append(to_text(query.since))
+        if query.until is not None:
+            where.append("e.at < ?")
+            args.append(to_text(query.until))
+        if query.after_seq is not None:
+            where.append("e.seq > ?")
+            args.append(query.after_seq)
+        sql = "SELECT e.canonical FROM audit_events e"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY e.seq LIMIT ?"
+        args.append(query.limit)
+        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        return [AuditEvent.model_validate_json(bytes(r[0])) for r in rows]
