@@ -47,15 +47,32 @@ def _settings(**overrides: Any) -> RecordsSettings:
         raise RecordsCliError(exc) from None
 
 
-def _with_installation(settings: RecordsSettings, action: Callable[[Any], Awaitable[T]]) -> T:
-    """Open the installation, run ``action(installation)``, close it; domain errors become CLI errors."""
+def _with_installation(settings: RecordsSettings, action: Callable[[Any], Awaitable[T]], audit: str | None = None) -> T:
+    """Open the installation, run ``action(installation)``, close it; domain errors become CLI errors.
+
+    With ``audit``, the command is an audited action (actor ``cli:<user>``): its event commits
+    with its change, or is appended after it; a failed command leaves a ``failed`` event.
+    """
+    from records.audit import trail as audit_trail
+    from records.audit.events import Outcome
     from records.installation import Installation
 
     async def run() -> T:
         installation = await Installation.open(settings)
+        trail = audit_trail.cli_trail(audit) if audit else None
+        token = audit_trail.begin(trail) if trail else None
         try:
-            return await action(installation)
+            result = await action(installation)
+            if trail is not None and not trail.recorded:
+                await installation.audit.append([trail.draft(Outcome.allowed)])
+            return result
+        except RecordsError:
+            if trail is not None and not trail.recorded:
+                await installation.audit.append([trail.draft(Outcome.failed)])
+            raise
         finally:
+            if token is not None:
+                audit_trail.end(token)
             await installation.close()
 
     try:
@@ -126,7 +143,7 @@ def tokens() -> None:
 @click.option("--name", required=True, help="Who or what holds the token (unique among active tokens).")
 def tokens_create(data_dir: Path | None, role: str, name: str) -> None:
     """Issue a token; prints the token and nothing else on stdout."""
-    issued = _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.issue(name, role))
+    issued = _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.issue(name, role), audit="token.create")
     click.echo(issued.token)
 
 
@@ -137,7 +154,7 @@ def tokens_create(data_dir: Path | None, role: str, name: str) -> None:
 def tokens_list(data_dir: Path | None, include_revoked: bool, as_json: bool) -> None:
     """List tokens (names and roles; secrets are never stored)."""
     found = _with_installation(
-        _settings(data_dir=data_dir), lambda i: i.tokens.list(include_revoked=include_revoked)
+        _settings(data_dir=data_dir), lambda i: i.tokens.list(include_revoked=include_revoked), audit="token.list"
     )
     rows = [
         {
@@ -161,7 +178,7 @@ def tokens_list(data_dir: Path | None, include_revoked: bool, as_json: bool) -> 
 @click.argument("name")
 def tokens_revoke(data_dir: Path | None, name: str) -> None:
     """Revoke the active token called NAME."""
-    _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.revoke(name))
+    _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.revoke(name), audit="token.revoke")
     click.echo(f"revoked {name}", err=True)
 
 
@@ -180,7 +197,7 @@ def keys_status(data_dir: Path | None) -> None:
         return [(k.kek_id, k.state, k.created_at, counts.get(k.kek_id, 0)) for k in installation.keys.keks.keks()]
 
     click.echo(f"{'KEK':<32} {'STATE':<10} {'CREATED':<28} DATA KEYS")
-    for kek_id, state, created, count in _with_installation(_settings(data_dir=data_dir), status):
+    for kek_id, state, created, count in _with_installation(_settings(data_dir=data_dir), status, audit="keys.status"):
         click.echo(f"{kek_id:<32} {state:<10} {created:<28} {count}")
 
 
@@ -206,7 +223,9 @@ def keys_rotate(data_dir: Path | None) -> None:
             bar.update(task, completed=done, total=total)
 
         report = _with_installation(
-            settings, lambda i: i.keys.rotate(grace_seconds=settings.key_rotation_grace_seconds, progress=progress)
+            settings,
+            lambda i: i.keys.rotate(grace_seconds=settings.key_rotation_grace_seconds, progress=progress),
+            audit="keys.rotate",
         )
     verb = "resumed rotation to" if report.resumed else "rotated to"
     click.echo(f"{verb} {report.active_kek}: re-wrapped {report.rewrapped} data key(s)", err=True)
@@ -230,7 +249,7 @@ def backup_command(data_dir: Path | None, destination: Path) -> None:
     from records.backup import backup
 
     settings = _settings(data_dir=data_dir)
-    _with_installation(settings, _noop)  # initialise and check before copying anything
+    _with_installation(settings, _noop, audit="backup")  # checked and audited before copying anything
     try:
         summary = backup(settings.data_dir, destination)
     except RecordsError as exc:
@@ -262,12 +281,44 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
             master = parse_master_key(settings.master_key.get_secret_value()) if settings.master_key else None
             manifest = restore(source, settings.data_dir, LocalKeyring.open(settings.keyring_path, master), force=force)
             # Opening enforces the register of destroyed keys on what was just restored.
-            destroyed = _with_installation(settings, _destroyed_again)
+            destroyed = _with_installation(settings, _destroyed_again, audit="restore")
     except RecordsError as exc:
         raise RecordsCliError(exc) from None
     click.echo(f"restored {manifest['records']} record(s) from a backup of {manifest['created_at']}", err=True)
     if destroyed:
         click.echo(f"{destroyed} record(s) destroyed since that backup stay destroyed", err=True)
+
+
+@main.group()
+def audit() -> None:
+    """The access log: verify it, seal it."""
+
+
+@audit.command("verify")
+@data_dir_option
+def audit_verify(data_dir: Path | None) -> None:
+    """Recompute the Merkle tree and check every checkpoint; exit 0 only if the log is intact."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    settings = _settings(data_dir=data_dir)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), transient=True,
+                  console=_stderr_console()) as bar:
+        task = bar.add_task("verifying events", total=None)
+        # Verification reads the log as it is: it appends nothing until it has judged it.
+        report = _with_installation(settings, lambda i: i.audit.verify(lambda done, total: bar.update(task, completed=done, total=total)))
+    if report.ok:
+        click.echo(f"audit log intact: {report.events} event(s), {report.checkpoints} checkpoint(s) verified")
+        return
+    click.echo(f"audit log NOT intact: {report.problem}", err=True)
+    raise SystemExit(1)
+
+
+@audit.command("seal")
+@data_dir_option
+def audit_seal(data_dir: Path | None) -> None:
+    """Seal pending events into a new signed checkpoint and print it as JSON."""
+    checkpoint = _with_installation(_settings(data_dir=data_dir), lambda i: i.audit.seal(), audit="audit.checkpoint.seal")
+    click.echo(checkpoint.model_dump_json())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pluggy
 
+from records.audit.service import AuditService
 from records.crypto.blind_index import BlindIndex
 from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
@@ -34,6 +35,7 @@ class Installation:
     keys: RecordKeys
     records: RecordService
     tokens: TokenService
+    audit: AuditService | None = None
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
 
     @classmethod
@@ -58,7 +60,10 @@ class Installation:
             settings.page_size_default,
             settings.page_size_max,
         )
-        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), destroyed_again)
+        audit_dir = settings.data_dir / "audit"
+        audit_dir.mkdir(mode=0o700, exist_ok=True)
+        audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
+        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, destroyed_again)
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:

@@ -54,6 +54,9 @@ class RecordsSettings(BaseSettings):
         "agent,supervisor,compliance_officer",
         description="Roles that may read one record's personal data in clear (`GET /api/v1/records/{id}/identity`).",
     )
+    audit_seal_seconds: float = Field(
+        2.0, gt=0, le=3600, description="How often the service seals new audit events into a signed checkpoint."
+    )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
 
     @field_validator("identity_roles", "reveal_roles")

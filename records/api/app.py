@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +23,10 @@ from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.records import RecordController
+from records.api.audit import AuditController
+from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
+from records.audit.service import AuditService
 from records.installation import Installation
 from records.settings import RecordsSettings
 
@@ -47,15 +53,23 @@ class RecordsApp(InitPluginProtocol):
         app.state.storage = installation.storage
         app.state.record_service = installation.records
         app.state.token_service = installation.tokens
+        app.state.audit_service = installation.audit
+        sealer = asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds))
         try:
             yield
         finally:
+            sealer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sealer
+            with contextlib.suppress(Exception):
+                await installation.audit.seal()  # a clean stop leaves nothing unsealed
             await installation.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([health, RecordController, TokenController, MeController])
-        app_config.middleware.append(
-            DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)
+        app_config.route_handlers.extend([health, RecordController, TokenController, MeController, AuditController])
+        # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
+        app_config.middleware.extend(
+            [AuditMiddleware(), DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.lifespan.append(self.lifespan)
@@ -71,6 +85,17 @@ class RecordsApp(InitPluginProtocol):
             ),
         )
         return app_config
+
+
+async def _seal_periodically(audit: AuditService, every: float) -> None:
+    """Checkpoints follow events within ``every`` seconds (CT logs' maximum merge delay)."""
+    log = logging.getLogger("records.audit")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await audit.seal()
+        except Exception:  # noqa: BLE001 - keep sealing; the next round retries
+            log.exception("sealing the audit log failed")
 
 
 def _document_roles(app: Litestar) -> None:

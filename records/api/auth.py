@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from records.audit import trail as audit_trail
 from records.errors import NotAuthenticated, NotPermitted
 from records.roles import Principal, Role
 
@@ -31,6 +32,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         principal = await connection.app.state.token_service.authenticate(secret.strip())
         if principal is None:
             raise NotAuthenticated("the token is unknown or revoked")
+        if (trail := audit_trail.current()) is not None:
+            trail.actor, trail.role = principal.name, principal.role.value
         return AuthenticationResult(user=principal, auth=None)
 
 
@@ -43,11 +46,12 @@ def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         )
 
 
-def admits(*roles: Role | frozenset[Role]) -> dict[str, Any]:
-    """Route keyword arguments admitting exactly ``roles``: the guard, and the OpenAPI record of it."""
+def admits(*roles: Role | frozenset[Role], audit: str) -> dict[str, Any]:
+    """Route keyword arguments admitting exactly ``roles``: the guard, the OpenAPI record of it,
+    and the action every call of the route is audited as."""
     admitted = frozenset(r for group in roles for r in (group if isinstance(group, frozenset) else [group]))
     return {
         "guards": [role_guard],
-        "opt": {"roles": admitted},
+        "opt": {"roles": admitted, "audit": audit},
         "security": [{"BearerToken": []}],
     }

@@ -92,7 +92,7 @@ class RecordController(Controller):
         summary="File a new record",
         description="File a consultation, work order, complaint or emergency. The caller becomes its owner.",
         responses=problem_responses(400, 401, 403, 413, 422),
-        **admits(FILE_RECORDS),
+        **admits(FILE_RECORDS, audit="record.create"),
     )
     async def file_record(self, request: Request, data: JSONBody[RecordCreate], records: NamedDependency[RecordService]) -> Response[Record]:
         record = await records.file(data, request.user)
@@ -104,7 +104,7 @@ class RecordController(Controller):
         summary="List and filter records",
         description="Newest first. Filters combine with AND; ranges include `*_from` and exclude `*_to`.",
         responses=problem_responses(400, 401, 403, 422),
-        **admits(READ_RECORDS),
+        **admits(READ_RECORDS, audit="record.list"),
     )
     async def list_records(
         self,
@@ -153,7 +153,7 @@ class RecordController(Controller):
         summary="Read a record",
         description="The ETag header carries the version to send back in If-Match when amending.",
         responses=problem_responses(401, 403, 404),
-        **admits(READ_RECORDS),
+        **admits(READ_RECORDS, audit="record.read"),
     )
     async def get_record(
         self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]
@@ -170,7 +170,7 @@ class RecordController(Controller):
             "accountable apart from ordinary reads; send `X-Purpose` to say why."
         ),
         responses=problem_responses(401, 403, 404, 410),
-        **admits(READ_RECORDS),
+        **admits(READ_RECORDS, audit="record.reveal_identity"),
     )
     async def reveal_identity(
         self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]
@@ -186,7 +186,7 @@ class RecordController(Controller):
             "Agents amend only files they own; only supervisors and admins change `owner`."
         ),
         responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 428),
-        **admits(FILE_RECORDS),
+        **admits(FILE_RECORDS, audit="record.amend"),
     )
     async def amend_record(
         self,
@@ -204,7 +204,7 @@ class RecordController(Controller):
         operation_id="addNote",
         summary="Add a note or a communication with the customer",
         responses=problem_responses(400, 401, 403, 404, 413, 422),
-        **admits(FILE_RECORDS),
+        **admits(FILE_RECORDS, audit="record.note"),
     )
     async def add_note(self, request: Request, record_id: FromPath[str], data: JSONBody[NoteIn], records: NamedDependency[RecordService]) -> Note:
         return await records.add_note(record_id, data, request.user)
@@ -222,7 +222,7 @@ class RecordController(Controller):
         # (a number, because litestar 2.25 loses a None here when it registers the route).
         request_max_body_size=2**62,
         operation_class=AttachmentUploadOperation,
-        **admits(FILE_RECORDS),
+        **admits(FILE_RECORDS, audit="attachment.upload"),
     )
     async def upload_attachment(self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]) -> Attachment:
         principal: Principal = request.user
@@ -235,7 +235,7 @@ class RecordController(Controller):
         summary="Download an attachment",
         operation_class=AttachmentDownloadOperation,
         responses=problem_responses(401, 403, 404),
-        **admits(READ_RECORDS),
+        **admits(READ_RECORDS, audit="attachment.download"),
     )
     async def download_attachment(self, record_id: FromPath[str], attachment_id: FromPath[str], records: NamedDependency[RecordService]) -> Stream:
         attachment, content = await records.open_attachment(record_id, attachment_id)

@@ -56,7 +56,7 @@ class TokenController(Controller):
         summary="Issue an API token",
         description="The token is shown once, in this response; only its hash is stored.",
         responses=problem_responses(400, 401, 403, 409, 413, 422),
-        **admits(MANAGE_TOKENS),
+        **admits(MANAGE_TOKENS, audit="token.create"),
     )
     async def create_token(self, data: JSONBody[TokenCreate], tokens: NamedDependency[TokenService]) -> TokenIssued:
         issued = await tokens.issue(data.name, data.role)
@@ -67,7 +67,7 @@ class TokenController(Controller):
         operation_id="listTokens",
         summary="List API tokens",
         responses=problem_responses(401, 403, 422),
-        **admits(MANAGE_TOKENS),
+        **admits(MANAGE_TOKENS, audit="token.list"),
     )
     async def list_tokens(self, tokens: NamedDependency[TokenService], include_revoked: FromQuery[bool] = False) -> TokenList:
         found = await tokens.list(include_revoked=include_revoked)
@@ -81,7 +81,7 @@ class TokenController(Controller):
         summary="Revoke an API token",
         description="The last active admin token cannot be revoked (409): create another admin first.",
         responses=problem_responses(401, 403, 404, 409),
-        **admits(MANAGE_TOKENS),
+        **admits(MANAGE_TOKENS, audit="token.revoke"),
     )
     async def revoke_token(self, name: FromPath[str], tokens: NamedDependency[TokenService]) -> None:
         await tokens.revoke(name)
@@ -96,7 +96,7 @@ class MeController(Controller):
         operation_id="whoAmI",
         summary="The name and role of the token used",
         responses=problem_responses(401),
-        **admits(*Role),
+        **admits(*Role, audit="token.whoami"),
     )
     async def me(self, request: Request) -> Me:
         return Me(name=request.user.name, role=request.user.role)

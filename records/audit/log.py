@@ -64,8 +64,8 @@ class AuditLogStore(Protocol):
 
     async def nodes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
 
-    async def seal(self, nodes: list[tuple[int, int, bytes]], checkpoint: Checkpoint) -> None:
-        """Store new Merkle nodes and the checkpoint over them, together."""
+    async def seal(self, nodes: list[tuple[int, int, bytes]], checkpoint: Checkpoint | None) -> None:
+        """Store new Merkle nodes and (when given) the checkpoint over them, together."""
 
     async def checkpoints(self) -> list[Checkpoint]: ...
 

@@ -28,6 +28,7 @@ ALL_ROLES = frozenset(Role)
 READERS = frozenset({Role.admin, Role.agent, Role.supervisor, Role.archivist, Role.compliance_officer})
 FILERS = frozenset({Role.admin, Role.agent, Role.supervisor})
 ADMINS = frozenset({Role.admin})
+AUDITORS = frozenset({Role.admin, Role.compliance_officer})
 
 ATTACHMENT_BYTES = b"signal strength log: -113 dBm\n"
 
@@ -53,6 +54,12 @@ class World:
         response = self.admin.get("/api/v1/tokens")
         assert response.status_code == 200, response.text
         return sorted(t["name"] for t in response.json()["items"])
+
+    def sealed_size(self) -> int:
+        """Seal the audit log (as admin) so proofs can be asked of it; returns the tree size."""
+        response = self.admin.post("/api/v1/audit/checkpoints")
+        assert response.status_code == 201, response.text
+        return response.json()["tree_size"]
 
     def record_count(self) -> int:
         response = self.admin.get("/api/v1/records")
@@ -140,6 +147,18 @@ POLICY: tuple[Operation, ...] = (
         observe=World.token_names,
     ),
     Operation("GET", "/api/v1/me", ALL_ROLES, 200, lambda w: ("/api/v1/me", {})),
+    Operation("GET", "/api/v1/audit/checkpoint", AUDITORS, 200, lambda w: ("/api/v1/audit/checkpoint", {})),
+    Operation("POST", "/api/v1/audit/checkpoints", AUDITORS, 201, lambda w: ("/api/v1/audit/checkpoints", {})),
+    Operation(
+        "GET", "/api/v1/audit/proofs/inclusion", AUDITORS, 200,
+        lambda w: ("/api/v1/audit/proofs/inclusion", {"params": {"index": 0, "tree_size": w.sealed_size()}}),
+    ),
+    Operation(
+        "GET", "/api/v1/audit/proofs/consistency", AUDITORS, 200,
+        lambda w: ("/api/v1/audit/proofs/consistency", {"params": {"first": 1, "second": w.sealed_size()}}),
+    ),
+    Operation("GET", "/api/v1/audit/public-keys", AUDITORS, 200, lambda w: ("/api/v1/audit/public-keys", {})),
+    Operation("GET", "/api/v1/audit/events", AUDITORS, 200, lambda w: ("/api/v1/audit/events", {})),
 )
 
 OPS = {op.id: op for op in POLICY}
@@ -251,7 +270,7 @@ def test_the_route_walk_catches_unpolicied_routes_and_role_drift(settings: Any) 
     from records.api.app import create_app
     from records.api.auth import admits
 
-    @get("/api/v1/export", **admits(Role.agent))
+    @get("/api/v1/export", **admits(Role.agent, audit="export.read"))
     async def export() -> None: ...
 
     @get("/api/v1/unguarded")

@@ -76,9 +76,11 @@ class SqliteAuditLog:
 
         return await self._db.run(fetch)
 
-    async def seal(self, nodes: list[tuple[int, int, bytes]], checkpoint: Checkpoint) -> None:
+    async def seal(self, nodes: list[tuple[int, int, bytes]], checkpoint: Checkpoint | None) -> None:
         def store(conn: sqlite3.Connection) -> None:
             conn.executemany("INSERT OR REPLACE INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+            if checkpoint is None:
+                return
             conn.execute(
                 "INSERT OR IGNORE INTO audit_checkpoints (tree_size, root_hash, timestamp, key_id, signature)"
                 " VALUES (?, ?, ?, ?, ?)",

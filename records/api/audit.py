@@ -1,0 +1,149 @@
+"""``/api/v1/audit``: the access log, its signed checkpoints and RFC 9162 proofs.
+
+Only compliance officers and admins read the log, and reading it is audited too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
+from pydantic import BaseModel
+
+from records.api.auth import admits
+from records.api.problems import problem_responses
+from records.audit.events import AuditEvent, Outcome
+from records.audit.log import Checkpoint, EventQuery
+from records.audit.service import AuditService, events_jsonl
+from records.errors import InvalidCursor, InvalidInput
+from records.roles import Role
+
+AUDIT_READERS = frozenset({Role.compliance_officer, Role.admin})
+MAX_PAGE = 500
+CSV_FIELDS = ["seq", "at", "actor", "role", "action", "targets", "outcome", "status", "request_id", "client", "purpose"]
+
+
+class InclusionProof(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    path: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    path: list[str]
+
+
+class PublicKey(BaseModel):
+    key_id: str
+    algorithm: str
+    public_key: str
+
+
+class PublicKeys(BaseModel):
+    items: list[PublicKey]
+
+
+class EventPage(BaseModel):
+    items: list[AuditEvent]
+    next_cursor: str | None
+
+
+def _service(request: Request) -> AuditService:
+    return request.app.state.audit_service
+
+
+def _csv_line(event: AuditEvent) -> str:
+    buffer = io.StringIO()
+    row = event.model_dump(mode="json")
+    row["targets"] = " ".join(row["targets"])
+    csv.DictWriter(buffer, CSV_FIELDS).writerow(row)
+    return buffer.getvalue()
+
+
+class AuditController(Controller):
+    path = "/api/v1/audit"
+    tags = ["audit"]
+
+    @get("/checkpoint", operation_id="latestCheckpoint", summary="The latest signed checkpoint",
+         responses=problem_responses(401, 403), **admits(AUDIT_READERS, audit="audit.checkpoint.read"))
+    async def latest_checkpoint(self, request: Request) -> Checkpoint:
+        return await _service(request).latest()
+
+    @post("/checkpoints", operation_id="sealCheckpoint", summary="Seal pending events into a new signed checkpoint",
+          responses=problem_responses(401, 403), **admits(AUDIT_READERS, audit="audit.checkpoint.seal"))
+    async def seal(self, request: Request) -> Response[Checkpoint]:
+        return Response(await _service(request).seal(), status_code=201)
+
+    @get("/proofs/inclusion", operation_id="inclusionProof", summary="RFC 9162 inclusion proof of one event",
+         responses=problem_responses(401, 403, 422), **admits(AUDIT_READERS, audit="audit.proof.read"))
+    async def inclusion(
+        self, request: Request, index: FromQuery[int], tree_size: FromQuery[int]
+    ) -> InclusionProof:
+        return InclusionProof(**await _service(request).inclusion(index, tree_size))
+
+    @get("/proofs/consistency", operation_id="consistencyProof", summary="RFC 9162 consistency proof between two sizes",
+         responses=problem_responses(401, 403, 422), **admits(AUDIT_READERS, audit="audit.proof.read"))
+    async def consistency(self, request: Request, first: FromQuery[int], second: FromQuery[int]) -> ConsistencyProof:
+        return ConsistencyProof(**await _service(request).consistency(first, second))
+
+    @get("/public-keys", operation_id="auditPublicKeys", summary="Ed25519 keys that sign checkpoints",
+         responses=problem_responses(401, 403), **admits(AUDIT_READERS, audit="audit.keys.read"))
+    async def public_keys(self, request: Request) -> PublicKeys:
+        return PublicKeys(items=[PublicKey(**k) for k in _service(request).public_keys()])
+
+    @get(
+        "/events",
+        operation_id="listAuditEvents",
+        summary="Query or export the access log",
+        description="Oldest first. `format=jsonl` or `csv` streams every matching event (no paging).",
+        responses=problem_responses(400, 401, 403, 422),
+        **admits(AUDIT_READERS, audit="audit.events.read"),
+    )
+    async def events(
+        self,
+        request: Request,
+        record_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        actor: Annotated[str | None, QueryParameter(max_length=80)] = None,
+        role: FromQuery[Role | None] = None,
+        action: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        outcome: FromQuery[Outcome | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
+        format: FromQuery[Literal["json", "jsonl", "csv"]] = "json",
+    ) -> Response[EventPage] | Stream:
+        if since is not None and since.tzinfo is None or until is not None and until.tzinfo is None:
+            raise InvalidInput("since and until must include a time zone", field="since")
+        after = None
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise InvalidCursor("cursor is not one this service issued")
+            after = int(cursor)
+        query = EventQuery(
+            target=f"record:{record_id}" if record_id else None, actor=actor, role=role.value if role else None,
+            action=action, outcome=outcome, since=since, until=until, after_seq=after, limit=limit + 1,
+        )
+        service = _service(request)
+        if format != "json":
+            return Stream(_export(service, query, format), media_type="application/x-ndjson" if format == "jsonl" else "text/csv",
+                          headers={"Content-Disposition": f'attachment; filename="audit-events.{format}"'})
+        found = await service.find(query)
+        items, more = found[:limit], len(found) > limit
+        return Response(EventPage(items=items, next_cursor=str(items[-1].seq) if more else None))
+
+
+async def _export(service: AuditService, query: EventQuery, fmt: str) -> AsyncIterator[str]:
+    if fmt == "csv":
+        yield ",".join(CSV_FIELDS) + "\r\n"
+    async for event in service.export(query):
+        yield events_jsonl(event) if fmt == "jsonl" else _csv_line(event)

@@ -1,0 +1,112 @@
+"""Every request to an audited route leaves an event, allowed, denied or failed.
+
+Changes commit their event in their own transaction (the services do it through the trail);
+for everything else (reads, refusals, failures) this middleware appends the event before the
+response starts, and answers 503 instead if the event cannot be stored: no event, no action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from records.api.problems import PROBLEM_MEDIA_TYPE
+from records.audit import trail as audit_trail
+from records.audit.events import Outcome
+
+MAX_PURPOSE = 500
+
+
+def outcome_for(status: int) -> Outcome:
+    if status < 400:
+        return Outcome.allowed
+    if status in (401, 403):
+        return Outcome.denied
+    return Outcome.failed
+
+
+def _problem_messages(status: int, code: str, detail: str, request_id: str) -> list[dict[str, Any]]:
+    import json
+
+    body = json.dumps({"type": f"urn:records:problem:{code}", "title": detail, "status": status,
+                       "detail": detail, "code": code}).encode()
+    return [
+        {"type": "http.response.start", "status": status,
+         "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                     (b"x-request-id", request_id.encode())]},
+        {"type": "http.response.body", "body": body, "more_body": False},
+    ]
+
+
+def _status_of(exc: Exception) -> int:
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else 500
+
+
+class AuditMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        handler = scope.get("route_handler")
+        action = handler.opt.get("audit") if handler is not None else None
+        if action is None:
+            await next_app(scope, receive, send)
+            return
+        headers = Headers.from_scope(scope)
+        trail = audit_trail.AuditTrail(
+            action=action,
+            client=(scope.get("client") or (None,))[0],
+            purpose=headers.get("x-purpose"),
+        )
+        for name, value in (scope.get("path_params") or {}).items():
+            kind = {"record_id": "record", "attachment_id": "attachment", "name": "token"}.get(name)
+            if kind:
+                trail.target(f"{kind}:{value}")
+        audit = scope["litestar_app"].state.audit_service
+        token = audit_trail.begin(trail)
+        suppressed = False
+
+        async def record(status: int) -> bool:
+            if trail.recorded:
+                return True
+            try:
+                await audit.append([trail.draft(outcome_for(status), status)])
+            except Exception:  # noqa: BLE001 - any failure to store the event refuses the response
+                return False
+            trail.recorded = True
+            return True
+
+        async def send_audited(message: Any) -> None:
+            nonlocal suppressed
+            if suppressed:
+                return
+            if message["type"] == "http.response.start":
+                if not await record(message["status"]):
+                    suppressed = True
+                    for m in _problem_messages(503, "audit_unavailable", "the access could not be audited, so it is refused",
+                                               trail.request_id):
+                        await send(m)
+                    return
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", trail.request_id.encode())]}
+            await send(message)
+
+        try:
+            if trail.purpose is not None and len(trail.purpose) > MAX_PURPOSE:
+                trail.purpose = trail.purpose[:MAX_PURPOSE]
+                for m in _problem_messages(422, "validation_failed", f"X-Purpose may be at most {MAX_PURPOSE} characters",
+                                           trail.request_id):
+                    await send_audited(m)
+                return
+            try:
+                await next_app(scope, receive, send_audited)
+            except Exception as exc:
+                # Refusals raised before a handler runs (the token check) reach us as exceptions;
+                # litestar turns them into responses further out. They are events all the same.
+                await record(_status_of(exc))
+                raise
+        finally:
+            audit_trail.end(token)

@@ -1,0 +1,306 @@
+"""Appending to the audit log (group commit), sealing it into signed checkpoints, proofs,
+queries and verification."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+
+from records.audit.events import AuditEvent, AuditEventDraft, parse_canonical
+from records.audit.log import AuditLogStore, Checkpoint, EventQuery, checkpoint_message
+from records.audit.merkle import (
+    EMPTY_ROOT,
+    MerkleFrontier,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    node_hash,
+    root,
+)
+from records.clock import to_text, utcnow
+from records.crypto.keyring import LocalKeyring
+from records.errors import InvalidInput, RecordsError
+
+SEAL_BATCH = 20_000  # events hashed per store round trip while sealing
+
+
+class AuditUnavailable(RecordsError):
+    code, status, title = "audit_unavailable", 503, "Audit log unavailable"
+
+
+def _recorded_keys(fn: Callable[[Callable[[int, int], bytes]], object]) -> list[tuple[int, int]]:
+    """Which nodes ``fn`` reads: which subtrees a root or proof needs depends only on sizes and
+    indexes, so a dry run with placeholder hashes lists them for one batched fetch."""
+    keys: list[tuple[int, int]] = []
+
+    def lookup(level: int, index: int) -> bytes:
+        keys.append((level, index))
+        return bytes(32)
+
+    fn(lookup)
+    return list(dict.fromkeys(keys))
+
+
+class GroupCommitter:
+    """Batches appends from concurrent requests into one transaction (one fsync): auditing
+    every read must not halve the read rate. Each caller still waits until its event is durable."""
+
+    def __init__(self, store: AuditLogStore) -> None:
+        self._store = store
+        self._pending: list[tuple[list[AuditEventDraft], asyncio.Future[list[AuditEvent]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def append(self, drafts: list[AuditEventDraft]) -> list[AuditEvent]:
+        future: asyncio.Future[list[AuditEvent]] = asyncio.get_running_loop().create_future()
+        self._pending.append((drafts, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                events = await self._store.append([d for drafts, _ in batch for d in drafts])
+            except BaseException as exc:  # every waiter learns its event was not stored
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(AuditUnavailable(f"the audit log refused the event: {exc}"))
+                continue
+            offset = 0
+            for drafts, future in batch:
+                if not future.done():
+                    future.set_result(events[offset : offset + len(drafts)])
+                offset += len(drafts)
+
+
+@dataclass
+class VerificationReport:
+    events: int
+    checkpoints: int
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+class AuditService:
+    def __init__(self, store: AuditLogStore, keyring: LocalKeyring, checkpoint_file: Path) -> None:
+        self._store = store
+        self._keyring = keyring
+        self.checkpoint_file = checkpoint_file  # a copy outside the database: a rollback shows
+        self._committer = GroupCommitter(store)
+        self._seal_lock = asyncio.Lock()
+
+    # --- appending ---------------------------------------------------------------------------
+
+    async def append(self, drafts: list[AuditEventDraft]) -> list[AuditEvent]:
+        return await self._committer.append(drafts)
+
+    # --- sealing -----------------------------------------------------------------------------
+
+    async def seal(self) -> Checkpoint:
+        """Integrate every appended event into the tree and sign a checkpoint over it."""
+        async with self._seal_lock:
+            latest = await self._store.latest_checkpoint()
+            sealed = latest.tree_size if latest else 0
+            size = await self._store.size()
+            if latest is not None and size == sealed:
+                return latest
+            edge_keys = _recorded_keys(lambda look: MerkleFrontier.from_nodes(sealed, look))
+            known = await self._store.nodes(edge_keys)
+            frontier = MerkleFrontier.from_nodes(sealed, lambda level, index: known[(level, index)])
+            for start in range(sealed, size, SEAL_BATCH):
+                nodes: list[tuple[int, int, bytes]] = []
+                for entry in await self._store.entries(start, min(start + SEAL_BATCH, size)):
+                    nodes.extend(frontier.append(leaf_hash(entry.canonical)))
+                checkpoint = self._sign(frontier.size, _frontier_root(frontier)) if frontier.size == size else None
+                await self._store.seal(nodes, checkpoint)  # type: ignore[arg-type]
+            if size == 0:
+                checkpoint = self._sign(0, EMPTY_ROOT)
+                await self._store.seal([], checkpoint)
+            assert checkpoint is not None
+            self._publish(checkpoint)
+            return checkpoint
+
+    def _sign(self, tree_size: int, root_hash: bytes) -> Checkpoint:
+        key_id, key = self._keyring.audit_signing_key()
+        timestamp = to_text(utcnow())
+        signature = key.sign(checkpoint_message(tree_size, root_hash.hex(), timestamp))
+        return Checkpoint(tree_size=tree_size, root_hash=root_hash.hex(), timestamp=timestamp, key_id=key_id,
+                          signature=base64.b64encode(signature).decode())
+
+    def _publish(self, checkpoint: Checkpoint) -> None:
+        line = (checkpoint.model_dump_json() + "\n").encode()
+        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    async def latest(self) -> Checkpoint:
+        return await self._store.latest_checkpoint() or await self.seal()
+
+    # --- proofs ------------------------------------------------------------------------------
+
+    async def _lookup(self, fn: Callable[[Callable[[int, int], bytes]], object]) -> Callable[[int, int], bytes]:
+        found = await self._store.nodes(_recorded_keys(fn))
+        return lambda level, index: found[(level, index)]
+
+    async def _sealed_size(self) -> int:
+        return (await self.latest()).tree_size
+
+    async def inclusion(self, index: int, tree_size: int) -> dict:
+        sealed = await self._sealed_size()
+        if not 0 <= index < tree_size <= sealed:
+            raise InvalidInput(
+                f"need 0 <= index < tree_size <= {sealed} (the latest checkpoint's size); seal to include newer events",
+                field="tree_size",
+            )
+        look = await self._lookup(lambda lk: (inclusion_path(index, tree_size, lk), lk(0, index)))
+        return {
+            "index": index,
+            "tree_size": tree_size,
+            "leaf_hash": look(0, index).hex(),
+            "path": [h.hex() for h in inclusion_path(index, tree_size, look)],
+        }
+
+    async def consistency(self, first: int, second: int) -> dict:
+        sealed = await self._sealed_size()
+        if not 0 < first <= second <= sealed:
+            raise InvalidInput(f"need 0 < first <= second <= {sealed} (the latest checkpoint's size)", field="second")
+        look = await self._lookup(lambda lk: consistency_path(first, second, lk))
+        return {"first": first, "second": second, "path": [h.hex() for h in consistency_path(first, second, look)]}
+
+    async def root_at(self, tree_size: int) -> str:
+        look = await self._lookup(lambda lk: root(tree_size, lk))
+        return root(tree_size, look).hex()
+
+    def public_keys(self) -> list[dict]:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        return [
+            {"key_id": key_id, "algorithm": "Ed25519",
+             "public_key": key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()}
+            for key_id, key in self._keyring.audit_public_keys().items()
+        ]
+
+    # --- queries -----------------------------------------------------------------------------
+
+    async def find(self, query: EventQuery) -> list[AuditEvent]:
+        return await self._store.find(query)
+
+    async def export(self, query: EventQuery) -> AsyncIterator[AuditEvent]:
+        """Every matching event, fetched page by page so an export of any size streams."""
+        after = query.after_seq
+        while True:
+            page = await self._store.find(query.model_copy(update={"after_seq": after, "limit": 1000}))
+            for event in page:
+                yield event
+            if len(page) < 1000:
+                return
+            after = page[-1].seq
+
+    # --- verification ------------------------------------------------------------------------
+
+    async def verify(self, progress: Callable[[int, int], None] | None = None) -> VerificationReport:
+        """Recompute the whole tree from the events' canonical bytes and check it against every
+        stored and published checkpoint; names the first inconsistency."""
+        size = await self._store.size()
+        checkpoints = await self._store.checkpoints()
+        published = self._published()
+        keys = self._keyring.audit_public_keys()
+        by_size = {c.tree_size: c for c in checkpoints}
+        for cp in published:
+            stored = by_size.get(cp.tree_size)
+            if stored is None or stored.root_hash != cp.root_hash:
+                return VerificationReport(size, len(checkpoints), f"published checkpoint at tree size {cp.tree_size} is "
+                                          "missing from the database or differs: the log was rolled back or rewritten")
+        for cp in checkpoints:
+            if cp.tree_size > size:
+                return VerificationReport(size, len(checkpoints), f"checkpoint at tree size {cp.tree_size} was signed but "
+                                          f"the log holds only {size} events: events were deleted or the log rolled back")
+            key = keys.get(cp.key_id)
+            try:
+                if key is None:
+                    raise InvalidSignature
+                key.verify(base64.b64decode(cp.signature), cp.signed_message())
+            except (InvalidSignature, ValueError):
+                return VerificationReport(size, len(checkpoints), f"checkpoint at tree size {cp.tree_size} has a bad signature")
+        frontier = MerkleFrontier(0, {})
+        if 0 in by_size and by_size[0].root_hash != EMPTY_ROOT.hex():
+            return VerificationReport(size, len(checkpoints), "the empty checkpoint's root is wrong")
+        for start in range(0, size, SEAL_BATCH):
+            entries = await self._store.entries(start, min(start + SEAL_BATCH, size))
+            for offset, entry in enumerate(entries):
+                expected = start + offset
+                if entry.seq != expected:
+                    return VerificationReport(size, len(checkpoints), f"event {expected} is missing (next is {entry.seq})")
+                problem = _entry_problem(entry)
+                if problem:
+                    return VerificationReport(size, len(checkpoints), f"event {entry.seq}: {problem}")
+                frontier.append(leaf_hash(entry.canonical))
+                cp = by_size.get(frontier.size)
+                if cp is not None and _frontier_root(frontier).hex() != cp.root_hash:
+                    return VerificationReport(size, len(checkpoints), f"events up to {frontier.size} do not hash to the "
+                                              f"root signed at tree size {frontier.size}: an event was edited, inserted or reordered")
+            if len(entries) < min(SEAL_BATCH, size - start):
+                return VerificationReport(size, len(checkpoints), f"events after {start + len(entries) - 1} are missing")
+            if progress:
+                progress(frontier.size, size)
+        return VerificationReport(size, len(checkpoints), None)
+
+    def _published(self) -> list[Checkpoint]:
+        try:
+            lines = self.checkpoint_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            try:
+                found.append(Checkpoint.model_validate_json(line))
+            except ValueError:
+                continue  # a torn last line from a crash mid-append
+        return found
+
+
+def _frontier_root(frontier: MerkleFrontier) -> bytes:
+    """The root of the tree a frontier describes: fold its perfect subtrees right to left."""
+    if frontier.size == 0:
+        return EMPTY_ROOT
+    levels = sorted(frontier.edge)
+    current = frontier.edge[levels[0]]
+    for level in levels[1:]:
+        current = node_hash(frontier.edge[level], current)
+    return current
+
+
+def _entry_problem(entry) -> str | None:  # type: ignore[no-untyped-def]
+    """Do the queryable copies agree with the hashed canonical event?"""
+    try:
+        event = parse_canonical(entry.canonical)
+    except ValueError:
+        return "its canonical bytes are not a valid event"
+    if event.canonical() != entry.canonical:
+        return "its stored bytes are not in canonical form"
+    if event.seq != entry.seq:
+        return f"it is stored at position {entry.seq} but says it is event {event.seq}: events were reordered"
+    copies = {"at": to_text(event.at), "actor": event.actor, "role": event.role, "action": event.action,
+              "outcome": event.outcome.value, "request_id": event.request_id, "targets": sorted(set(event.targets))}
+    for name, value in copies.items():
+        if getattr(entry, name) != value:
+            return f"its queryable {name} ({getattr(entry, name)!r}) differs from the hashed event ({value!r})"
+    return None
+
+
+def events_jsonl(event: AuditEvent) -> str:
+    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False) + "\n"
