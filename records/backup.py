@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from records.clock import to_text, utcnow
-from records.crypto.keyring import LocalKeyring
+from records.crypto.keyring import KeyEncryptionKeys
 from records.errors import RecordsError
 
 MANIFEST = "manifest.json"
@@ -149,9 +149,9 @@ def verify(source: Path) -> dict:
     return manifest
 
 
-def check_keys_available(source: Path, keyring: LocalKeyring) -> None:
-    """Refuse a backup whose data keys are wrapped by KEKs this keyring no longer holds."""
-    usable = {k.kek_id for k in keyring.keks() if k.state != "retired"}
+def check_keys_available(source: Path, keks: KeyEncryptionKeys) -> None:
+    """Refuse a backup whose data keys are wrapped by KEKs the key provider no longer holds."""
+    usable = {k.kek_id for k in keks.keks() if k.state != "retired"}
     with sqlite3.connect(f"file:{source / DATABASE}?mode=ro", uri=True) as conn:
         used = {row[0] for row in conn.execute("SELECT DISTINCT kek_id FROM data_keys")}
     if missing := sorted(used - usable):
@@ -161,10 +161,10 @@ def check_keys_available(source: Path, keyring: LocalKeyring) -> None:
         )
 
 
-def restore(source: Path, data_dir: Path, keyring: LocalKeyring, force: bool = False) -> dict:
+def restore(source: Path, data_dir: Path, keks: KeyEncryptionKeys, force: bool = False) -> dict:
     """Replace the data dir's database and blobs with a verified backup. The keyring stays."""
     manifest = verify(source)
-    check_keys_available(source, keyring)
+    check_keys_available(source, keks)
     database = data_dir / DATABASE
     if database.exists() and not force:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:

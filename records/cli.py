@@ -269,6 +269,7 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
     """Bring a backup back into the data dir (service stopped). Keys destroyed since stay destroyed."""
     from records.backup import restore, serving_lock
     from records.crypto.keyring import LocalKeyring, parse_master_key
+    from records.plugins.manager import plugin_manager
 
     settings = _settings(data_dir=data_dir)
     keyring_file = settings.keyring_path / LocalKeyring.FILE
@@ -279,7 +280,10 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
             )
         with serving_lock(settings.data_dir, exclusive=True):
             master = parse_master_key(settings.master_key.get_secret_value()) if settings.master_key else None
-            manifest = restore(source, settings.data_dir, LocalKeyring.open(settings.keyring_path, master), force=force)
+            keyring = LocalKeyring.open(settings.keyring_path, master)
+            # The same provider the service uses (a KMS plugin, or the local keyring) judges the backup.
+            keks = plugin_manager().hook.records_key_provider(settings=settings, keyring=keyring)
+            manifest = restore(source, settings.data_dir, keks, force=force)
             # Opening enforces the register of destroyed keys on what was just restored.
             destroyed = _with_installation(settings, _destroyed_again, audit="restore")
     except RecordsError as exc:

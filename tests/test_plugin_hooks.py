@@ -116,3 +116,34 @@ def test_without_a_plugin_the_local_keyring_answers(settings):
     pm = plugin_manager(load_entry_points=False)
     keyring = LocalKeyring.open(settings.keyring_path)
     assert pm.hook.records_key_provider(settings=settings, keyring=keyring) is keyring
+
+
+def test_restore_judges_a_backup_by_the_plugin_provider(settings, data_dir, tmp_path, monkeypatch):
+    """A backup whose keys a KMS wraps restores when that KMS is the provider."""
+    from click.testing import CliRunner
+
+    import records.installation
+    import records.plugins.manager
+    from records.cli import main
+
+    kms = FakeKms()
+
+    def with_kms(load_entry_points: bool = True):
+        pm = plugin_manager(load_entry_points=False)
+        pm.register(KmsPlugin(kms), name="fake-kms")
+        return pm
+
+    monkeypatch.setattr(records.plugins.manager, "plugin_manager", with_kms)
+    monkeypatch.setattr(records.installation, "plugin_manager", with_kms)
+    app = create_app(settings, plugins=with_kms())
+    with TestClient(app) as client:
+        with client.portal() as portal:
+            token = portal.call(app.state.token_service.issue, "alice", "agent").token
+        record = client.post("/api/v1/records", json=record_body(), headers={"Authorization": f"Bearer {token}"}).json()
+    runner = CliRunner()
+    backup_dir = tmp_path / "backup"
+    assert runner.invoke(main, ["backup", "--to", str(backup_dir), "--data-dir", str(data_dir)]).exit_code == 0
+    restored = runner.invoke(main, ["restore", "--from", str(backup_dir), "--force", "--data-dir", str(data_dir)])
+    assert restored.exit_code == 0, restored.output
+    with sqlite3.connect(data_dir / "records.sqlite3") as conn:
+        assert conn.execute("SELECT kek_id FROM data_keys WHERE record_id = ?", (record["id"],)).fetchone() == ("fake-kms:1",)

@@ -19,7 +19,10 @@ import base64
 import json
 import os
 import secrets
+import fcntl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -123,15 +126,28 @@ class LocalKeyring:
         keyring = cls(directory, master_key)
         with keyring._lock:
             if not keyring.path.exists():
-                keyring._create()
+                try:
+                    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise KeyUnavailable(f"cannot create the keyring directory {directory}: {exc.strerror}") from None
+                with keyring._file_lock():
+                    if not keyring.path.exists():  # another process may have won the race
+                        keyring._create()
             keyring._load()
         return keyring
 
-    def _create(self) -> None:
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Serialise changes across processes (server, CLI): re-read, change and save under it,
+        so two rotations cannot overwrite each other and lose a KEK."""
+        handle = (self.directory / ".lock").open("a")
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise KeyUnavailable(f"cannot create the keyring directory {self.directory}: {exc.strerror}") from None
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            handle.close()
+
+    def _create(self) -> None:
         kek_id = self._new_kek_id()
         self._doc = {
             "format": KEYRING_FORMAT,
@@ -249,19 +265,21 @@ class LocalKeyring:
         """The Ed25519 key that signs audit checkpoints, created on first use: (key id, key)."""
         with self._lock:
             self.refresh()
-            current = self._doc.get("audit_signing_key")
-            if current is None:
-                private = Ed25519PrivateKey.generate()
-                raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-                key_id = audit_key_id(private.public_key())
-                self._doc["audit_signing_key"] = key_id
-                self._doc.setdefault("audit_keys", {})[key_id] = {
-                    "created_at": to_text(utcnow()),
-                    "public": _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-                    "private": self._seal(f"audit:{key_id}", raw),
-                }
-                self._save()
-                current = key_id
+            if self._doc.get("audit_signing_key") is None:
+                with self._file_lock():
+                    self._load()  # another process may have created it meanwhile
+                    if self._doc.get("audit_signing_key") is None:
+                        private = Ed25519PrivateKey.generate()
+                        raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                        key_id = audit_key_id(private.public_key())
+                        self._doc["audit_signing_key"] = key_id
+                        self._doc.setdefault("audit_keys", {})[key_id] = {
+                            "created_at": to_text(utcnow()),
+                            "public": _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+                            "private": self._seal(f"audit:{key_id}", raw),
+                        }
+                        self._save()
+            current = self._doc["audit_signing_key"]
             entry = self._doc["audit_keys"][current]
             return current, Ed25519PrivateKey.from_private_bytes(self._unseal(f"audit:{current}", entry["private"]))
 
@@ -285,8 +303,8 @@ class LocalKeyring:
 
     def begin_rotation(self) -> str:
         """Add a new active KEK; every other unretired KEK becomes ``retiring``. Durable on return."""
-        with self._lock:
-            self.refresh()
+        with self._lock, self._file_lock():
+            self._load()
             kek_id = self._new_kek_id()
             for entry in self._doc["keks"].values():
                 if entry["state"] == "active":
@@ -303,8 +321,8 @@ class LocalKeyring:
 
     def retire(self, kek_id: str) -> None:
         """Erase a retiring KEK's material. Callers first prove that no data key uses it."""
-        with self._lock:
-            self.refresh()
+        with self._lock, self._file_lock():
+            self._load()
             entry = self._doc["keks"][kek_id]
             if entry["state"] != "retiring":
                 raise KeyUnavailable(f"KEK {kek_id} is {entry['state']}, not retiring")
