@@ -4,7 +4,7 @@ perfect-subtree hashes so that any root or proof costs O(log² n) lookups.
 Why not a library: pymerkle (evaluated, 7.0) keeps its own copy of every leaf in its own
 storage; our leaves are audit events that must commit in the same transaction as the action
 they record, in the record store (SQLite now, MongoDB later). What we need of RFC 9162 is
-small and fully specified: §2.1.1 MTH, §2.1.3.1 PATH/SUBPROOF generation. The tests verify our
+small and fully specified: §2.1.1 MTH, §2.1.3.1 PATH and §2.1.4.1 PROOF/SUBPROOF generation. The tests verify our
 output with an independent implementation of the §2.1.3.2 and §2.1.4.2 verification algorithms.
 
 Node addressing: ``node(level, index)`` is the hash of the perfect subtree covering leaves
@@ -41,13 +41,15 @@ class MerkleFrontier:
     O(log n) right edge in memory (the standard 'compact range' of CT logs)."""
 
     def __init__(self, size: int, edge: dict[int, bytes]) -> None:
-        # edge[level]: the hash of the incomplete-level-left-neighbour node, present for each
-        # set bit of ``size`` (the perfect subtrees the current tree decomposes into).
+        # edge[level]: the perfect subtree for each set bit of ``size`` (the perfect subtrees
+        # the current tree decomposes into, largest on the left).
         self.size = size
         self.edge = dict(edge)
 
     @classmethod
     def from_nodes(cls, size: int, node: NodeLookup) -> MerkleFrontier:
+        if size < 0:
+            raise ValueError(f"a tree cannot have {size} leaves")
         edge: dict[int, bytes] = {}
         start = 0
         for level in range(size.bit_length() - 1, -1, -1):
@@ -73,11 +75,15 @@ class MerkleFrontier:
 
 def root(size: int, node: NodeLookup) -> bytes:
     """MTH of the first ``size`` leaves (RFC 9162 §2.1.1)."""
+    if size < 0:
+        raise ValueError(f"a tree cannot have {size} leaves")
     return EMPTY_ROOT if size == 0 else subtree_hash(0, size, node)
 
 
 def subtree_hash(start: int, end: int, node: NodeLookup) -> bytes:
     """MTH(D[start:end]) where ``start`` is aligned as RFC 9162's recursion always leaves it."""
+    if not 0 <= start < end:
+        raise ValueError(f"no subtree covers leaves [{start}, {end})")
     n = end - start
     if n & (n - 1) == 0 and start % n == 0:
         return node(n.bit_length() - 1, start // n)
