@@ -7,9 +7,9 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import attachments
+from bench import attachments, audit
 
-BENCHMARKS = {"attachments": attachments.run}
+BENCHMARKS = {"attachments": attachments.run, "audit": audit.run}
 
 
 def main(argv: list[str]) -> None:

@@ -101,6 +101,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             seq    INTEGER NOT NULL,
             PRIMARY KEY (target, seq)
         ) STRICT, WITHOUT ROWID;
+        CREATE INDEX audit_targets_by_seq ON audit_targets (seq, target);
 
         CREATE TABLE audit_nodes (
             level INTEGER NOT NULL,
