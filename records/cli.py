@@ -308,8 +308,12 @@ def audit_verify(data_dir: Path | None) -> None:
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), transient=True,
                   console=_stderr_console()) as bar:
         task = bar.add_task("verifying events", total=None)
-        # Verification reads the log as it is: it appends nothing until it has judged it.
-        report = _with_installation(settings, lambda i: i.audit.verify(lambda done, total: bar.update(task, completed=done, total=total)))
+        # Verification judges the log as it was; its own event is appended after the judgement.
+        report = _with_installation(
+            settings,
+            lambda i: i.audit.verify(lambda done, total: bar.update(task, completed=done, total=total)),
+            audit="audit.verify",
+        )
     if report.ok:
         click.echo(f"audit log intact: {report.events} event(s), {report.checkpoints} checkpoint(s) verified")
         return
