@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ import anyio
 import httpx
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bench.server import file_record, records_server
 from records.crypto.stream import SEGMENT_SIZE, decrypt_stream, encrypt_stream
 
 MiB = 1024 * 1024
@@ -76,12 +74,6 @@ def stream_in_process() -> tuple[float, float]:
     return anyio.run(measure)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _multipart(boundary: str) -> Iterator[bytes]:
     yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.bin"\r\n'
            "Content-Type: application/octet-stream\r\n\r\n").encode()
@@ -92,52 +84,26 @@ def _multipart(boundary: str) -> Iterator[bytes]:
 
 
 def through_api() -> tuple[float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "data"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
-        cli = [sys.executable, "-m", "records"]
-        token = subprocess.run(
-            [*cli, "tokens", "create", "--role", "agent", "--name", "bench", "--data-dir", str(data_dir)],
-            capture_output=True, text=True, check=True, env=env,
-        ).stdout.strip()
-        port = _free_port()
-        server = subprocess.Popen(
-            [*cli, "serve", "--data-dir", str(data_dir), "--port", str(port), "--host", "127.0.0.1"],
-            env={**env, "RECORDS_LOG_LEVEL": "warning"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=600) as client:
-                for _ in range(100):
-                    try:
-                        if client.get("/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                record = client.post("/api/v1/records", json={
-                    "kind": "work_order", "channel": "app_web", "urgency": "general", "subject": "bench",
-                    "description": "bench", "customer": {"name": "B", "phone": "13800000000", "account": "B-1"},
-                }).json()
-                boundary = secrets.token_hex(16)
-                start = time.perf_counter()
-                response = client.post(
-                    f"/api/v1/records/{record['id']}/attachments", content=_multipart(boundary),
-                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                )
-                upload = time.perf_counter() - start
-                response.raise_for_status()
-                attachment = response.json()
-                start = time.perf_counter()
-                received = 0
-                with client.stream("GET", f"/api/v1/records/{record['id']}/attachments/{attachment['id']}") as down:
-                    for piece in down.iter_bytes(CHUNK):
-                        received += len(piece)
-                download = time.perf_counter() - start
-                assert received == SIZE
-            return _rate(SIZE, upload), _rate(SIZE, download)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, records_server(Path(tmp) / "data") as (base, token):
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=600) as client:
+            record = file_record(client, "work_order")
+            boundary = secrets.token_hex(16)
+            start = time.perf_counter()
+            response = client.post(
+                f"/api/v1/records/{record['id']}/attachments", content=_multipart(boundary),
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+            upload = time.perf_counter() - start
+            response.raise_for_status()
+            attachment = response.json()
+            start = time.perf_counter()
+            received = 0
+            with client.stream("GET", f"/api/v1/records/{record['id']}/attachments/{attachment['id']}") as down:
+                for piece in down.iter_bytes(CHUNK):
+                    received += len(piece)
+            download = time.perf_counter() - start
+            assert received == SIZE
+        return _rate(SIZE, upload), _rate(SIZE, download)
 
 
 def run() -> dict[str, float]:

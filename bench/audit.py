@@ -11,8 +11,6 @@ import asyncio
 import hashlib
 import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.attachments import _free_port
+from bench.server import file_record, records_server
 from records.audit.events import AuditEventDraft, Outcome
 from records.clock import utcnow
 
@@ -55,27 +53,10 @@ def raw_durable_commits(path: Path, seconds: float = 3.0) -> float:
 
 
 def appends_under_reads(tmp: Path) -> dict[str, float]:
-    data_dir = tmp / "serve"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
-    cli = [sys.executable, "-m", "records"]
-    token = subprocess.run([*cli, "tokens", "create", "--role", "agent", "--name", "bench", "--data-dir", str(data_dir)],
-                           capture_output=True, text=True, check=True, env=env).stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen([*cli, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-                              env={**env, "RECORDS_LOG_LEVEL": "warning"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
+    with records_server(tmp / "serve") as (base, token):
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers) as client:
-            for _ in range(100):
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            record = client.post("/api/v1/records", json={
-                "kind": "consultation", "channel": "phone", "urgency": "general", "subject": "bench", "description": "bench",
-                "customer": {"name": "B", "phone": "13800000000", "account": "B-1"}}).json()
+            record = file_record(client)
         reads, latencies, stop = [0] * CLIENTS, [], time.perf_counter() + SECONDS
 
         def reader(slot: int) -> None:
@@ -96,9 +77,6 @@ def appends_under_reads(tmp: Path) -> dict[str, float]:
         latencies.sort()
         return {"audited_reads_per_s": sum(reads) / elapsed,
                 "p50_ms": latencies[len(latencies) // 2] * 1000, "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def seal_and_verify(tmp: Path) -> dict[str, float]:

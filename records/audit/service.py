@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from records.audit.merkle import (
 )
 from records.clock import to_text, utcnow
 from records.crypto.keyring import LocalKeyring
+from records.durable import append_line
 from records.errors import InvalidInput, RecordsError
 
 SEAL_BATCH = 20_000  # events hashed per store round trip while sealing
@@ -139,13 +139,7 @@ class AuditService:
                           signature=base64.b64encode(signature).decode())
 
     def _publish(self, checkpoint: Checkpoint) -> None:
-        line = (checkpoint.model_dump_json() + "\n").encode()
-        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.checkpoint_file, (checkpoint.model_dump_json() + "\n").encode())
 
     async def latest(self) -> Checkpoint:
         return await self._store.latest_checkpoint() or await self.seal()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import fcntl
 import threading
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from records.clock import to_text, utcnow
+from records.durable import write_atomically
 from records.errors import InvalidConfiguration, KeyUnavailable
 
 KEYRING_FORMAT = 1
@@ -93,14 +93,6 @@ def audit_key_id(public: Ed25519PublicKey) -> str:
     import hashlib
 
     return hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalKeyring:
@@ -181,17 +173,8 @@ class LocalKeyring:
 
     def _save(self) -> None:
         """Write atomically and durably: temp file (0600), fsync, rename, fsync directory."""
-        tmp = self.path.with_suffix(".tmp")
-        data = json.dumps(self._doc, indent=2, sort_keys=True).encode()
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            _fsync_dir(self.directory)
+            write_atomically(self.path, json.dumps(self._doc, indent=2, sort_keys=True).encode())
         except OSError as exc:
             raise KeyUnavailable(f"cannot write the keyring {self.path}: {exc.strerror}") from None
         self._remember_stamp()

@@ -18,12 +18,12 @@ outside the service. Keep keyring copies (if any) under the same destruction pol
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import datetime
 from pathlib import Path
 
 from records.clock import to_text
+from records.durable import append_line
 from records.errors import KeyUnavailable
 
 
@@ -36,15 +36,9 @@ class DestroyedKeyRegister:
 
     def record(self, record_id: str, at: datetime) -> None:
         """Append durably; a crash right after still leaves the record registered."""
-        line = f"{record_id}\t{to_text(at)}\n".encode()
         with self._lock:
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                try:
-                    os.write(fd, line)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                append_line(self.path, f"{record_id}\t{to_text(at)}\n".encode())
             except OSError as exc:
                 raise KeyUnavailable(f"cannot write the register of destroyed keys: {exc.strerror}") from None
 

@@ -15,20 +15,13 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from records.durable import fsync_dir
 from records.errors import NotFound, StorageUnavailable
 from records.ports import StoredBlob
 
 CHUNK = 256 * 1024
 WRITE_BATCH = 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*$")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalDiskBlobStore:
@@ -80,7 +73,7 @@ class LocalDiskBlobStore:
         except OSError as exc:
             raise StorageUnavailable(f"cannot store blob: {exc.strerror}") from None
         try:
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             # The rename may not survive a power cut: take it back rather than acknowledge it.
             final.unlink(missing_ok=True)
@@ -95,7 +88,7 @@ class LocalDiskBlobStore:
             directory = directory.parent
         for created in reversed(missing):
             created.mkdir(exist_ok=True)
-            _fsync_dir(created.parent)
+            fsync_dir(created.parent)
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
         path = self._path(key)
