@@ -321,11 +321,22 @@ def audit_verify(data_dir: Path | None) -> None:
     raise SystemExit(1)
 
 
+async def _seal_with_its_event(installation: Any) -> Any:
+    """The command's own event goes in first, so the checkpoint covers it too."""
+    from records.audit import trail as audit_trail
+
+    trail = audit_trail.current()
+    if trail is not None:
+        await installation.audit.append([trail.draft()])
+        trail.recorded = True
+    return await installation.audit.seal()
+
+
 @audit.command("seal")
 @data_dir_option
 def audit_seal(data_dir: Path | None) -> None:
     """Seal pending events into a new signed checkpoint and print it as JSON."""
-    checkpoint = _with_installation(_settings(data_dir=data_dir), lambda i: i.audit.seal(), audit="audit.checkpoint.seal")
+    checkpoint = _with_installation(_settings(data_dir=data_dir), _seal_with_its_event, audit="audit.checkpoint.seal")
     click.echo(checkpoint.model_dump_json())
 
 

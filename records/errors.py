@@ -27,6 +27,12 @@ class InvalidInput(RecordsError):
     code, status, title = "invalid_input", 422, "Invalid input"
 
 
+class ValidationFailed(InvalidInput):
+    """Like the validation of bodies and parameters, for what is checked by hand (headers)."""
+
+    code, title = "validation_failed", "Validation failed"
+
+
 class InvalidCursor(RecordsError):
     code, status, title = "invalid_cursor", 400, "Invalid cursor"
 

@@ -17,6 +17,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from records.api.problems import PROBLEM_MEDIA_TYPE
 from records.audit import trail as audit_trail
 from records.audit.events import Outcome
+from records.errors import RecordsError
 
 MAX_PURPOSE = 500
 
@@ -29,17 +30,23 @@ def outcome_for(status: int) -> Outcome:
     return Outcome.failed
 
 
-def _problem_messages(status: int, code: str, detail: str, request_id: str) -> list[dict[str, Any]]:
+def _problem_messages(status: int, code: str, title: str, detail: str) -> list[dict[str, Any]]:
     import json
 
-    body = json.dumps({"type": f"urn:records:problem:{code}", "title": detail, "status": status,
+    body = json.dumps({"type": f"urn:records:problem:{code}", "title": title, "status": status,
                        "detail": detail, "code": code}).encode()
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="records"'))
     return [
-        {"type": "http.response.start", "status": status,
-         "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
-                     (b"x-request-id", request_id.encode())]},
+        {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": body, "more_body": False},
     ]
+
+
+def _with_request_id(message: Any, request_id: str) -> Any:
+    headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+    return {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
 
 
 def _status_of(exc: Exception) -> int:
@@ -61,6 +68,7 @@ class AuditMiddleware(ASGIMiddleware):
             action=action,
             client=(scope.get("client") or (None,))[0],
             purpose=headers.get("x-purpose"),
+            success_status=getattr(handler, "status_code", None),
         )
         for name, value in (scope.get("path_params") or {}).items():
             kind = {"record_id": "record", "attachment_id": "attachment", "name": "token"}.get(name)
@@ -80,33 +88,38 @@ class AuditMiddleware(ASGIMiddleware):
             trail.recorded = True
             return True
 
+        started = False
+
         async def send_audited(message: Any) -> None:
-            nonlocal suppressed
+            nonlocal suppressed, started
             if suppressed:
                 return
             if message["type"] == "http.response.start":
+                started = True
                 if not await record(message["status"]):
                     suppressed = True
-                    for m in _problem_messages(503, "audit_unavailable", "the access could not be audited, so it is refused",
-                                               trail.request_id):
-                        await send(m)
+                    for m in _problem_messages(503, "audit_unavailable", "Audit log unavailable",
+                                               "the access could not be audited, so it is refused"):
+                        await send(_with_request_id(m, trail.request_id))
                     return
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", trail.request_id.encode())]}
+                message = _with_request_id(message, trail.request_id)
             await send(message)
 
+        if trail.purpose is not None and len(trail.purpose) > MAX_PURPOSE:
+            trail.purpose = trail.purpose[:MAX_PURPOSE]
+            trail.purpose_too_long = True  # refused after authentication, so the event names the caller
         try:
-            if trail.purpose is not None and len(trail.purpose) > MAX_PURPOSE:
-                trail.purpose = trail.purpose[:MAX_PURPOSE]
-                for m in _problem_messages(422, "validation_failed", f"X-Purpose may be at most {MAX_PURPOSE} characters",
-                                           trail.request_id):
-                    await send_audited(m)
-                return
-            try:
-                await next_app(scope, receive, send_audited)
-            except Exception as exc:
-                # Refusals raised before a handler runs (the token check) reach us as exceptions;
-                # litestar turns them into responses further out. They are events all the same.
-                await record(_status_of(exc))
+            await next_app(scope, receive, send_audited)
+        except RecordsError as exc:
+            if started:
                 raise
+            # Refusals raised before a handler runs (the token check) reach us as exceptions; answer
+            # them here, through the audited path, so they carry their event and request id.
+            for m in _problem_messages(exc.status, exc.code, exc.title, exc.detail):
+                await send_audited(m)
+        except Exception as exc:
+            if not started:
+                await record(_status_of(exc))
+            raise
         finally:
             audit_trail.end(token)

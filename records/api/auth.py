@@ -14,7 +14,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from records.audit import trail as audit_trail
-from records.errors import NotAuthenticated, NotPermitted
+from records.errors import NotAuthenticated, NotPermitted, ValidationFailed
 from records.roles import Principal, Role
 
 # Paths anyone may reach: liveness and the API description (anchored, so /healthz is not public).
@@ -34,6 +34,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthenticated("the token is unknown or revoked")
         if (trail := audit_trail.current()) is not None:
             trail.actor, trail.role = principal.name, principal.role.value
+            if trail.purpose_too_long:
+                raise ValidationFailed("X-Purpose may be at most 500 characters", field="X-Purpose")
         return AuthenticationResult(user=principal, auth=None)
 
 

@@ -69,6 +69,9 @@ class AuditLogStore(Protocol):
 
     async def checkpoints(self) -> list[Checkpoint]: ...
 
+    async def head(self) -> tuple[int, list[Checkpoint]]:
+        """Size and checkpoints from one consistent view of the log."""
+
     async def latest_checkpoint(self) -> Checkpoint | None: ...
 
     async def find(self, query: EventQuery) -> list[AuditEvent]: ...

@@ -117,7 +117,12 @@ class AuditService:
                 return latest
             edge_keys = _recorded_keys(lambda look: MerkleFrontier.from_nodes(sealed, look))
             known = await self._store.nodes(edge_keys)
+            if len(known) != len(edge_keys):
+                raise AuditUnavailable("stored Merkle nodes are missing; run `records audit verify`")
             frontier = MerkleFrontier.from_nodes(sealed, lambda level, index: known[(level, index)])
+            if latest is not None and _frontier_root(frontier).hex() != latest.root_hash:
+                # Never extend (and sign) a tree that no longer matches what was signed.
+                raise AuditUnavailable("stored Merkle nodes disagree with the latest checkpoint; run `records audit verify`")
             for start in range(sealed, size, SEAL_BATCH):
                 nodes: list[tuple[int, int, bytes]] = []
                 for entry in await self._store.entries(start, min(start + SEAL_BATCH, size)):
@@ -209,9 +214,10 @@ class AuditService:
     async def verify(self, progress: Callable[[int, int], None] | None = None) -> VerificationReport:
         """Recompute the whole tree from the events' canonical bytes and check it against every
         stored and published checkpoint; names the first inconsistency."""
-        size = await self._store.size()
-        checkpoints = await self._store.checkpoints()
+        # The published file first, then size and checkpoints in one view: a seal running meanwhile
+        # can only add what this verification does not look at.
         published = self._published()
+        size, checkpoints = await self._store.head()
         keys = self._keyring.audit_public_keys()
         by_size = {c.tree_size: c for c in checkpoints}
         for cp in published:
@@ -233,8 +239,10 @@ class AuditService:
         frontier = MerkleFrontier(0, {})
         if 0 in by_size and by_size[0].root_hash != EMPTY_ROOT.hex():
             return VerificationReport(size, len(checkpoints), "the empty checkpoint's root is wrong")
+        sealed = max((c.tree_size for c in checkpoints), default=0)
         for start in range(0, size, SEAL_BATCH):
             entries = await self._store.entries(start, min(start + SEAL_BATCH, size))
+            produced: list[tuple[int, int, bytes]] = []
             for offset, entry in enumerate(entries):
                 expected = start + offset
                 if entry.seq != expected:
@@ -242,13 +250,21 @@ class AuditService:
                 problem = _entry_problem(entry)
                 if problem:
                     return VerificationReport(size, len(checkpoints), f"event {entry.seq}: {problem}")
-                frontier.append(leaf_hash(entry.canonical))
+                created = frontier.append(leaf_hash(entry.canonical))
+                if frontier.size <= sealed:
+                    produced.extend(created)
                 cp = by_size.get(frontier.size)
                 if cp is not None and _frontier_root(frontier).hex() != cp.root_hash:
                     return VerificationReport(size, len(checkpoints), f"events up to {frontier.size} do not hash to the "
                                               f"root signed at tree size {frontier.size}: an event was edited, inserted or reordered")
             if len(entries) < min(SEAL_BATCH, size - start):
                 return VerificationReport(size, len(checkpoints), f"events after {start + len(entries) - 1} are missing")
+            # Proofs and later seals are computed from the stored nodes: they must be the tree's.
+            stored = await self._store.nodes([(level, index) for level, index, _ in produced])
+            for level, index, digest in produced:
+                if stored.get((level, index)) != digest:
+                    return VerificationReport(size, len(checkpoints), f"stored Merkle node (level {level}, index {index}) "
+                                              "is missing or differs from the one the events hash to")
             if progress:
                 progress(frontier.size, size)
         return VerificationReport(size, len(checkpoints), None)

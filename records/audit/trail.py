@@ -28,6 +28,8 @@ class AuditTrail:
     purpose: str | None = None
     targets: list[str] = field(default_factory=list)
     recorded: bool = False  # an event was committed with the action itself
+    success_status: int | None = None  # what the route answers when the change succeeds
+    purpose_too_long: bool = False  # X-Purpose exceeded its limit: refuse once the caller is known
 
     def draft(self, outcome: Outcome = Outcome.allowed, status: int | None = None, action: str | None = None,
               targets: list[str] | None = None) -> AuditEventDraft:
@@ -54,14 +56,20 @@ def end(token: object) -> None:
 
 
 def drafts_for_change(*targets: str, action: str | None = None) -> list[AuditEventDraft]:
-    """The event a change commits with: the current trail's, marked recorded. Outside any trail
-    (library use) nothing is recorded."""
+    """The event a change commits with (the current trail's). Outside any trail (library use)
+    nothing is recorded. Call ``committed()`` once the change's transaction has committed."""
     trail = current()
     if trail is None:
         return []
     trail.target(*targets)
-    trail.recorded = True
-    return [trail.draft(action=action)]
+    return [trail.draft(action=action, status=trail.success_status)]
+
+
+def committed() -> None:
+    """The change and its event are durable: nothing more to record for this request."""
+    trail = current()
+    if trail is not None:
+        trail.recorded = True
 
 
 def cli_trail(action: str, purpose: str | None = None) -> AuditTrail:

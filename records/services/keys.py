@@ -6,7 +6,7 @@ import anyio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from records.audit.trail import drafts_for_change
+from records.audit.trail import committed, drafts_for_change
 from records.clock import utcnow
 from records.crypto.envelope import DataKey, WrappedDataKey, rewrap
 from records.crypto.keyring import KeyEncryptionKeys
@@ -86,6 +86,7 @@ class RecordKeys:
                 marked, expected_version=stored.version,
                 events=drafts_for_change(f"record:{record_id}", action="record.destroy"),
             ):
+                committed()
                 return marked
         raise KeyUnavailable(f"record {record_id} kept changing while being marked destroyed; run again")
 

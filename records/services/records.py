@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from records.audit.trail import current as current_trail
-from records.audit.trail import drafts_for_change
+from records.audit.trail import committed, drafts_for_change
 from records.crypto.envelope import DataKey
 from records.crypto.sealing import RecordSealer
 from records.crypto.stream import decrypt_stream, encrypt_stream
@@ -76,13 +76,6 @@ class Upload(Protocol):
     async def begin(self) -> UploadMeta: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
-
-
-def _unrecord() -> None:
-    """The change lost a race and committed nothing: neither did its event."""
-    trail = current_trail()
-    if trail is not None:
-        trail.recorded = False
 
 
 def _read(*targets: str) -> None:
@@ -188,6 +181,7 @@ class RecordService:
         )
         key, wrapped = self._keys.issue(record.id)
         await self._records.add(self._sealer.seal(record, key), wrapped, drafts_for_change(f"record:{record.id}"))
+        committed()
         return self._policy.present(record, actor)
 
     async def get(self, record_id: str, actor: Principal) -> Record:
@@ -339,12 +333,12 @@ class RecordService:
         updated.version, updated.updated_at = record.version + 1, now
         events = drafts_for_change(f"record:{record.id}")
         if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
-            _unrecord()
             current = await self._stored(record_id)
             raise VersionConflict(
                 f"record changed to version {current.version} meanwhile; read it again and reapply",
                 current_version=current.version,
             )
+        committed()
         return self._policy.present(updated, actor)
 
     async def add_note(self, record_id: str, data: NoteIn, actor: Principal) -> Note:
@@ -432,6 +426,6 @@ class RecordService:
             updated.version, updated.updated_at = record.version + 1, utcnow()
             events = drafts_for_change(f"record:{record_id}", *targets)
             if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
+                committed()
                 return updated
-            _unrecord()
         raise VersionConflict("record is changing too fast to append to; try again")

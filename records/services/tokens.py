@@ -13,8 +13,7 @@ from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from records.audit.trail import current as current_trail
-from records.audit.trail import drafts_for_change
+from records.audit.trail import committed, drafts_for_change
 from records.clock import utcnow
 from records.errors import InvalidInput, LastAdminToken, TokenNotFound
 from records.models import TokenName
@@ -23,12 +22,6 @@ from records.roles import Principal, Role
 
 TOKEN_PREFIX = "rec_"
 _NAME = TypeAdapter(TokenName)
-
-
-def _unrecord() -> None:
-    trail = current_trail()
-    if trail is not None:
-        trail.recorded = False
 
 
 def hash_secret(secret: str) -> str:
@@ -62,6 +55,7 @@ class TokenService:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = ApiToken(name=name, role=role, secret_hash=hash_secret(secret), created_at=utcnow())
         await self._tokens.add(token, drafts_for_change(f"token:{name}"))
+        committed()
         return IssuedToken(name=name, role=role, token=secret, created_at=token.created_at)
 
     async def authenticate(self, secret: str) -> Principal | None:
@@ -79,5 +73,4 @@ class TokenService:
         if admins == [name]:
             raise LastAdminToken(f"{name!r} is the last admin token; create another admin token before revoking it")
         if not await self._tokens.revoke(name, utcnow(), drafts_for_change(f"token:{name}")):
-            _unrecord()
             raise TokenNotFound(f"no active token is named {name!r}")

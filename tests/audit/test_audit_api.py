@@ -261,10 +261,6 @@ def test_no_token_is_a_denied_event_without_actor(app: Litestar, client: TestCli
     assert event["targets"] == ["record:abc"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a 401 (no or bad token) carries no X-Request-ID: BearerTokenMiddleware raises inside AuditMiddleware, "
-    "which records the event and re-raises; litestar's outer exception handler then sends the problem with the "
-    "original send, bypassing send_audited that adds the header"))
 def test_no_token_response_carries_the_events_request_id(app: Litestar, client: TestClient) -> None:
     before = log_size(app, client)
     response = client.get(RECORDS)
@@ -331,9 +327,6 @@ def test_over_long_purpose_is_refused_and_still_an_event(app: Litestar, client: 
     assert event["request_id"] in response.headers["x-request-id"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an over-long X-Purpose is refused before the token is checked, so the event has actor and role null "
-    "although the caller presented a valid token (and a caller without a token gets 422, not 401)"))
 def test_over_long_purpose_event_names_the_caller(app: Litestar, client: TestClient, agent: RoleClient) -> None:
     before = log_size(app, client)
     response = agent.get(RECORDS, headers={"X-Purpose": "x" * 501})
@@ -342,9 +335,6 @@ def test_over_long_purpose_event_names_the_caller(app: Litestar, client: TestCli
     assert (event["actor"], event["role"]) == ("alice", "agent")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the 422 for an over-long X-Purpose carries X-Request-ID twice: _problem_messages() already puts it in "
-    "the headers and send_audited() appends it again"))
 def test_over_long_purpose_response_carries_one_request_id(app: Litestar, client: TestClient, agent: RoleClient) -> None:
     before = log_size(app, client)
     response = agent.get(RECORDS, headers={"X-Purpose": "x" * 501})
@@ -448,10 +438,6 @@ def test_reads_name_every_record_and_attachment_they_returned(app: Litestar, cli
     assert set(event["targets"]) == {f"record:{ids[0]}", f"attachment:{attachment['id']}"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor): events committed with a change carry status null (AuditTrail.draft(action=...) in "
-    "drafts_for_change passes no status) while reads and refusals carry the HTTP status; README lists "
-    "'HTTP status' among every event's fields"))
 def test_change_events_carry_the_http_status(app: Litestar, client: TestClient, agent: RoleClient) -> None:
     before = log_size(app, client)
     response = agent.post(RECORDS, json=record_body())
@@ -459,10 +445,6 @@ def test_change_events_carry_the_http_status(app: Litestar, client: TestClient, 
     assert event_for(app, client, before, response.headers["x-request-id"])["status"] == 201
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: drafts_for_change() marks the trail recorded before the change's transaction runs; when that "
-    "transaction fails (TokenNameTaken, Conflict, a storage error) nothing is committed, yet the middleware "
-    "(and the CLI) trust trail.recorded and append no event: the failed attempt leaves no trace"))
 def test_failed_change_leaves_a_failed_event(app: Litestar, client: TestClient, admin: RoleClient) -> None:
     first = admin.post("/api/v1/tokens", json={"name": "twice", "role": "agent"})
     assert first.status_code == 201, first.text
@@ -473,8 +455,6 @@ def test_failed_change_leaves_a_failed_event(app: Litestar, client: TestClient, 
     assert (event["action"], event["outcome"], event["status"]) == ("token.create", "failed", 409)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: as above, from the command line: `records tokens create` with a taken "
-                                       "name exits 2 and leaves no failed event")
 def test_failed_cli_change_leaves_a_failed_event(app: Litestar, client: TestClient, settings: RecordsSettings) -> None:
     from click.testing import CliRunner
 

@@ -68,10 +68,14 @@ class SqliteAuditLog:
 
         def fetch(conn: sqlite3.Connection) -> dict[tuple[int, int], bytes]:
             found = {}
-            for level, idx in keys:
-                row = conn.execute("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, idx)).fetchone()
-                if row:
-                    found[(level, idx)] = bytes(row[0])
+            for start in range(0, len(keys), 400):  # row values, a bounded number of parameters per query
+                chunk = keys[start : start + 400]
+                marks = ", ".join("(?, ?)" for _ in chunk)
+                rows = conn.execute(
+                    f"SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) IN (VALUES {marks})",
+                    [v for key in chunk for v in key],
+                ).fetchall()
+                found.update({(level, idx): bytes(h) for level, idx, h in rows})
             return found
 
         return await self._db.run(fetch)
@@ -88,6 +92,22 @@ class SqliteAuditLog:
             )
 
         await self._db.run(self._db.transaction(store))
+
+    async def head(self) -> tuple[int, list[Checkpoint]]:
+        """The log's size and its checkpoints, read together (one consistent view)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[Checkpoint]]:
+            conn.execute("BEGIN")
+            try:
+                size = conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM audit_events").fetchone()[0]
+                rows = conn.execute(
+                    "SELECT tree_size, root_hash, timestamp, key_id, signature FROM audit_checkpoints ORDER BY tree_size"
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return size, [Checkpoint(tree_size=r[0], root_hash=r[1], timestamp=r[2], key_id=r[3], signature=r[4]) for r in rows]
+
+        return await self._db.run(read)
 
     async def checkpoints(self) -> list[Checkpoint]:
         rows = await self._db.run(
