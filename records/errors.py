@@ -65,6 +65,29 @@ class VersionConflict(Conflict):
     title = "Record changed since you read it"
 
 
+class TransitionNotAllowed(Conflict):
+    code = "transition_not_allowed"
+    title = "Transition not allowed"
+
+
+class RecordArchived(Conflict):
+    code = "record_archived"
+    title = "Record archived"
+
+
+class TransitionRefused(InvalidInput):
+    """A guard of the transition refused it; ``detail`` says why."""
+
+    code = "transition_refused"
+    title = "Transition refused"
+
+
+class PluginFailed(RecordsError):
+    """A plugin's decision hook raised: the request fails, naming the plugin."""
+
+    code, status, title = "plugin_failed", 500, "Plugin failed"
+
+
 class TokenNameTaken(Conflict):
     code = "token_name_taken"
     title = "Token name in use"

@@ -16,7 +16,7 @@ from records.crypto.blind_index import BlindIndex
 from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
 from records.crypto.shredding import DestroyedKeyRegister
-from records.errors import KeyUnavailable
+from records.errors import InvalidConfiguration, KeyUnavailable
 from records.plugins.manager import plugin_manager
 from records.ports import Storage
 from records.services.keys import RecordKeys
@@ -25,6 +25,14 @@ from records.services.records import RecordService
 from records.services.tokens import TokenService
 from records.settings import RecordsSettings
 from records.storage import open_storage
+from records.workflow import WorkflowRegistry
+
+
+def _workflows(plugins: pluggy.PluginManager) -> WorkflowRegistry:
+    try:
+        return WorkflowRegistry.from_plugins(plugins.hook)
+    except ValueError as exc:
+        raise InvalidConfiguration(f"workflow plugins: {exc}") from None
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Installation:
     records: RecordService
     tokens: TokenService
     audit: AuditService | None = None
+    plugins: pluggy.PluginManager | None = None
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
 
     @classmethod
@@ -47,6 +56,7 @@ class Installation:
             keks = plugins.hook.records_key_provider(settings=settings, keyring=keyring)
             keys = RecordKeys(keks, storage.data_keys, DestroyedKeyRegister(keyring.directory))
             destroyed_again = await keys.enforce_register(storage.records)
+            workflows = _workflows(plugins)
         except BaseException:
             await storage.close()
             raise
@@ -57,13 +67,14 @@ class Installation:
             keys,
             RecordSealer(BlindIndex(keyring.index_key)),
             PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles")),
+            workflows,
             settings.page_size_default,
             settings.page_size_max,
         )
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
-        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, destroyed_again)
+        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins, destroyed_again)
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:

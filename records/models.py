@@ -309,11 +309,20 @@ class Record(BaseModel):
     notes: list[Note] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
+    archived_at: datetime | None = Field(None, description="When the file was declared a record (SPEC §8.1).")
+    archived_by: str | None = None
     personal_data: PersonalData = PersonalData.clear
     destroyed_at: datetime | None = None
 
     def attachment(self, attachment_id: str) -> Attachment | None:
         return next((a for a in self.attachments if a.id == attachment_id), None)
+
+
+class TransitionIn(Strict):
+    """The body of ``POST /api/v1/records/{id}/transitions``."""
+
+    to: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    note: Text | None = Field(None, description="Why; kept as a note of the record.")
 
 
 class RecordPage(BaseModel):

@@ -21,6 +21,8 @@ FILE_RECORDS = frozenset({Role.admin, Role.agent, Role.supervisor})
 EDIT_ANY_RECORD = frozenset({Role.admin, Role.supervisor})
 REASSIGN_RECORDS = frozenset({Role.admin, Role.supervisor})
 MANAGE_TOKENS = frozenset({Role.admin})
+# May ask for a transition; each transition of a workflow names which of them it admits.
+TRANSITION_ROLES = frozenset({Role.admin, Role.agent, Role.supervisor, Role.archivist})
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,4 +66,6 @@ class StoredRecord(BaseModel):
     sealed: dict[str, str] = Field(default_factory=dict)
     customer_phone_index: str | None = None
     customer_account_index: str | None = None
+    archived_at: datetime | None = None
+    archived_by: str | None = None
     destroyed_at: datetime | None = None

@@ -21,7 +21,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugin_hooks.md"
 
 
 def test_every_hook_is_documented():
-    pm = plugin_manager(load_entry_points=False)
+    pm = plugin_manager()
     documented = DOCS.read_text()
     hooks = [name for name in dir(pm.hook) if name.startswith("records_")]
     assert hooks, "no hooks found"
@@ -75,7 +75,7 @@ class KmsPlugin:
 @pytest.fixture
 def kms_app(settings):
     kms = FakeKms()
-    pm = plugin_manager(load_entry_points=False)
+    pm = plugin_manager()
     pm.register(KmsPlugin(kms), name="fake-kms")
     try:
         yield create_app(settings, plugins=pm), kms, pm
@@ -113,7 +113,7 @@ def test_a_key_provider_plugin_wraps_every_data_key(kms_app, data_dir):
 def test_without_a_plugin_the_local_keyring_answers(settings):
     from records.crypto.keyring import LocalKeyring
 
-    pm = plugin_manager(load_entry_points=False)
+    pm = plugin_manager()
     keyring = LocalKeyring.open(settings.keyring_path)
     assert pm.hook.records_key_provider(settings=settings, keyring=keyring) is keyring
 
@@ -129,7 +129,7 @@ def test_restore_judges_a_backup_by_the_plugin_provider(settings, data_dir, tmp_
     kms = FakeKms()
 
     def with_kms(load_entry_points: bool = True):
-        pm = plugin_manager(load_entry_points=False)
+        pm = plugin_manager()
         pm.register(KmsPlugin(kms), name="fake-kms")
         return pm
 

@@ -26,6 +26,7 @@ from records.api.records import RecordController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
+from records.api.workflows import PluginController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
 from records.settings import RecordsSettings
@@ -54,6 +55,7 @@ class RecordsApp(InitPluginProtocol):
         app.state.record_service = installation.records
         app.state.token_service = installation.tokens
         app.state.audit_service = installation.audit
+        app.state.plugins = installation.plugins
         sealer = asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds))
         try:
             yield
@@ -66,7 +68,9 @@ class RecordsApp(InitPluginProtocol):
             await installation.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([health, RecordController, TokenController, MeController, AuditController])
+        app_config.route_handlers.extend(
+            [health, RecordController, TokenController, MeController, AuditController, WorkflowController, PluginController]
+        )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
         app_config.middleware.extend(
             [AuditMiddleware(), DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]

@@ -22,6 +22,7 @@ from records.models import (
     Channel,
     Customer,
     Kind,
+    TransitionIn,
     Note,
     NoteIn,
     Record,
@@ -31,7 +32,7 @@ from records.models import (
     RecordQuery,
     Urgency,
 )
-from records.roles import FILE_RECORDS, READ_RECORDS, Principal
+from records.roles import FILE_RECORDS, READ_RECORDS, TRANSITION_ROLES, Principal
 from records.services.records import RecordService
 
 
@@ -197,6 +198,30 @@ class RecordController(Controller):
         if_match: Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag (version) read.")] = None,
     ) -> Response[Record]:
         record = await records.amend(record_id, data, parse_if_match(if_match), request.user)
+        return Response(record, headers={"ETag": etag(record)})
+
+    @post(
+        "/{record_id:str}/transitions",
+        operation_id="transitionRecord",
+        summary="Move a file to another stage of its workflow",
+        description=(
+            "Only transitions its kind's workflow declares (409 otherwise), by the roles the transition names "
+            "(403), when its guards agree (422 with the reason). `If-Match` is optional here. Moving to "
+            "`archived` declares the file a record: its content cannot change afterwards."
+        ),
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 409, 410, 413, 422),
+        **admits(TRANSITION_ROLES, audit="record.transition"),
+    )
+    async def transition_record(
+        self,
+        request: Request,
+        record_id: FromPath[str],
+        data: JSONBody[TransitionIn],
+        records: NamedDependency[RecordService],
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match", description="Optional: the ETag read.")] = None,
+    ) -> Response[Record]:
+        record = await records.transition(record_id, data, parse_if_match(if_match), request.user)
         return Response(record, headers={"ETag": etag(record)})
 
     @post(

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 from records.plugins import hookspec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from records.crypto.keyring import KeyEncryptionKeys, LocalKeyring
     from records.settings import RecordsSettings
+    from records.workflow import Guard, Workflow
 
 
 @hookspec(firstresult=True)
@@ -24,4 +27,27 @@ def records_key_provider(settings: RecordsSettings, keyring: LocalKeyring) -> Ke
     abstain. The first non-None result wins; the built-in implementation, which answers last,
     returns the local ``keyring``. The local keyring still holds the blind-index key and the
     register of destroyed keys whichever provider wraps data keys.
+    """
+
+
+@hookspec
+def records_register_workflows(register: Callable[[Workflow], None]) -> None:
+    """Register workflows: call ``register(Workflow(...))`` once per kind of file you define.
+
+    Called once when an installation opens. Every kind needs a workflow whose last stage is a
+    final ``archived``. When several plugins register a kind, the first registration wins: pluggy
+    calls the most recently registered plugin first and built-ins (``trylast``) last, so an
+    installed plugin replaces a built-in workflow. Returns nothing.
+    """
+
+
+@hookspec
+def records_register_guards(register: Callable[[str, Guard], None]) -> None:
+    """Register transition guards: call ``register(name, guard)`` for each.
+
+    A guard is ``guard(record, transition, actor) -> str | None``: None lets the transition
+    happen, a string is the reason it may not (the client gets 422 with it). Workflows name
+    guards in their transitions' ``guards``. Called once when an installation opens, before
+    ``records_register_workflows``. A guard that raises fails the transition with an error
+    naming the plugin.
     """

@@ -23,8 +23,12 @@ from records.errors import (
     NotRecordOwner,
     PreconditionRequired,
     ReassignForbidden,
+    PluginFailed,
+    RecordArchived,
     RecordDestroyed,
     RecordNotFound,
+    TransitionNotAllowed,
+    TransitionRefused,
     VersionConflict,
 )
 from records.models import (
@@ -40,8 +44,10 @@ from records.models import (
     RecordPatch,
     RecordQuery,
     TimelineEvent,
+    TransitionIn,
     check_kind_fields,
 )
+from records.workflow import ARCHIVED, WorkflowRegistry
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -56,8 +62,6 @@ from records.services.personal_data import PersonalDataPolicy
 from records.stored import StoredRecord
 from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
 
-# Every new file starts here; workflow plugins (a later issue) move it along its kind's stages.
-INITIAL_STATUS = "open"
 # Contact times a little ahead of the server clock are clock skew, not the future.
 CLOCK_SKEW = timedelta(minutes=2)
 # Appends (notes, attachments) never conflict in meaning, so they retry a lost race.
@@ -83,6 +87,13 @@ def _read(*targets: str) -> None:
     trail = current_trail()
     if trail is not None:
         trail.target(*targets)
+
+
+def _check_not_archived(record: Record) -> None:
+    if record.archived_at is not None:
+        raise RecordArchived(
+            f"{record.reference} is archived: its content is a record and cannot change; add a note to annotate it"
+        )
 
 
 def blob_key(record_id: str, attachment_id: str) -> str:
@@ -142,6 +153,7 @@ class RecordService:
         keys: RecordKeys,
         sealer: RecordSealer,
         policy: PersonalDataPolicy,
+        workflows: WorkflowRegistry,
         page_size_default: int = 50,
         page_size_max: int = 200,
     ) -> None:
@@ -151,6 +163,7 @@ class RecordService:
         self._keys = keys
         self._sealer = sealer
         self._policy = policy
+        self.workflows = workflows
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
 
@@ -169,7 +182,7 @@ class RecordService:
             **fields,
             id=str(uuid.uuid4()),
             reference=f"{REFERENCE_PREFIX[data.kind]}-{now.year}-{number:06d}",
-            status=INITIAL_STATUS,
+            status=self.workflows.for_kind(data.kind).initial,
             version=1,
             owner=actor.name,  # first-contact responsibility (SPEC §3.2, §5.1)
             created_by=actor.name,
@@ -277,6 +290,7 @@ class RecordService:
     async def amend(self, record_id: str, patch: RecordPatch, expected_version: int | None, actor: Principal) -> Record:
         record, key = await self._open_live(record_id)
         self._check_may_edit(record, actor)
+        _check_not_archived(record)
         reassigning = patch.owner is not None and patch.owner != record.owner
         if reassigning and actor.role not in REASSIGN_RECORDS:
             raise ReassignForbidden("only a supervisor or an admin may reassign a file")
@@ -355,7 +369,8 @@ class RecordService:
     async def attach(self, record_id: str, upload: Upload, actor: Principal) -> Attachment:
         if actor.role not in FILE_RECORDS:
             raise NotPermitted(f"role {actor.role} may not attach files")
-        _, data_key = await self._open_live(record_id)  # refuse before reading a byte of a possibly huge upload
+        current, data_key = await self._open_live(record_id)  # refuse before reading a byte of a possibly huge upload
+        _check_not_archived(current)
         meta = await upload.begin()
         attachment_id = str(uuid.uuid4())
         key = blob_key(record_id, attachment_id)
@@ -414,6 +429,48 @@ class RecordService:
         if actor.role is Role.agent:
             raise NotRecordOwner(f"file {record.reference} is owned by {record.owner}; ask a supervisor to reassign it")
         raise NotPermitted(f"role {actor.role} may not change records")
+
+    async def transition(self, record_id: str, data: TransitionIn, expected_version: int | None, actor: Principal) -> Record:
+        """Move a file along a transition its kind's workflow declares, if its guards agree."""
+        record, key = await self._open_live(record_id)
+        workflow = self.workflows.for_kind(record.kind)
+        move = workflow.transition(record.status, data.to)
+        if move is None:
+            allowed = [t.to for t in workflow.transitions if t.from_ == record.status]
+            raise TransitionNotAllowed(
+                f"a {record.kind.value} in stage {record.status!r} cannot move to {data.to!r}; "
+                f"allowed: {', '.join(allowed) or 'none (final stage)'}"
+            )
+        if actor.role not in move.roles:
+            raise NotPermitted(f"role {actor.role} may not move a {record.kind.value} from {move.from_} to {move.to}")
+        for name in move.guards:
+            guard = self.workflows.guards[name]
+            try:
+                reason = guard(record, move, actor)
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported as the plugin's
+                raise PluginFailed(f"guard {name!r} of plugin {guard.__module__} failed: {exc}") from None
+            if reason:
+                raise TransitionRefused(f"{move.from_} → {move.to}: {reason}", field="to")
+        if expected_version is not None and expected_version != record.version:
+            raise VersionConflict(f"record is at version {record.version}, not {expected_version}",
+                                  current_version=record.version)
+        now = utcnow()
+        updated = record.model_copy(deep=True)
+        updated.status = move.to
+        updated.timeline.append(TimelineEvent(at=now, actor=actor.name, event="transitioned",
+                                              detail={"from": move.from_, "to": move.to}))
+        if data.note:
+            updated.notes.append(Note(text=data.note, id=str(uuid.uuid4()), at=now, author=actor.name))
+        if move.to == ARCHIVED:
+            updated.archived_at, updated.archived_by = now, actor.name
+        updated.version, updated.updated_at = record.version + 1, now
+        events = drafts_for_change(f"record:{record.id}")
+        if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
+            current = await self._stored(record_id)
+            raise VersionConflict(f"record changed to version {current.version} meanwhile; read it again",
+                                  current_version=current.version)
+        committed()
+        return self._policy.present(updated, actor)
 
     async def _may_own(self, name: str) -> bool:
         return any(t.name == name and t.role in FILE_RECORDS for t in await self._tokens.list())

@@ -53,7 +53,7 @@ def test_newest_first_without_filters(agent, mixed):
         ("kind=consultation&urgency=general&channel=phone", [5]),
         ("received_from=2026-03-03T00:00:00Z&received_to=2026-03-06T00:00:00Z", [2, 3, 4]),
         ("received_from=2026-03-03T08:00:00%2B00:00&received_to=2026-03-03T08:00:00.000001Z", [2]),
-        ("status=open&kind=emergency", [3]),
+        ("status=received&kind=emergency", [3]),
         ("status=closed", []),
     ],
 )

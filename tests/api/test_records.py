@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import record_body
 
 KINDS = {"consultation": "CN", "work_order": "WO", "complaint": "CP", "emergency": "EM"}
+INITIAL = {"consultation": "received", "work_order": "pending", "complaint": "accepted", "emergency": "received"}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -20,7 +21,7 @@ def test_each_kind_is_filed_with_a_reference_owner_and_timeline(agent, kind):
     year = datetime.now(UTC).year
     assert re.fullmatch(rf"{KINDS[kind]}-{year}-\d{{6}}", record["reference"])
     assert record["kind"] == kind
-    assert record["status"] == "open"
+    assert record["status"] == INITIAL[kind]  # the built-in telecom workflows' first stages
     assert record["version"] == 1
     assert record["owner"] == record["created_by"] == "alice"
     assert record["customer"] == {"name": "张三", "phone": "13812345678", "account": "ACC-1001", "identity_verified": False}

@@ -156,6 +156,10 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "amendRecord": (None, lambda c: {"json": {"subject": f"amended at v{c.version()}"},
                                      "headers": {"If-Match": f'"{c.version()}"'}}),
     "addNote": (None, lambda c: {"json": {"text": "walked past"}}),
+    # The walk's record is a complaint in its first stage; handlers may open the investigation.
+    "transitionRecord": (None, lambda c: {"json": {"to": "investigating"}}),
+    "listWorkflows": (None, lambda c: {}),
+    "listPlugins": (None, lambda c: {}),
     "uploadAttachment": (None, lambda c: {"files": {"file": ("walk.txt", b"walk", "text/plain")}}),
     "downloadAttachment": (None, lambda c: {}),
     "createToken": (None, lambda c: {"json": {"name": "walk-new", "role": "agent"}}),
