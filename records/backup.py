@@ -100,6 +100,8 @@ def backup(data_dir: Path, destination: Path) -> BackupSummary:
         target = sqlite3.connect(partial / DATABASE)
         try:
             source.backup(target)  # consistent even while the service writes
+            # One self-contained file: no -wal/-shm beside it when the backup is read later.
+            target.execute("PRAGMA journal_mode=DELETE")
             records = target.execute("SELECT count(*) FROM records").fetchone()[0]
         finally:
             target.close()
@@ -133,17 +135,32 @@ def backup(data_dir: Path, destination: Path) -> BackupSummary:
 
 
 def verify(source: Path) -> dict:
-    """Check a backup against its manifest; returns the manifest."""
+    """Check a backup against its manifest: its shape, that it lists exactly the files present
+    (regular files only, no links, nothing outside the backup), and every size and digest."""
     try:
         manifest = json.loads((source / MANIFEST).read_text())
     except (OSError, ValueError):
         raise BackupError(f"{source} is not a records backup (no readable {MANIFEST})") from None
-    if manifest.get("format") != BACKUP_FORMAT:
-        raise BackupError(f"{source} has backup format {manifest.get('format')!r}; this release reads {BACKUP_FORMAT}")
-    for name, expected in manifest["files"].items():
+    if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BackupError(f"{source} has backup format {found!r}; this release reads {BACKUP_FORMAT}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or DATABASE not in files or not isinstance(manifest.get("records"), int):
+        raise BackupError(f"{source}/{MANIFEST} is incomplete: it must list {DATABASE} and every blob")
+    present = set()
+    for path in source.rglob("*"):
+        if path.is_symlink():
+            raise BackupError(f"backup holds a link ({path.relative_to(source)}); backups hold regular files only")
+        if path.is_file() and path.name != MANIFEST:
+            present.add(str(path.relative_to(source)))
+    if present != set(files):
+        extra, missing = sorted(present - set(files)), sorted(set(files) - present)
+        raise BackupError(f"backup files and manifest disagree: unlisted {extra[:3]}, missing {missing[:3]}")
+    for name, expected in files.items():
+        if not isinstance(expected, dict) or not isinstance(expected.get("size"), int) or not isinstance(
+                expected.get("sha256"), str):
+            raise BackupError(f"manifest entry for {name} is malformed")
         path = source / name
-        if ".." in Path(name).parts or not path.is_file():
-            raise BackupError(f"backup file {name} is missing")
         if path.stat().st_size != expected["size"] or _sha256(path) != expected["sha256"]:
             raise BackupError(f"backup file {name} does not match its manifest (damaged or altered)")
     return manifest
@@ -152,8 +169,11 @@ def verify(source: Path) -> dict:
 def check_keys_available(source: Path, keks: KeyEncryptionKeys) -> None:
     """Refuse a backup whose data keys are wrapped by KEKs the key provider no longer holds."""
     usable = {k.kek_id for k in keks.keks() if k.state != "retired"}
-    with sqlite3.connect(f"file:{source / DATABASE}?mode=ro", uri=True) as conn:
-        used = {row[0] for row in conn.execute("SELECT DISTINCT kek_id FROM data_keys")}
+    try:
+        with sqlite3.connect(f"file:{source / DATABASE}?mode=ro", uri=True) as conn:
+            used = {row[0] for row in conn.execute("SELECT DISTINCT kek_id FROM data_keys")}
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"the backup's database cannot be read: {exc}") from None
     if missing := sorted(used - usable):
         raise BackupError(
             f"this backup's data keys are wrapped by KEK(s) {', '.join(missing)}, retired or unknown to this "
@@ -167,9 +187,13 @@ def restore(source: Path, data_dir: Path, keks: KeyEncryptionKeys, force: bool =
     check_keys_available(source, keks)
     database = data_dir / DATABASE
     if database.exists() and not force:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-            if conn.execute("SELECT count(*) FROM records").fetchone()[0]:
-                raise BackupError(f"{data_dir} already holds records; pass --force to replace them with the backup")
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+                holds = conn.execute("SELECT count(*) FROM records").fetchone()[0]
+        except sqlite3.DatabaseError:
+            holds = 1  # unreadable: do not overwrite it without --force either
+        if holds:
+            raise BackupError(f"{data_dir} already holds records; pass --force to replace them with the backup")
     incoming = data_dir / ".restoring"
     shutil.rmtree(incoming, ignore_errors=True)
     incoming.mkdir(mode=0o700)
@@ -190,4 +214,10 @@ def restore(source: Path, data_dir: Path, keks: KeyEncryptionKeys, force: bool =
     os.replace(incoming / "blobs", data_dir / "blobs")
     shutil.rmtree(old_blobs, ignore_errors=True)
     shutil.rmtree(incoming, ignore_errors=True)
+    # The restored audit log is the backup's: events recorded since are gone with the database.
+    # The checkpoints published for them are kept, renamed, as evidence of what was rolled back;
+    # the restored log starts a new published file (and `records restore` is itself audited).
+    published = data_dir / "audit" / "checkpoints.jsonl"
+    if published.exists():
+        os.replace(published, published.with_name(f"checkpoints.before-restore-{utcnow():%Y%m%dT%H%M%S}.jsonl"))
     return manifest

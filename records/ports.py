@@ -89,7 +89,8 @@ class TokenRepository(Protocol):
     async def list(self, include_revoked: bool = False) -> list[ApiToken]: ...
 
     async def revoke(self, name: str, at: datetime, events: Sequence[AuditEventDraft] = ()) -> bool:
-        """Revoke the unrevoked token called ``name`` (with ``events``); False when there is none."""
+        """Revoke the unrevoked token called ``name`` (with ``events``); False when there is none.
+        Raises ``LastAdminToken``, in the same transaction, rather than revoke the last admin."""
 
 
 class BlobStore(Protocol):

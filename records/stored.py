@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from records.models import Channel, Complexity, Direction, Incident, Kind, NoteType, ServiceType, TimelineEvent, Urgency
+from records.models import Channel, Complexity, Direction, Kind, NoteType, ServiceType, TimelineEvent, Urgency
 
 
 class StoredNote(BaseModel):
@@ -51,7 +51,6 @@ class StoredRecord(BaseModel):
     service_type: ServiceType | None = None
     deadline: datetime | None = None
     feedback_required: bool | None = None
-    incident: Incident | None = None
     identity_verified: bool = False
     received_at: datetime
     created_at: datetime

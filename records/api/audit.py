@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
@@ -21,6 +22,7 @@ from records.api.problems import problem_responses
 from records.audit.events import AuditEvent, Outcome
 from records.audit.log import Checkpoint, EventQuery
 from records.audit.service import AuditService, events_jsonl
+from records.clock import as_utc
 from records.errors import InvalidCursor, InvalidInput
 from records.roles import Role
 
@@ -61,10 +63,18 @@ def _service(request: Request) -> AuditService:
     return request.app.state.audit_service
 
 
+def _cell(value: object) -> object:
+    """Neutralise spreadsheet formulas (CSV injection): X-Purpose and names come from callers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_line(event: AuditEvent) -> str:
     buffer = io.StringIO()
     row = event.model_dump(mode="json")
     row["targets"] = " ".join(row["targets"])
+    row = {k: _cell(v) for k, v in row.items()}
     csv.DictWriter(buffer, CSV_FIELDS).writerow(row)
     return buffer.getvalue()
 
@@ -124,9 +134,13 @@ class AuditController(Controller):
     ) -> Response[EventPage] | Stream:
         if since is not None and since.tzinfo is None or until is not None and until.tzinfo is None:
             raise InvalidInput("since and until must include a time zone", field="since")
+        try:
+            since, until = (as_utc(t) if t is not None else None for t in (since, until))
+        except (ValueError, OverflowError) as exc:
+            raise InvalidInput(f"since/until: {exc}", field="since") from None
         after = None
         if cursor is not None:
-            if not cursor.isdigit():
+            if not re.fullmatch(r"[0-9]{1,18}", cursor):
                 raise InvalidCursor("cursor is not one this service issued")
             after = int(cursor)
         query = EventQuery(

@@ -16,7 +16,9 @@ from records.api.auth import admits
 from records.api.dependencies import provide_record_service
 from records.api.problems import problem_responses
 from records.api.uploads import MultipartUpload
-from records.errors import InvalidInput
+from pydantic import ValidationError
+
+from records.errors import InvalidInput, ValidationFailed
 from records.models import (
     Attachment,
     Channel,
@@ -131,7 +133,7 @@ class RecordController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
         limit: Annotated[int | None, QueryParameter(description="Page size; at most the configured maximum (200 by default).")] = None,
     ) -> RecordPage:
-        query = RecordQuery(
+        query = _query(
             kind=kind,
             status=status,
             channel=channel,
@@ -275,6 +277,14 @@ class RecordController(Controller):
                 "Content-Disposition": _content_disposition(attachment.filename),
             },
         )
+
+
+def _query(**filters: object) -> RecordQuery:
+    try:
+        return RecordQuery(**filters)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValidationFailed(f"{err['loc'][0]}: {err['msg']}", field=str(err["loc"][0])) from None
 
 
 def _content_disposition(filename: str) -> str:

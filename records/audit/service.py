@@ -113,6 +113,15 @@ class AuditService:
             latest = await self._store.latest_checkpoint()
             sealed = latest.tree_size if latest else 0
             size = await self._store.size()
+            if size < sealed:
+                raise AuditUnavailable(f"the log holds {size} events but a checkpoint was signed at {sealed}: "
+                                       "run `records audit verify`")
+            published = max(self._published(), key=lambda c: c.tree_size, default=None)
+            if published is not None and (latest is None or published.tree_size > sealed or (
+                    published.tree_size == sealed and published.root_hash != latest.root_hash)):
+                # Never sign a fork of what was published: the database was rolled back or replaced.
+                raise AuditUnavailable("the database's audit log is behind or differs from the published checkpoints; "
+                                       "run `records audit verify`")
             if latest is not None and size == sealed:
                 return latest
             edge_keys = _recorded_keys(lambda look: MerkleFrontier.from_nodes(sealed, look))

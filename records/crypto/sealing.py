@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from records.crypto.blind_index import BlindIndex
 from records.crypto.envelope import DataKey
-from records.models import Attachment, Customer, Feedback, Note, PersonalData, Record
+from records.models import Attachment, Customer, Feedback, Incident, Note, PersonalData, Record
 from records.stored import StoredAttachment, StoredFeedback, StoredNote, StoredRecord
 
 # Top-level text fields sealed when present.
@@ -17,7 +17,7 @@ SEALED_TEXT = ("subject", "description", "needs", "result")
 # Fields of Record that the stored form keeps in clear (everything governance queries).
 CLEAR = (
     "id", "kind", "reference", "status", "version", "owner", "created_by", "channel", "urgency", "complexity",
-    "classification", "service_type", "deadline", "feedback_required", "incident", "received_at", "created_at",
+    "classification", "service_type", "deadline", "feedback_required", "received_at", "created_at",
     "updated_at", "result_at", "timeline", "archived_at", "archived_by", "destroyed_at",
 )
 
@@ -38,6 +38,9 @@ class RecordSealer:
             value = getattr(record, field)
             if value is not None:
                 sealed[field] = key.seal(field, value)
+        if record.incident is not None:
+            # Free text (affected area, services) can name people and places: sealed whole.
+            sealed["incident"] = key.seal("incident", record.incident.model_dump_json())
         feedback = None
         if record.feedback is not None:
             feedback = StoredFeedback(satisfaction=record.feedback.satisfaction, given_at=record.feedback.given_at)
@@ -85,9 +88,11 @@ class RecordSealer:
             feedback = Feedback.model_construct(
                 satisfaction=stored.feedback.satisfaction, comment=field("feedback.comment"), given_at=stored.feedback.given_at
             )
+        incident_json = field("incident")
         return Record(
             **clear,
             customer=customer,
+            incident=Incident.model_validate_json(incident_json) if incident_json else None,
             **{name: field(name) for name in SEALED_TEXT},
             feedback=feedback,
             notes=[Note.model_construct(**n.model_dump(), text=field(f"notes/{n.id}/text")) for n in stored.notes],

@@ -133,6 +133,10 @@ class RecordKeys:
         total = sum(n for k, n in counts.items() if k != active)
         done = 0
         while batch := await self._data_keys.not_under(active, REWRAP_BATCH):
+            if self.keks.active_kek_id() != active:
+                # Another rotation began meanwhile: it owns the re-wrapping now; chasing its KEK
+                # from here would re-wrap the same keys forever.
+                raise KeyUnavailable("another key rotation started meanwhile; run `records keys rotate` again")
             for wrapped in batch:
                 if await self._data_keys.rewrap(rewrap(wrapped, self.keks), expected_kek_id=wrapped.kek_id):
                     done += 1

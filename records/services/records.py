@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import random
 import hashlib
 import json
 import unicodedata
@@ -164,6 +166,7 @@ class RecordService:
         self._sealer = sealer
         self._policy = policy
         self.workflows = workflows
+        self._append_locks: dict[str, asyncio.Lock] = {}
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
 
@@ -277,9 +280,9 @@ class RecordService:
     def _decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, str]:
         try:
             raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            position = (datetime.fromisoformat(raw["t"]), str(raw["i"]))
+            position = (as_utc(datetime.fromisoformat(raw["t"])), str(raw["i"]))
             same_filters = raw["q"] == fingerprint
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             raise InvalidCursor("cursor is not one this service issued") from None
         if not same_filters:
             raise InvalidCursor("cursor belongs to a query with other filters; start again without a cursor")
@@ -314,7 +317,8 @@ class RecordService:
         updated = record.model_copy(deep=True)
         changed: list[str] = []
         events: list[TimelineEvent] = []
-        for name, value in changes.items():
+        for name in changes:
+            value = getattr(patch, name)  # the validated value (a model, not its dict)
             if getattr(updated, name) != value:
                 setattr(updated, name, value)
                 changed.append(name)
@@ -392,7 +396,8 @@ class RecordService:
         )
         try:
             await self._append(
-                record_id, lambda r: (r.attachments.append(attachment), r.timeline.append(event)), f"attachment:{attachment_id}"
+                record_id, lambda r: (r.attachments.append(attachment), r.timeline.append(event)),
+                f"attachment:{attachment_id}", content=True,
             )
         except BaseException:
             # The blob is durable but unreferenced: remove it so a failed request leaves nothing.
@@ -475,14 +480,27 @@ class RecordService:
     async def _may_own(self, name: str) -> bool:
         return any(t.name == name and t.role in FILE_RECORDS for t in await self._tokens.list())
 
-    async def _append(self, record_id: str, mutate, *targets: str) -> Record:  # type: ignore[no-untyped-def]
-        for _ in range(APPEND_RETRIES):
-            record, key = await self._open_live(record_id)
-            updated = record.model_copy(deep=True)
-            mutate(updated)
-            updated.version, updated.updated_at = record.version + 1, utcnow()
-            events = drafts_for_change(f"record:{record_id}", *targets)
-            if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
-                committed()
-                return updated
+    async def _append(self, record_id: str, mutate, *targets: str, content: bool = False) -> Record:  # type: ignore[no-untyped-def]
+        """Read-modify-write with retries. Appends to one record are serialised in this process
+        (a lock per record) so concurrent notes queue instead of colliding; a race with another
+        process still retries, after a short random wait. ``content`` appends (attachments) are
+        refused once the record is archived, checked again on every attempt."""
+        lock = self._append_locks.setdefault(record_id, asyncio.Lock())
+        async with lock:
+            try:
+                for attempt in range(APPEND_RETRIES):
+                    record, key = await self._open_live(record_id)
+                    if content:
+                        _check_not_archived(record)
+                    updated = record.model_copy(deep=True)
+                    mutate(updated)
+                    updated.version, updated.updated_at = record.version + 1, utcnow()
+                    events = drafts_for_change(f"record:{record_id}", *targets)
+                    if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
+                        committed()
+                        return updated
+                    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            finally:
+                if not lock._waiters:  # type: ignore[attr-defined]  # keep the map small
+                    self._append_locks.pop(record_id, None)
         raise VersionConflict("record is changing too fast to append to; try again")

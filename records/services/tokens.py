@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from records.audit.trail import committed, drafts_for_change
 from records.clock import utcnow
-from records.errors import InvalidInput, LastAdminToken, TokenNotFound
+from records.errors import InvalidInput, TokenNotFound
 from records.models import TokenName
 from records.ports import ApiToken, TokenRepository
 from records.roles import Principal, Role
@@ -68,9 +68,6 @@ class TokenService:
         return await self._tokens.list(include_revoked=include_revoked)
 
     async def revoke(self, name: str) -> None:
-        active = await self._tokens.list()
-        admins = [t.name for t in active if t.role is Role.admin]
-        if admins == [name]:
-            raise LastAdminToken(f"{name!r} is the last admin token; create another admin token before revoking it")
+        """Raises ``LastAdminToken`` rather than leave no admin (checked by the store, atomically)."""
         if not await self._tokens.revoke(name, utcnow(), drafts_for_change(f"token:{name}")):
             raise TokenNotFound(f"no active token is named {name!r}")

@@ -46,7 +46,9 @@ class Database:
         with self._lock:
             try:
                 return fn(self._conn)
-            except sqlite3.OperationalError as exc:
+            except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise
                 raise StorageUnavailable(f"database error: {exc}") from None
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

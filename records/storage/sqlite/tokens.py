@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from records.audit.events import AuditEventDraft
 from records.clock import to_text
 from records.storage.sqlite.audit import insert_events
-from records.errors import TokenNameTaken
+from records.errors import LastAdminToken, TokenNameTaken
 from records.ports import ApiToken
 from records.roles import Role
 from records.storage.sqlite.database import Database
@@ -60,11 +60,15 @@ class SqliteTokenRepository:
 
     async def revoke(self, name: str, at: datetime, events: Sequence[AuditEventDraft] = ()) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (to_text(at), name)
-            )
-            if cur.rowcount != 1:
+            row = conn.execute("SELECT role FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone()
+            if row is None:
                 return False
+            if row[0] == Role.admin.value:
+                (admins,) = conn.execute("SELECT count(*) FROM api_tokens WHERE role = ? AND revoked_at IS NULL",
+                                         (Role.admin.value,)).fetchone()
+                if admins <= 1:  # checked in the revoking transaction: two revokes cannot both pass
+                    raise LastAdminToken(f"{name!r} is the last admin token; create another admin token before revoking it")
+            conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (to_text(at), name))
             insert_events(conn, list(events))
             return True
 
