@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ def verify(source: Path) -> dict:
     for path in source.rglob("*"):
         if path.is_symlink():
             raise BackupError(f"backup holds a link ({path.relative_to(source)}); backups hold regular files only")
-        if path.is_file() and path.name != MANIFEST:
+        if path.is_file() and path != source / MANIFEST:
             present.add(str(path.relative_to(source)))
     if present != set(files):
         extra, missing = sorted(present - set(files)), sorted(set(files) - present)
@@ -219,5 +220,6 @@ def restore(source: Path, data_dir: Path, keks: KeyEncryptionKeys, force: bool =
     # the restored log starts a new published file (and `records restore` is itself audited).
     published = data_dir / "audit" / "checkpoints.jsonl"
     if published.exists():
-        os.replace(published, published.with_name(f"checkpoints.before-restore-{utcnow():%Y%m%dT%H%M%S}.jsonl"))
+        kept = published.with_name(f"checkpoints.before-restore-{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl")
+        os.replace(published, kept)  # never over an earlier restore's evidence
     return manifest
