@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pluggy
 
 from records.audit.service import AuditService
+from records.classification import SchemeRegistry, classifier
 from records.crypto.blind_index import BlindIndex
 from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
@@ -45,6 +46,7 @@ class Installation:
     tokens: TokenService
     audit: AuditService | None = None
     plugins: pluggy.PluginManager | None = None
+    schemes: SchemeRegistry | None = None
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
 
     @classmethod
@@ -68,13 +70,15 @@ class Installation:
             RecordSealer(BlindIndex(keyring.index_key)),
             PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles")),
             workflows,
+            classifier(plugins),
             settings.page_size_default,
             settings.page_size_max,
         )
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
-        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins, destroyed_again)
+        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
+                   SchemeRegistry.from_plugins(plugins.hook), destroyed_again)
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:

@@ -26,7 +26,7 @@ from records.api.records import RecordController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
-from records.api.workflows import PluginController, WorkflowController
+from records.api.workflows import ClassificationController, PluginController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
 from records.settings import RecordsSettings
@@ -56,6 +56,7 @@ class RecordsApp(InitPluginProtocol):
         app.state.token_service = installation.tokens
         app.state.audit_service = installation.audit
         app.state.plugins = installation.plugins
+        app.state.schemes = installation.schemes
         sealer = asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds))
         try:
             yield
@@ -69,7 +70,8 @@ class RecordsApp(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
-            [health, RecordController, TokenController, MeController, AuditController, WorkflowController, PluginController]
+            [health, RecordController, TokenController, MeController, AuditController, WorkflowController,
+             ClassificationController, PluginController]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
         app_config.middleware.extend(

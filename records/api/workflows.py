@@ -8,9 +8,14 @@ from pydantic import BaseModel
 from records.api.auth import admits
 from records.api.problems import problem_responses
 from records.roles import Role
+from records.classification import ClassificationScheme
 from records.workflow import Workflow
 
 PLUGIN_READERS = frozenset({Role.admin, Role.plugin_manager})
+
+
+class SchemeList(BaseModel):
+    items: list[ClassificationScheme]
 
 
 class WorkflowList(BaseModel):
@@ -38,6 +43,17 @@ class WorkflowController(Controller):
     async def list_workflows(self, request: Request) -> WorkflowList:
         registry = request.app.state.record_service.workflows
         return WorkflowList(items=[registry.workflows[k] for k in sorted(registry.workflows)])
+
+
+class ClassificationController(Controller):
+    path = "/api/v1/classification-schemes"
+    tags = ["workflows"]
+
+    @get("/", operation_id="listClassificationSchemes", summary="Classification schemes: codes, English and Chinese labels, hierarchy",
+         responses=problem_responses(401, 403), **admits(*Role, audit="classification.list"))
+    async def list_schemes(self, request: Request) -> SchemeList:
+        schemes = request.app.state.schemes.schemes
+        return SchemeList(items=[schemes[name] for name in sorted(schemes)])
 
 
 class PluginController(Controller):

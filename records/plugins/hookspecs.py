@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
     from records.crypto.keyring import KeyEncryptionKeys, LocalKeyring
     from records.settings import RecordsSettings
+    from records.classification import ClassificationScheme
+    from records.models import Record
     from records.workflow import Guard, Workflow
 
 
@@ -50,4 +52,24 @@ def records_register_guards(register: Callable[[str, Guard], None]) -> None:
     guards in their transitions' ``guards``. Called once when an installation opens, before
     ``records_register_workflows``. A guard that raises fails the transition with an error
     naming the plugin.
+    """
+
+
+@hookspec
+def records_register_classification_schemes(register: Callable[[ClassificationScheme], None]) -> None:
+    """Register classification schemes: call ``register(ClassificationScheme(...))`` for each.
+
+    Called once when an installation opens. The first registration of a scheme name wins
+    (installed plugins are called before built-ins). Returns nothing.
+    """
+
+
+@hookspec
+def records_classify(record: Record) -> list[str] | None:
+    """Propose classification codes (``scheme:code``) for a record being filed.
+
+    Called at intake, before the record is stored, with the record in clear. Every plugin's
+    codes are added to those the caller gave; return None or ``[]`` to propose nothing. A
+    plugin that raises is logged and reported as ``classification_failed`` on the record's
+    timeline; the filing still succeeds.
     """

@@ -9,7 +9,7 @@ import hashlib
 import json
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -156,6 +156,7 @@ class RecordService:
         sealer: RecordSealer,
         policy: PersonalDataPolicy,
         workflows: WorkflowRegistry,
+        classify: Callable[[Record], tuple[list[str], list[str]]] | None = None,
         page_size_default: int = 50,
         page_size_max: int = 200,
     ) -> None:
@@ -167,6 +168,7 @@ class RecordService:
         self._policy = policy
         self.workflows = workflows
         self._append_locks: dict[str, asyncio.Lock] = {}
+        self._classify = classify
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
 
@@ -195,6 +197,16 @@ class RecordService:
             updated_at=now,
             timeline=[TimelineEvent(at=now, actor=actor.name, event="filed", detail={"kind": data.kind.value})],
         )
+        if self._classify is not None:
+            proposed, failed = self._classify(record)
+            added = [c for c in proposed if c not in record.classification]
+            if added:
+                record.classification = [*record.classification, *added][:50]
+                record.timeline.append(TimelineEvent(at=now, actor="classification", event="classified",
+                                                     detail={"codes": added}))
+            if failed:
+                record.timeline.append(TimelineEvent(at=now, actor="classification", event="classification_failed",
+                                                     detail={"plugins": failed}))
         key, wrapped = self._keys.issue(record.id)
         await self._records.add(self._sealer.seal(record, key), wrapped, drafts_for_change(f"record:{record.id}"))
         committed()

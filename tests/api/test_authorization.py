@@ -154,6 +154,7 @@ POLICY: tuple[Operation, ...] = (
         configured=FILERS, agent_on_others_record=True, observe=_version,
     ),
     Operation("GET", "/api/v1/workflows", ALL_ROLES, 200, lambda w: ("/api/v1/workflows", {})),
+    Operation("GET", "/api/v1/classification-schemes", ALL_ROLES, 200, lambda w: ("/api/v1/classification-schemes", {})),
     Operation("GET", "/api/v1/plugins", frozenset({Role.admin, Role.plugin_manager}), 200, lambda w: ("/api/v1/plugins", {})),
     Operation("GET", "/api/v1/audit/checkpoint", AUDITORS, 200, lambda w: ("/api/v1/audit/checkpoint", {})),
     Operation("POST", "/api/v1/audit/checkpoints", AUDITORS, 201, lambda w: ("/api/v1/audit/checkpoints", {})),

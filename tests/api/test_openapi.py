@@ -50,7 +50,7 @@ def _roles_in(description: str) -> set[str]:
 
 def test_the_walk_sees_the_api(app: Litestar) -> None:
     operations = _api_operations(app)
-    assert len(operations) == 21
+    assert len(operations) == 22
     assert ("patch", "/api/v1/records/{record_id}", frozenset({Role.admin, Role.agent, Role.supervisor})) in operations
 
 
@@ -101,7 +101,7 @@ def test_every_operation_documents_401_and_403_problems(app: Litestar, spec: dic
 OPERATION_IDS = [
     "fileRecord", "listRecords", "getRecord", "revealIdentity", "amendRecord", "addNote", "uploadAttachment",
     "downloadAttachment", "createToken", "listTokens", "revokeToken", "whoAmI",
-    "transitionRecord", "listWorkflows", "listPlugins", "latestCheckpoint", "sealCheckpoint", "inclusionProof", "consistencyProof", "auditPublicKeys", "listAuditEvents",
+    "transitionRecord", "listWorkflows", "listClassificationSchemes", "listPlugins", "latestCheckpoint", "sealCheckpoint", "inclusionProof", "consistencyProof", "auditPublicKeys", "listAuditEvents",
 ]
 
 

@@ -25,7 +25,9 @@ def test_each_kind_is_filed_with_a_reference_owner_and_timeline(agent, kind):
     assert record["version"] == 1
     assert record["owner"] == record["created_by"] == "alice"
     assert record["customer"] == {"name": "张三", "phone": "13812345678", "account": "ACC-1001", "identity_verified": False}
-    assert [e["event"] for e in record["timeline"]] == ["filed"]
+    # Filed, then classified at intake by the built-in telecom classification plugin.
+    assert [e["event"] for e in record["timeline"]] == ["filed", "classified"]
+    assert f"urgency:{record['urgency']}" in record["classification"]
     assert response.headers["etag"] == '"1"'
     assert response.headers["location"] == f"/api/v1/records/{record['id']}"
     fetched = agent.get(f"/api/v1/records/{record['id']}")
@@ -79,7 +81,9 @@ def test_classification_codes_are_kept_once_each(agent):
     record = agent.post(
         "/api/v1/records", json=record_body(classification=["content:network.signal", "urgency:urgent", "content:network.signal"])
     ).json()
-    assert record["classification"] == ["content:network.signal", "urgency:urgent"]
+    # The caller's codes come first, once each; intake classification adds its own after them.
+    assert record["classification"][:2] == ["content:network.signal", "urgency:urgent"]
+    assert len(record["classification"]) == len(set(record["classification"]))
     bad = agent.post("/api/v1/records", json=record_body(classification=["Not A Code"]))
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"].startswith("classification")
@@ -124,7 +128,7 @@ def test_amend_records_result_feedback_and_customer_corrections(agent, filed):
     assert record["feedback"]["given_at"] is not None
     assert record["customer"] == {"name": "张三", "phone": "+86 138-1234-5679", "account": "ACC-1001", "identity_verified": True}
     events = [e["event"] for e in record["timeline"]]
-    assert events == ["filed", "amended", "result_recorded", "feedback_recorded"]
+    assert events == ["filed", "classified", "amended", "result_recorded", "feedback_recorded"]
     # The timeline names fields; it never copies personal data out of them.
     assert "138-1234-5679" not in str(record["timeline"])
 
@@ -229,3 +233,28 @@ def test_an_agent_naming_itself_owner_is_not_a_reassignment(agent, filed):
     assert response.status_code == 200, response.text
     assert response.json()["owner"] == "alice"
     assert "reassigned" not in [e["event"] for e in response.json()["timeline"]]
+
+
+def test_intake_classification_by_keywords_and_fields(agent):
+    """SPEC §2.4/§3.1 schemes, proposed at intake from the text (English and Chinese) and fields."""
+    record = agent.post("/api/v1/records", json=record_body(
+        "work_order", channel="smart_voice", urgency="major", service_type="billing",
+        subject="话费账单有误", description="My bill shows charges for a plan I never activated; router also down.",
+    )).json()
+    codes = set(record["classification"])
+    assert {"content:business_handling.account_query", "content:business_handling.activation",
+            "content:fault_handling.equipment_fault", "urgency:major", "handling_mode:self_service",
+            "service_type:billing"} <= codes
+    assert "content:network_service.signal" not in codes
+    assert record["timeline"][1]["detail"]["codes"] == record["classification"]
+    found = agent.get("/api/v1/records", params={"classification": "content:business_handling.account_query"}).json()
+    assert [r["id"] for r in found["items"]] == [record["id"]]
+
+
+def test_classification_schemes_are_listed_with_both_languages(agent):
+    schemes = {s["name"]: s for s in agent.get("/api/v1/classification-schemes").json()["items"]}
+    assert set(schemes) == {"content", "urgency", "handling_mode", "service_type"}
+    content = {c["code"]: c for c in schemes["content"]["codes"]}
+    assert content["network_service.signal"] == {"code": "network_service.signal", "label_en": "Signal",
+                                                 "label_zh": "信号", "parent": "network_service"}
+    assert schemes["urgency"]["title_zh"] == "紧急程度"

@@ -179,3 +179,32 @@ def test_a_plugin_replaces_a_workflow_and_its_guard_failures_name_it(escalation_
     assert failed.json()["code"] == "plugin_failed"
     assert "page_on_call" in failed.json()["detail"] and "test_workflows" in failed.json()["detail"]
     assert client.get(f"/api/v1/records/{record['id']}").json()["status"] == "escalated"
+
+
+class BrokenClassifier:
+    @hookimpl
+    def records_classify(self, record):
+        raise RuntimeError("classifier model not loaded")
+
+
+class RegionClassifier:
+    @hookimpl
+    def records_classify(self, record):
+        return ["region:north.haidian", "Not A Code"]  # the malformed one is dropped
+
+
+def test_a_failing_classifier_is_isolated(settings):
+    pm = plugin_manager()
+    pm.register(BrokenClassifier(), name="broken-classifier")
+    pm.register(RegionClassifier(), name="region-classifier")
+    app = create_app(settings, plugins=pm)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with client.portal() as portal:
+            token = portal.call(app.state.token_service.issue, "alice", "agent").token
+        response = client.post("/api/v1/records", json=record_body(), headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert "region:north.haidian" in record["classification"] and "Not A Code" not in record["classification"]
+    assert "urgency:urgent" in record["classification"]  # the built-in classifier still ran
+    failed = [e for e in record["timeline"] if e["event"] == "classification_failed"]
+    assert failed and failed[0]["detail"] == {"plugins": ["broken-classifier"]}

@@ -159,6 +159,7 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     # The walk's record is a complaint in its first stage; handlers may open the investigation.
     "transitionRecord": (None, lambda c: {"json": {"to": "investigating"}}),
     "listWorkflows": (None, lambda c: {}),
+    "listClassificationSchemes": (None, lambda c: {}),
     "listPlugins": (None, lambda c: {}),
     "uploadAttachment": (None, lambda c: {"files": {"file": ("walk.txt", b"walk", "text/plain")}}),
     "downloadAttachment": (None, lambda c: {}),

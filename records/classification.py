@@ -1,0 +1,69 @@
+"""Classification schemes and automatic classification at intake, both from plugins.
+
+A scheme names codes with English and Chinese labels in a hierarchy (``parent``); a record's
+classification holds ``scheme:code`` strings. At intake every ``records_classify`` plugin may
+propose codes; they are added to what the caller gave.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from records.models import Record
+
+log = logging.getLogger("records.plugins")
+CODE = re.compile(r"^[a-z0-9_]+(:[a-z0-9_.\-]+)*$")
+
+
+class SchemeCode(BaseModel):
+    code: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    label_en: str
+    label_zh: str
+    parent: str | None = None
+
+
+class ClassificationScheme(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    title_en: str
+    title_zh: str
+    codes: list[SchemeCode]
+
+    def qualified(self, code: str) -> str:
+        return f"{self.name}:{code}"
+
+
+def classifier(plugins) -> Callable[[Record], tuple[list[str], list[str]]]:  # type: ignore[no-untyped-def]
+    """Calls every ``records_classify`` implementation on its own, so that one plugin failing
+    does not lose the others' codes: returns (codes, names of the plugins that failed)."""
+
+    def classify(record: Record) -> tuple[list[str], list[str]]:
+        codes: list[str] = []
+        failed: list[str] = []
+        for impl in plugins.hook.records_classify.get_hookimpls():
+            try:
+                proposed = impl.function(record=record) or []
+            except Exception:  # noqa: BLE001 - a notification-like hook: report, never fail the filing
+                log.exception("classification plugin %s failed", impl.plugin_name)
+                failed.append(impl.plugin_name)
+                continue
+            codes.extend(c for c in proposed if isinstance(c, str) and CODE.fullmatch(c))
+        return list(dict.fromkeys(codes)), failed
+
+    return classify
+
+
+@dataclass
+class SchemeRegistry:
+    schemes: dict[str, ClassificationScheme] = field(default_factory=dict)
+
+    @classmethod
+    def from_plugins(cls, hook) -> SchemeRegistry:  # type: ignore[no-untyped-def]
+        registry = cls()
+        # First registration of a name wins: installed plugins are called before built-ins.
+        hook.records_register_classification_schemes(register=lambda s: registry.schemes.setdefault(s.name, s))
+        return registry
