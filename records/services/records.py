@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import weakref
 import hashlib
 import json
 import unicodedata
@@ -167,7 +168,8 @@ class RecordService:
         self._sealer = sealer
         self._policy = policy
         self.workflows = workflows
-        self._append_locks: dict[str, asyncio.Lock] = {}
+        # Per-record locks, dropped by the garbage collector once no appender holds one.
+        self._append_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._classify = classify
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
@@ -497,22 +499,20 @@ class RecordService:
         (a lock per record) so concurrent notes queue instead of colliding; a race with another
         process still retries, after a short random wait. ``content`` appends (attachments) are
         refused once the record is archived, checked again on every attempt."""
-        lock = self._append_locks.setdefault(record_id, asyncio.Lock())
+        lock = self._append_locks.get(record_id)
+        if lock is None:
+            lock = self._append_locks[record_id] = asyncio.Lock()
         async with lock:
-            try:
-                for attempt in range(APPEND_RETRIES):
-                    record, key = await self._open_live(record_id)
-                    if content:
-                        _check_not_archived(record)
-                    updated = record.model_copy(deep=True)
-                    mutate(updated)
-                    updated.version, updated.updated_at = record.version + 1, utcnow()
-                    events = drafts_for_change(f"record:{record_id}", *targets)
-                    if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
-                        committed()
-                        return updated
-                    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-            finally:
-                if not lock._waiters:  # type: ignore[attr-defined]  # keep the map small
-                    self._append_locks.pop(record_id, None)
+            for attempt in range(APPEND_RETRIES):
+                record, key = await self._open_live(record_id)
+                if content:
+                    _check_not_archived(record)
+                updated = record.model_copy(deep=True)
+                mutate(updated)
+                updated.version, updated.updated_at = record.version + 1, utcnow()
+                events = drafts_for_change(f"record:{record_id}", *targets)
+                if await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
+                    committed()
+                    return updated
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise VersionConflict("record is changing too fast to append to; try again")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from records.clock import to_text
 from records.crypto.envelope import WrappedDataKey
 from records.storage.sqlite.database import Database
 
