@@ -282,7 +282,7 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
             master = parse_master_key(settings.master_key.get_secret_value()) if settings.master_key else None
             keyring = LocalKeyring.open(settings.keyring_path, master)
             # The same provider the service uses (a KMS plugin, or the local keyring) judges the backup.
-            keks = plugin_manager().hook.records_key_provider(settings=settings, keyring=keyring)
+            keks = plugin_manager(block=settings.names("plugins_block")).hook.records_key_provider(settings=settings, keyring=keyring)
             manifest = restore(source, settings.data_dir, keks, force=force)
             # Opening enforces the register of destroyed keys on what was just restored.
             destroyed = _with_installation(settings, _destroyed_again, audit="restore")

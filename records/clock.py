@@ -22,3 +22,8 @@ def to_text(value: datetime) -> str:
     """Fixed-width ISO 8601 in UTC, so that text order is time order (used for indexed columns)."""
     v = as_utc(value)
     return f"{v.year:04d}-{v:%m-%dT%H:%M:%S.%f}Z"
+
+
+def parse_text(text: str) -> datetime:
+    """The inverse of ``to_text`` (and of any ISO 8601 time a store hands back)."""
+    return as_utc(datetime.fromisoformat(text))

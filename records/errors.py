@@ -150,3 +150,13 @@ class RecordDestroyed(RecordsError):
 
 class StorageUnavailable(RecordsError):
     code, status, title = "storage_unavailable", 503, "Storage unavailable"
+
+
+class RecordRejected(InvalidInput):
+    """A validation plugin found problems with the file."""
+
+    code = "record_rejected"
+
+
+class MetricNotFound(NotFound):
+    code = "metric_not_found"

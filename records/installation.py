@@ -8,6 +8,7 @@ everywhere: the keyring matches the data, and the register of destroyed keys is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pluggy
 
@@ -19,6 +20,7 @@ from records.crypto.sealing import RecordSealer
 from records.crypto.shredding import DestroyedKeyRegister
 from records.errors import InvalidConfiguration, KeyUnavailable
 from records.plugins.manager import plugin_manager
+from records.plugins.status import PluginStatusBoard
 from records.ports import Storage
 from records.services.keys import RecordKeys
 from records.services.personal_data import PersonalDataPolicy
@@ -27,6 +29,19 @@ from records.services.tokens import TokenService
 from records.settings import RecordsSettings
 from records.storage import open_storage
 from records.workflow import WorkflowRegistry
+from records.calendars import CalendarRegistry
+from records.lifecycle import Notifier
+from records.metrics import MetricRegistry
+from records.service_levels import ServiceLevels
+from records.services.metrics import MetricService
+from records.validation import validator
+
+
+def _metrics(plugins: pluggy.PluginManager) -> MetricRegistry:
+    try:
+        return MetricRegistry.from_plugins(plugins.hook)
+    except ValueError as exc:  # a plugin built an invalid Metric
+        raise InvalidConfiguration(f"metric plugins: {exc}") from None
 
 
 def _workflows(plugins: pluggy.PluginManager) -> WorkflowRegistry:
@@ -48,20 +63,33 @@ class Installation:
     plugins: pluggy.PluginManager | None = None
     schemes: SchemeRegistry | None = None
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
+    metrics: MetricService | None = None
+    notifier: Notifier | None = None
 
     @classmethod
     async def open(cls, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Installation:
-        plugins = plugins or plugin_manager()
+        plugins = plugins or plugin_manager(block=settings.names("plugins_block"),
+                                            allow=settings.names("plugins_allow") if settings.plugins_allow is not None else None)
+
+        # Plugin declarations first: a configuration mistake is refused before any data is opened.
+        workflows = _workflows(plugins)
+        try:
+            calendars = CalendarRegistry.from_plugins(plugins.hook, settings.business_calendar, settings.holiday_file)
+            service_levels = ServiceLevels.from_plugins(plugins.hook, calendars, settings.service_level_limits)
+        except ValueError as exc:  # a plugin built an invalid ServiceLevel
+            raise InvalidConfiguration(f"service-level plugins: {exc}") from None
+        metric_registry = _metrics(plugins)
         storage = open_storage(settings)
         try:
             keyring = await cls._open_keyring(settings, storage)
             keks = plugins.hook.records_key_provider(settings=settings, keyring=keyring)
             keys = RecordKeys(keks, storage.data_keys, DestroyedKeyRegister(keyring.directory))
             destroyed_again = await keys.enforce_register(storage.records)
-            workflows = _workflows(plugins)
         except BaseException:
             await storage.close()
             raise
+        status = getattr(plugins, "status", None) or PluginStatusBoard()
+        notifier = Notifier(plugins, status)
         records = RecordService(
             storage.records,
             storage.blobs,
@@ -73,12 +101,17 @@ class Installation:
             classifier(plugins),
             settings.page_size_default,
             settings.page_size_max,
+            service_levels,
+            notifier,
+            validator(plugins),
+            timedelta(seconds=settings.due_soon_seconds),
         )
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
         return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
-                   SchemeRegistry.from_plugins(plugins.hook), destroyed_again)
+                   SchemeRegistry.from_plugins(plugins.hook), destroyed_again,
+                   MetricService(storage.records, metric_registry), notifier)
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:
@@ -92,4 +125,7 @@ class Installation:
         return LocalKeyring.open(directory, master)
 
     async def close(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.drain()
+            self.notifier.close()
         await self.storage.close()

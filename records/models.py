@@ -12,8 +12,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
+from records import clock
 from records.clock import as_utc
 
 
@@ -273,6 +284,30 @@ class PersonalData(StrEnum):
     destroyed = "destroyed"  # the record's data key was destroyed
 
 
+class Deadline(BaseModel):
+    """A time limit the file is under (a service level from a plugin), counted from ``received_at``."""
+
+    name: str = Field(description="The service level, e.g. `response_general`.")
+    title: str
+    due_at: datetime
+    met_at: datetime | None = Field(None, description="When the file entered a stage that meets it.")
+    calendar: str | None = Field(None, description="Business calendar of a working-day limit.")
+    calendar_fallback: bool = Field(
+        False, description="The calendar had no data for some day, counted Monday to Friday: an estimate."
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def breached(self) -> bool:
+        """Met late, or not met and past due now."""
+        return (self.met_at or clock.utcnow()) > self.due_at
+
+
+class SlaState(StrEnum):
+    breached = "breached"
+    due_soon = "due_soon"
+
+
 class Record(BaseModel):
     """A customer-service file as services see it and the API returns it.
 
@@ -311,6 +346,7 @@ class Record(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     archived_at: datetime | None = Field(None, description="When the file was declared a record (SPEC §8.1).")
     archived_by: str | None = None
+    deadlines: list[Deadline] = Field(default_factory=list, description="Service-level deadlines (SPEC time limits).")
     personal_data: PersonalData = PersonalData.clear
     destroyed_at: datetime | None = None
 
@@ -349,6 +385,9 @@ class RecordQuery(BaseModel):
     created_to: datetime | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    sla: SlaState | None = Field(None, description="Only files with a breached deadline, or one due soon.")
+    sla_now: datetime | None = Field(None, description="The moment `sla` is judged at (set by the service).")
+    sla_soon_until: datetime | None = Field(None, description="End of the `due_soon` window (set by the service).")
     after: tuple[datetime, str] | None = Field(None, description="Keyset position: (created_at, id) of the last item seen.")
     limit: int = 50
 

@@ -7,7 +7,7 @@ same protocols. Every operation is async so that network-backed adapters fit wit
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,6 +15,9 @@ from typing import Protocol
 from records.audit.events import AuditEventDraft
 from records.audit.log import AuditLogStore
 from records.crypto.envelope import WrappedDataKey
+from pydantic import BaseModel
+
+from records.metrics import Metric, MetricBucket, MetricQuery
 from records.models import RecordQuery
 from records.roles import Role
 from records.stored import StoredRecord
@@ -35,6 +38,17 @@ class ApiToken:
     secret_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+class BreachClaim(BaseModel):
+    """A deadline found breached, claimed for reporting."""
+
+    record_id: str
+    reference: str
+    kind: str
+    name: str
+    due_at: datetime
+    met_at: datetime | None = None
 
 
 class RecordRepository(Protocol):
@@ -58,6 +72,16 @@ class RecordRepository(Protocol):
 
     async def next_sequence(self, name: str) -> int:
         """Atomically increment and return the counter called ``name`` (starts at 1)."""
+
+    async def aggregate(self, metric: Metric, query: MetricQuery) -> list[MetricBucket]:
+        """The metric's numerator and denominator per period (or one bucket when not grouped),
+        computed by the store's own aggregation, periods in ascending order."""
+
+    async def claim_breaches(
+        self, now: datetime, limit: int, events: Callable[[list[BreachClaim]], Sequence[AuditEventDraft]]
+    ) -> list[BreachClaim]:
+        """Atomically mark up to ``limit`` unreported breached deadlines as reported (appending
+        ``events(claims)`` in the same transaction) and return them: each breach is claimed once."""
 
 
 class DataKeyRepository(Protocol):

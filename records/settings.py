@@ -58,6 +58,30 @@ class RecordsSettings(BaseSettings):
         2.0, gt=0, le=3600, description="How often the service seals new audit events into a signed checkpoint."
     )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
+    plugins_block: str | None = Field(
+        None, description="Plugins not to load: entry point or module names, comma-separated (built-ins too)."
+    )
+    plugins_allow: str | None = Field(
+        None, description="If set, only these installed plugins load (comma-separated names); built-ins always do."
+    )
+    business_calendar: str = Field(
+        "cn", pattern=r"^[a-z0-9_\-]+$", description="Calendar for limits in working days (`cn`: China's official, `weekdays`: Mon–Fri)."
+    )
+    holiday_file: Path | None = Field(
+        None, description="TOML table of holidays and adjusted working days, for years a calendar has no data for."
+    )
+    service_level_limits: dict[str, str] = Field(
+        {},
+        description='Override limits by service level: `{"response_general": "PT10M", "result_feedback": "3wd"}`.',
+    )
+    due_soon_seconds: int = Field(3600, ge=1, le=30 * 86400, description="How close to due a deadline is `?sla=due_soon`.")
+    sla_check_seconds: float = Field(
+        60.0, gt=0, le=86400, description="How often the service looks for newly breached deadlines to report."
+    )
+
+    def names(self, field: str) -> list[str]:
+        value = getattr(self, field)
+        return [n.strip() for n in value.split(",") if n.strip()] if value is not None else []
 
     @field_validator("identity_roles", "reveal_roles")
     @classmethod

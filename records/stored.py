@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from records.models import Channel, Complexity, Direction, Kind, NoteType, ServiceType, TimelineEvent, Urgency
+from records.models import Channel, Complexity, Deadline, Direction, Kind, NoteType, ServiceType, TimelineEvent, Urgency
 
 
 class StoredNote(BaseModel):
@@ -67,4 +67,5 @@ class StoredRecord(BaseModel):
     customer_account_index: str | None = None
     archived_at: datetime | None = None
     archived_by: str | None = None
+    deadlines: list[Deadline] = Field(default_factory=list)
     destroyed_at: datetime | None = None

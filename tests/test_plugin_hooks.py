@@ -128,7 +128,7 @@ def test_restore_judges_a_backup_by_the_plugin_provider(settings, data_dir, tmp_
 
     kms = FakeKms()
 
-    def with_kms(load_entry_points: bool = True):
+    def with_kms(load_entry_points: bool = True, **selection):
         pm = plugin_manager()
         pm.register(KmsPlugin(kms), name="fake-kms")
         return pm

@@ -26,9 +26,11 @@ from records.api.records import RecordController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
+from records.api.metrics import MetricController, ServiceLevelController
 from records.api.workflows import ClassificationController, PluginController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
+from records.services.records import RecordService
 from records.settings import RecordsSettings
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
@@ -57,13 +59,19 @@ class RecordsApp(InitPluginProtocol):
         app.state.audit_service = installation.audit
         app.state.plugins = installation.plugins
         app.state.schemes = installation.schemes
-        sealer = asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds))
+        app.state.metric_service = installation.metrics
+        app.state.notifier = installation.notifier
+        tasks = [
+            asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds)),
+            asyncio.create_task(_report_breaches_periodically(installation.records, self.settings.sla_check_seconds)),
+        ]
         try:
             yield
         finally:
-            sealer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sealer
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(Exception):
                 await installation.audit.seal()  # a clean stop leaves nothing unsealed
             await installation.close()
@@ -71,7 +79,7 @@ class RecordsApp(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
             [health, RecordController, TokenController, MeController, AuditController, WorkflowController,
-             ClassificationController, PluginController]
+             ClassificationController, PluginController, MetricController, ServiceLevelController]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
         app_config.middleware.extend(
@@ -102,6 +110,18 @@ async def _seal_periodically(audit: AuditService, every: float) -> None:
             await audit.seal()
         except Exception:  # noqa: BLE001 - keep sealing; the next round retries
             log.exception("sealing the audit log failed")
+
+
+async def _report_breaches_periodically(records: RecordService, every: float) -> None:
+    """Deadlines pass while nobody touches the file: look for new breaches every ``every`` seconds."""
+    log = logging.getLogger("records.service_levels")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            while len(await records.report_breaches()) == 500:
+                pass  # a backlog: keep claiming
+        except Exception:  # noqa: BLE001 - keep watching; the next round retries
+            log.exception("reporting breached deadlines failed")
 
 
 def _document_roles(app: Litestar) -> None:

@@ -23,6 +23,7 @@ from records.models import (
     Attachment,
     Channel,
     Customer,
+    SlaState,
     Kind,
     TransitionIn,
     Note,
@@ -124,6 +125,10 @@ class RecordController(Controller):
         created_to: FromQuery[datetime | None] = None,
         received_from: FromQuery[datetime | None] = None,
         received_to: FromQuery[datetime | None] = None,
+        sla: Annotated[
+            SlaState | None,
+            QueryParameter(description="`breached`: a deadline met late or past due; `due_soon`: one due within RECORDS_DUE_SOON_SECONDS."),
+        ] = None,
         customer_phone: Annotated[
             str | None, QueryParameter(max_length=32, description="Exact match, normalised (blind index).")
         ] = None,
@@ -145,6 +150,7 @@ class RecordController(Controller):
             created_to=created_to,
             received_from=received_from,
             received_to=received_to,
+            sla=sla,
         )
         return await records.search(
             query, request.user, cursor=cursor, limit=limit, customer_phone=customer_phone, customer_account=customer_account

@@ -18,7 +18,7 @@ SEALED_TEXT = ("subject", "description", "needs", "result")
 CLEAR = (
     "id", "kind", "reference", "status", "version", "owner", "created_by", "channel", "urgency", "complexity",
     "classification", "service_type", "deadline", "feedback_required", "received_at", "created_at",
-    "updated_at", "result_at", "timeline", "archived_at", "archived_by", "destroyed_at",
+    "updated_at", "result_at", "timeline", "archived_at", "archived_by", "deadlines", "destroyed_at",
 )
 
 

@@ -15,8 +15,13 @@ if TYPE_CHECKING:
 
     from records.crypto.keyring import KeyEncryptionKeys, LocalKeyring
     from records.settings import RecordsSettings
+    from records.calendars import BusinessCalendar
     from records.classification import ClassificationScheme
+    from records.lifecycle import LifecycleEvent
+    from records.metrics import Metric
     from records.models import Record
+    from records.roles import Principal
+    from records.service_levels import ServiceLevel
     from records.workflow import Guard, Workflow
 
 
@@ -72,4 +77,57 @@ def records_classify(record: Record) -> list[str] | None:
     codes are added to those the caller gave; return None or ``[]`` to propose nothing. A
     plugin that raises is logged and reported as ``classification_failed`` on the record's
     timeline; the filing still succeeds.
+    """
+
+
+@hookspec
+def records_register_calendars(register: Callable[[BusinessCalendar], None]) -> None:
+    """Register business calendars: call ``register(calendar)`` for each.
+
+    A calendar has a ``name``, a ``timezone`` (IANA) and ``is_working_day(day) -> bool | None``,
+    returning None for days its data does not reach (those are counted Monday to Friday and the
+    deadline is flagged ``calendar_fallback``). ``RECORDS_BUSINESS_CALENDAR`` names the default
+    for working-day limits. First registration of a name wins. Returns nothing.
+    """
+
+
+@hookspec
+def records_register_service_levels(register: Callable[[ServiceLevel], None]) -> None:
+    """Register service levels (time limits): call ``register(ServiceLevel(...))`` for each.
+
+    Each gives the kinds it covers, an optional ``applies(record)`` condition, a limit in elapsed
+    time or working days, and the stages whose entry meets it. Clocks start at ``received_at``.
+    First registration of a name wins; ``RECORDS_SERVICE_LEVEL_LIMITS`` overrides limits by name.
+    """
+
+
+@hookspec
+def records_register_metrics(register: Callable[[Metric], None]) -> None:
+    """Register evaluation metrics: call ``register(Metric(...))`` for each.
+
+    A metric is a declaration (criteria for its denominator and numerator, a target) that the
+    store computes with its own aggregate queries. First registration of a name wins.
+    """
+
+
+@hookspec
+def records_validate_record(record: Record, previous: Record | None, actor: Principal) -> list[str] | None:
+    """Check a file before it is filed (``previous`` None) or amended; return the problems.
+
+    A decision hook: every plugin's problems are collected and the change is refused with 422
+    ``record_rejected`` listing them. A plugin that raises fails the request with 500
+    ``plugin_failed`` naming the plugin; nothing is stored.
+    """
+
+
+@hookspec
+def records_lifecycle(event: LifecycleEvent) -> None:
+    """Be told what happened to a file, after it is durable: ``event.name`` is one of
+    ``created``, ``amended``, ``transitioned``, ``archived``, ``destroyed``, ``deadline_breached``.
+
+    A notification hook: it runs outside the request, in order, on a worker thread, so a slow
+    hook does not slow the API. A hook that raises is logged and counted against its plugin
+    (``GET /api/v1/plugins`` shows it ``failing``); the request it followed has succeeded.
+    Events carry governance data only (ids, reference, kind, stages, deadline), never a
+    customer's personal data.
     """

@@ -1,23 +1,89 @@
-"""Building the plugin manager: hookspecs, built-in plugins, then installed entry points."""
+"""Building the plugin manager: hookspecs, built-in plugins, then installed entry points.
+
+Entry points of group ``records`` load like pluggy's ``load_setuptools_entrypoints`` but one by
+one, so that settings can block or allow each by name (the entry point's name, or the module
+it names) and so that one plugin failing to import or to validate against the hookspecs is
+reported and left out while the service starts with the others.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import logging
+from collections.abc import Collection
 
 import pluggy
 
 from records.plugins import PROJECT, hookspecs
+from records.plugins.status import PluginStatusBoard
+
+log = logging.getLogger("records.plugins")
 
 # Built-ins are plugins like any other, so a deployment can replace each one.
 BUILTIN_PLUGINS = ("records.plugins.builtin.local_keys",)
 
 
-def plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(PROJECT)
+class RecordsPluginManager(pluggy.PluginManager):
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.status = PluginStatusBoard()
+
+
+def _selected(names: Collection[str], block: Collection[str], allow: Collection[str] | None) -> tuple[bool, str]:
+    if any(n in block for n in names):
+        return False, "blocked by RECORDS_PLUGINS_BLOCK"
+    if allow is not None and not any(n in allow for n in names):
+        return False, "not in RECORDS_PLUGINS_ALLOW"
+    return True, ""
+
+
+def _register(pm: RecordsPluginManager, plugin: object, name: str) -> str | None:
+    """Register and validate one plugin; on any failure leave it out and say why."""
+    try:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the service
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def plugin_manager(
+    load_entry_points: bool = True, block: Collection[str] = (), allow: Collection[str] | None = None
+) -> RecordsPluginManager:
+    pm = RecordsPluginManager()
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
+        selected, why = _selected({name}, block, allow if allow is None else {*allow, *BUILTIN_PLUGINS})
+        if not selected:
+            pm.status.refused(name, "built-in", None, "blocked", why)
+            continue
         pm.register(importlib.import_module(name), name=name)
+        pm.status.loaded(name, "built-in")
     if load_entry_points:
-        pm.load_setuptools_entrypoints(PROJECT)
+        for ep in importlib.metadata.entry_points(group=PROJECT):
+            dist = ep.dist
+            origin, version = (dist.name, dist.version) if dist is not None else ("unknown", None)
+            if pm.get_plugin(ep.name) is not None or ep.name in pm.status.states:
+                continue  # the same entry point seen twice on sys.path
+            selected, why = _selected({ep.name, ep.value.split(":")[0]}, block, allow)
+            if not selected:
+                pm.status.refused(ep.name, origin, version, "blocked", why)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - report, start without it
+                log.exception("plugin %s failed to load", ep.name)
+                pm.status.refused(ep.name, origin, version, "failed", f"{type(exc).__name__}: {exc}")
+                continue
+            error = _register(pm, plugin, ep.name)
+            if error is not None:
+                log.error("plugin %s left out: %s", ep.name, error)
+                pm.status.refused(ep.name, origin, version, "failed", error)
+            else:
+                pm.status.loaded(ep.name, origin, version)
     pm.check_pending()
     return pm
+

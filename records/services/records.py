@@ -51,6 +51,11 @@ from records.models import (
     check_kind_fields,
 )
 from records.workflow import ARCHIVED, WorkflowRegistry
+from records.audit.events import AuditEventDraft, Outcome
+from records.lifecycle import LifecycleEvent, Notifier
+from records.ports import BreachClaim
+from records.service_levels import ServiceLevels
+from records.validation import Validate
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -160,6 +165,10 @@ class RecordService:
         classify: Callable[[Record], tuple[list[str], list[str]]] | None = None,
         page_size_default: int = 50,
         page_size_max: int = 200,
+        service_levels: ServiceLevels | None = None,
+        notifier: Notifier | None = None,
+        validate: Validate | None = None,
+        due_soon: timedelta = timedelta(hours=1),
     ) -> None:
         self._records = records
         self._blobs = blobs
@@ -173,6 +182,15 @@ class RecordService:
         self._classify = classify
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
+        self.service_levels = service_levels or ServiceLevels()
+        self._notifier = notifier
+        self._validate = validate
+        self.due_soon = due_soon
+
+    def _notify(self, name: str, record: Record, actor: str | None, **detail: object) -> None:
+        if self._notifier is not None:
+            self._notifier.emit(LifecycleEvent(name=name, at=utcnow(), record_id=record.id, reference=record.reference,
+                                               kind=record.kind.value, actor=actor, detail=detail))
 
     # --- filing and reading -------------------------------------------------------------------
 
@@ -209,9 +227,13 @@ class RecordService:
             if failed:
                 record.timeline.append(TimelineEvent(at=now, actor="classification", event="classification_failed",
                                                      detail={"plugins": failed}))
+        if self._validate is not None:
+            self._validate(record, None, actor)
+        record.deadlines = self.service_levels.deadlines(record, now)
         key, wrapped = self._keys.issue(record.id)
         await self._records.add(self._sealer.seal(record, key), wrapped, drafts_for_change(f"record:{record.id}"))
         committed()
+        self._notify("created", record, actor.name)
         return self._policy.present(record, actor)
 
     async def get(self, record_id: str, actor: Principal) -> Record:
@@ -250,7 +272,9 @@ class RecordService:
         await self._stored(record_id)
         stored = await self._keys.shred(self._records, record_id)
         assert stored is not None
-        return self._sealer.open(stored, None)
+        record = self._sealer.open(stored, None)
+        self._notify("destroyed", record, None)
+        return record
 
     async def search(
         self,
@@ -269,6 +293,9 @@ class RecordService:
             query = query.model_copy(update={"customer_phone_index": self._sealer.index.phone(customer_phone)})
         if customer_account is not None:
             query = query.model_copy(update={"customer_account_index": self._sealer.index.account(customer_account)})
+        if query.sla is not None:
+            now = utcnow()
+            query = query.model_copy(update={"sla_now": now, "sla_soon_until": now + self.due_soon})
         fingerprint = self._fingerprint(query)
         after = self._decode_cursor(cursor, fingerprint) if cursor else None
         # One extra row tells whether another page exists without a count query.
@@ -282,7 +309,7 @@ class RecordService:
 
     @staticmethod
     def _fingerprint(query: RecordQuery) -> str:
-        filters = query.model_dump(mode="json", exclude={"after", "limit"}, exclude_none=True)
+        filters = query.model_dump(mode="json", exclude={"after", "limit", "sla_now", "sla_soon_until"}, exclude_none=True)
         return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
 
     @staticmethod
@@ -361,7 +388,10 @@ class RecordService:
             events.insert(0, TimelineEvent(at=now, actor=actor.name, event="amended", detail={"fields": sorted(changed)}))
         if not events:
             return self._policy.present(record, actor)
+        if self._validate is not None:
+            self._validate(updated, record, actor)
         updated.timeline.extend(events)
+        updated.deadlines = self.service_levels.deadlines(updated, now)
         updated.version, updated.updated_at = record.version + 1, now
         events = drafts_for_change(f"record:{record.id}")
         if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
@@ -371,6 +401,7 @@ class RecordService:
                 current_version=current.version,
             )
         committed()
+        self._notify("amended", updated, actor.name, fields=sorted(changed))
         return self._policy.present(updated, actor)
 
     async def add_note(self, record_id: str, data: NoteIn, actor: Principal) -> Note:
@@ -482,6 +513,7 @@ class RecordService:
             updated.notes.append(Note(text=data.note, id=str(uuid.uuid4()), at=now, author=actor.name))
         if move.to == ARCHIVED:
             updated.archived_at, updated.archived_by = now, actor.name
+        updated.deadlines = self.service_levels.deadlines(updated, now, entered_stage=True)
         updated.version, updated.updated_at = record.version + 1, now
         events = drafts_for_change(f"record:{record.id}")
         if not await self._records.replace(self._sealer.seal(updated, key), expected_version=record.version, events=events):
@@ -489,7 +521,33 @@ class RecordService:
             raise VersionConflict(f"record changed to version {current.version} meanwhile; read it again",
                                   current_version=current.version)
         committed()
+        self._notify("transitioned", updated, actor.name, **{"from": move.from_, "to": move.to})
+        if move.to == ARCHIVED:
+            self._notify("archived", updated, actor.name)
         return self._policy.present(updated, actor)
+
+    # --- service levels and metrics -------------------------------------------------------------
+
+    async def report_breaches(self, limit: int = 500) -> list[BreachClaim]:
+        """Report deadlines newly found breached: one audit event each (committed with the claim,
+        so each breach is reported once however many instances look) and a ``deadline_breached``
+        notification for plugins to escalate."""
+        now = utcnow()
+
+        def events(claims: list[BreachClaim]) -> list[AuditEventDraft]:
+            return [AuditEventDraft(at=now, actor="service-levels", role="system", action="deadline.breached",
+                                    targets=[f"record:{c.record_id}", f"deadline:{c.name}"], outcome=Outcome.allowed)
+                    for c in claims]
+
+        claims = await self._records.claim_breaches(now, limit, events)
+        for claim in claims:
+            if self._notifier is not None:
+                self._notifier.emit(LifecycleEvent(
+                    name="deadline_breached", at=now, record_id=claim.record_id, reference=claim.reference, kind=claim.kind,
+                    actor=None, detail={"deadline": claim.name, "due_at": to_text(claim.due_at),
+                                        "met_at": to_text(claim.met_at) if claim.met_at else None},
+                ))
+        return claims
 
     async def _may_own(self, name: str) -> bool:
         return any(t.name == name and t.role in FILE_RECORDS for t in await self._tokens.list())

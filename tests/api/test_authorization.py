@@ -156,6 +156,10 @@ POLICY: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/workflows", ALL_ROLES, 200, lambda w: ("/api/v1/workflows", {})),
     Operation("GET", "/api/v1/classification-schemes", ALL_ROLES, 200, lambda w: ("/api/v1/classification-schemes", {})),
     Operation("GET", "/api/v1/plugins", frozenset({Role.admin, Role.plugin_manager}), 200, lambda w: ("/api/v1/plugins", {})),
+    Operation("GET", "/api/v1/metrics", READERS, 200, lambda w: ("/api/v1/metrics", {})),
+    Operation("GET", "/api/v1/metrics/{metric}", READERS, 200,
+              lambda w: ("/api/v1/metrics/satisfaction_rate", {"params": {"group_by": "month"}})),
+    Operation("GET", "/api/v1/service-levels", ALL_ROLES, 200, lambda w: ("/api/v1/service-levels", {})),
     Operation("GET", "/api/v1/audit/checkpoint", AUDITORS, 200, lambda w: ("/api/v1/audit/checkpoint", {})),
     Operation("POST", "/api/v1/audit/checkpoints", AUDITORS, 201, lambda w: ("/api/v1/audit/checkpoints", {})),
     Operation(

@@ -173,6 +173,9 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "consistencyProof": (None, lambda c: {"params": {"first": 1, "second": c.sealed_size}}),
     "auditPublicKeys": (None, lambda c: {}),
     "listAuditEvents": (Role.compliance_officer, lambda c: {"params": {"limit": 3}}),
+    "listMetrics": (None, lambda c: {}),
+    "getMetric": (None, lambda c: {"params": {"group_by": "day"}}),
+    "listServiceLevels": (None, lambda c: {}),
 }
 
 
@@ -191,7 +194,8 @@ def test_every_api_operation_in_the_schema_leaves_an_event(app: Litestar, client
         sealed = portal.call(app.state.audit_service.seal).tree_size
     assert sealed >= 2
     ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed)
-    path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token}
+    path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token,
+                   "metric": "satisfaction_rate"}
 
     spec = client.get("/schema/openapi.json").json()
     handlers = _handlers_by_operation(app)

@@ -119,6 +119,35 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) STRICT;
         """,
     ),
+    (
+        3,
+        "metric columns and service-level deadlines",
+        """
+        ALTER TABLE records ADD COLUMN created_by TEXT;
+        ALTER TABLE records ADD COLUMN complexity TEXT;
+        ALTER TABLE records ADD COLUMN satisfaction INTEGER;
+        ALTER TABLE records ADD COLUMN result_at TEXT;
+        ALTER TABLE records ADD COLUMN archived_at TEXT;
+        UPDATE records SET
+            created_by = json_extract(doc, '$.created_by'),
+            complexity = json_extract(doc, '$.complexity'),
+            satisfaction = json_extract(doc, '$.feedback.satisfaction'),
+            result_at = json_extract(doc, '$.result_at'),
+            archived_at = json_extract(doc, '$.archived_at');
+        CREATE INDEX records_by_kind_received ON records (kind, received_at);
+
+        CREATE TABLE record_deadlines (
+            record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            name      TEXT NOT NULL,
+            due_at    TEXT NOT NULL,
+            met_at    TEXT,
+            breach_reported_at TEXT,
+            PRIMARY KEY (record_id, name)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX deadlines_open ON record_deadlines (due_at) WHERE met_at IS NULL;
+        CREATE INDEX deadlines_unreported ON record_deadlines (due_at) WHERE breach_reported_at IS NULL
+        """,
+    ),
 ]
 
 

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import sqlite3
 
-from records.clock import to_text
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from records.clock import to_text, utcnow
 from records.errors import Conflict
-from collections.abc import Sequence
+from records.metrics import Metric, MetricBucket, MetricQuery
+from records.storage.sqlite.aggregates import aggregate_sql, bucket_rows
 
 from records.audit.events import AuditEventDraft
-from records.models import RecordQuery
+from records.models import RecordQuery, SlaState
 from records.storage.sqlite.audit import insert_events
 from records.crypto.envelope import WrappedDataKey
 from records.stored import StoredRecord
+from records.ports import BreachClaim
+from records.clock import parse_text
 from records.storage.sqlite.database import Database
 
 _COLUMNS = (
     "id, kind, reference, status, channel, urgency, owner, created_at, received_at, updated_at, version,"
-    " customer_phone_idx, customer_account_idx, destroyed_at, doc"
+    " customer_phone_idx, customer_account_idx, destroyed_at, created_by, complexity, satisfaction, result_at,"
+    " archived_at, doc"
 )
+_SETS = ", ".join(f"{c.strip()}=?" for c in _COLUMNS.split(",")[1:])
+
+
+def _text(value: datetime | None) -> str | None:
+    return to_text(value) if value is not None else None
 
 
 def _row(record: StoredRecord) -> tuple:
@@ -36,8 +48,27 @@ def _row(record: StoredRecord) -> tuple:
         record.version,
         record.customer_phone_index,
         record.customer_account_index,
-        to_text(record.destroyed_at) if record.destroyed_at else None,
+        _text(record.destroyed_at),
+        record.created_by,
+        record.complexity.value if record.complexity else None,
+        record.feedback.satisfaction if record.feedback else None,
+        _text(record.result_at),
+        _text(record.archived_at),
         record.model_dump_json(),
+    )
+
+
+def _set_deadlines(conn: sqlite3.Connection, record: StoredRecord) -> None:
+    """Mirror the record's deadlines into their table; whether a breach was reported survives."""
+    names = [d.name for d in record.deadlines]
+    conn.execute(
+        f"DELETE FROM record_deadlines WHERE record_id = ? AND name NOT IN ({', '.join('?' * len(names))})",
+        (record.id, *names),
+    )
+    conn.executemany(
+        "INSERT INTO record_deadlines (record_id, name, due_at, met_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(record_id, name) DO UPDATE SET due_at = excluded.due_at, met_at = excluded.met_at",
+        [(record.id, d.name, to_text(d.due_at), _text(d.met_at)) for d in record.deadlines],
     )
 
 
@@ -56,7 +87,7 @@ class SqliteRecordRepository:
     async def add(self, record: StoredRecord, data_key: WrappedDataKey, events: Sequence[AuditEventDraft] = ()) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", _row(record))
+                conn.execute(f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * len(_row(record)))})", _row(record))
                 conn.execute(
                     "INSERT INTO data_keys (record_id, key_version, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)",
                     (data_key.record_id, data_key.key_version, data_key.kek_id, data_key.wrapped, to_text(data_key.created_at)),
@@ -64,6 +95,7 @@ class SqliteRecordRepository:
             except sqlite3.IntegrityError:
                 raise Conflict(f"a record with id {record.id} or reference {record.reference} exists") from None
             _set_classification(conn, record)
+            _set_deadlines(conn, record)
             insert_events(conn, list(events))
 
         await self._db.run(self._db.transaction(insert))
@@ -75,14 +107,12 @@ class SqliteRecordRepository:
     async def replace(self, record: StoredRecord, expected_version: int, events: Sequence[AuditEventDraft] = ()) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
-                "UPDATE records SET kind=?, reference=?, status=?, channel=?, urgency=?, owner=?, created_at=?,"
-                " received_at=?, updated_at=?, version=?, customer_phone_idx=?, customer_account_idx=?, destroyed_at=?,"
-                " doc=? WHERE id=? AND version=?",
-                (*_row(record)[1:], record.id, expected_version),
+                f"UPDATE records SET {_SETS} WHERE id=? AND version=?", (*_row(record)[1:], record.id, expected_version)
             )
             if cur.rowcount != 1:
                 return False
             _set_classification(conn, record)
+            _set_deadlines(conn, record)
             insert_events(conn, list(events))
             return True
 
@@ -117,6 +147,17 @@ class SqliteRecordRepository:
             if bound is not None:
                 where.append(f"{column} {op} ?")
                 args.append(to_text(bound))
+        if query.sla is SlaState.breached:
+            # Met late, or still open past due.
+            where.append(
+                "id IN (SELECT record_id FROM record_deadlines WHERE met_at > due_at"
+                " UNION SELECT record_id FROM record_deadlines WHERE met_at IS NULL AND due_at < ?)"
+            )
+            args.append(to_text(query.sla_now or utcnow()))
+        elif query.sla is SlaState.due_soon:
+            now = query.sla_now or utcnow()
+            where.append("id IN (SELECT record_id FROM record_deadlines WHERE met_at IS NULL AND due_at >= ? AND due_at < ?)")
+            args.extend([to_text(now), to_text(query.sla_soon_until or now)])
         if query.after is not None:
             created, last_id = query.after
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
@@ -139,3 +180,33 @@ class SqliteRecordRepository:
             return int(row[0])
 
         return await self._db.run(self._db.transaction(bump))
+
+    async def aggregate(self, metric: Metric, query: MetricQuery) -> list[MetricBucket]:
+        sql, args = aggregate_sql(metric, query)
+        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        return bucket_rows(rows)
+
+    async def claim_breaches(self, now: datetime, limit: int, events: Callable[[list[BreachClaim]], Sequence[AuditEventDraft]]) -> list[BreachClaim]:
+        """Mark up to ``limit`` breached deadlines not reported yet as reported, with their audit
+        events in the same transaction, and return them. The mark is the claim: with several
+        processes on one store, each breach is reported once."""
+
+        def claim(conn: sqlite3.Connection) -> list[BreachClaim]:
+            rows = conn.execute(
+                "SELECT d.record_id, d.name, d.due_at, d.met_at, r.reference, r.kind FROM record_deadlines d"
+                " JOIN records r ON r.id = d.record_id"
+                " WHERE d.breach_reported_at IS NULL AND ((d.met_at IS NULL AND d.due_at < ?) OR d.met_at > d.due_at)"
+                " AND r.destroyed_at IS NULL ORDER BY d.due_at LIMIT ?",
+                (to_text(now), limit),
+            ).fetchall()
+            claims = [BreachClaim(record_id=r[0], name=r[1], due_at=parse_text(r[2]), met_at=parse_text(r[3]) if r[3] else None,
+                                  reference=r[4], kind=r[5]) for r in rows]
+            conn.executemany(
+                "UPDATE record_deadlines SET breach_reported_at = ? WHERE record_id = ? AND name = ?",
+                [(to_text(now), c.record_id, c.name) for c in claims],
+            )
+            if claims:
+                insert_events(conn, list(events(claims)))
+            return claims
+
+        return await self._db.run(self._db.transaction(claim))

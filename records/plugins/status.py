@@ -1,0 +1,40 @@
+"""What each plugin is doing: loaded, blocked by settings, failed to load, or failing at runtime."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from records.clock import utcnow
+
+
+@dataclass
+class PluginState:
+    name: str
+    origin: str  # "built-in", or the distribution that ships the entry point
+    version: str | None = None
+    status: str = "active"  # active | blocked | failed (to load); "failing" is derived from failures
+    error: str | None = None
+    failures: int = 0
+    last_failure: str | None = None
+    last_failure_at: datetime | None = None
+
+
+@dataclass
+class PluginStatusBoard:
+    states: dict[str, PluginState] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def loaded(self, name: str, origin: str, version: str | None = None) -> None:
+        self.states[name] = PluginState(name, origin, version)
+
+    def refused(self, name: str, origin: str, version: str | None, status: str, error: str) -> None:
+        self.states[name] = PluginState(name, origin, version, status=status, error=error)
+
+    def failed(self, name: str, error: str) -> None:
+        """A runtime failure of a loaded plugin's hook (notification, classification…)."""
+        with self._lock:
+            state = self.states.setdefault(name, PluginState(name, origin="registered"))
+            state.failures += 1
+            state.last_failure, state.last_failure_at = error[:500], utcnow()

@@ -1,0 +1,68 @@
+"""Computing evaluation metrics over the store, and drawing them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from records.clock import as_utc, utcnow
+from records.errors import InvalidInput, MetricNotFound
+from records.metrics import MetricQuery, MetricRegistry, MetricSummary, MetricValues, Period, bucket
+from records.models import Channel, Kind
+from records.ports import RecordRepository
+
+
+def _bound(value: str | date | datetime | None, field: str) -> datetime | None:
+    """A date (midnight UTC) or an ISO 8601 time; naive times are UTC."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        return as_utc(value if isinstance(value, datetime) else datetime.combine(value, time(0)))
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: not a date (2026-11-01) or an ISO 8601 time: {exc}", field=field) from None
+
+
+class MetricService:
+    def __init__(self, records: RecordRepository, registry: MetricRegistry) -> None:
+        self._records = records
+        self.registry = registry
+
+    def list(self) -> list[MetricSummary]:
+        return [MetricSummary(**m.model_dump(include=set(MetricSummary.model_fields))) for m in
+                (self.registry.metrics[n] for n in sorted(self.registry.metrics))]
+
+    async def compute(self, name: str, received_from: str | date | datetime | None = None, received_to: str | date | datetime | None = None,
+                      kind: Kind | None = None, channel: Channel | None = None, group_by: Period | None = None) -> MetricValues:
+        metric = self.registry.metrics.get(name)
+        if metric is None:
+            raise MetricNotFound(f"no metric is called {name!r}; GET /api/v1/metrics lists them")
+        start, end = _bound(received_from, "from"), _bound(received_to, "to")
+        if start is not None and end is not None and start >= end:
+            raise InvalidInput("`from` must be before `to`", field="from")
+        query = MetricQuery(received_from=start, received_to=end, kind=kind, channel=channel, group_by=group_by, now=utcnow())
+        values = await self._records.aggregate(metric, query)
+        total = bucket(None, sum(v.numerator for v in values), sum(v.denominator for v in values))
+        return MetricValues(
+            name=metric.name, title=metric.title, measure=metric.measure, target=metric.target, group_by=group_by,
+            received_from=start, received_to=end, kind=kind, channel=channel, values=values if group_by else [],
+            total=total, meets_target=metric.target.met_by(total.value) if metric.target else None,
+        )
+
+
+def render_svg(values: MetricValues) -> bytes:
+    """A line chart of the series, with the target as a second line when there is one."""
+    # pygal builds the SVG document and escapes every label; no script is embedded (js=[]).
+    import pygal  # imported here: only charts need it
+
+    chart = pygal.Line(js=[], show_legend=values.target is not None, x_label_rotation=30, width=800, height=400,
+                       title=values.title, explicit_size=True, print_values=False, disable_xml_declaration=False)
+    series = values.values or [values.total.model_copy(update={"period": "total"})]
+    chart.x_labels = [b.period or "" for b in series]
+    percent = values.measure.value == "share"
+    chart.value_formatter = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.1f} h")
+    chart.add(values.title, [b.value for b in series])
+    if values.target is not None:
+        chart.add(f"target {values.target.comparison} {values.target.value:g}", [values.target.value] * len(series))
+    return chart.render()
