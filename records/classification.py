@@ -47,9 +47,12 @@ def classifier(plugins) -> Callable[[Record], tuple[list[str], list[str]]]:  # t
         for impl in plugins.hook.records_classify.get_hookimpls():
             try:
                 proposed = impl.function(record=record) or []
-            except Exception:  # noqa: BLE001 - a notification-like hook: report, never fail the filing
+            except Exception as exc:  # noqa: BLE001 - a notification-like hook: report, never fail the filing
                 log.exception("classification plugin %s failed", impl.plugin_name)
                 failed.append(impl.plugin_name)
+                status = getattr(plugins, "status", None)
+                if status is not None:
+                    status.failed(impl.plugin_name, f"records_classify: {type(exc).__name__}: {exc}")
                 continue
             codes.extend(c for c in proposed if isinstance(c, str) and CODE.fullmatch(c))
         return list(dict.fromkeys(codes)), failed

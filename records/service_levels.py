@@ -78,7 +78,9 @@ class ServiceLevels:
                     f"service_level_limits names {name!r}, which no plugin registers; known: {', '.join(sorted(levels.policies))}"
                 )
             try:
-                levels.policies[name] = policy.model_copy(update=parse_limit(text))
+                # Validated again, not copied: an override obeys the same bounds as a plugin's limit.
+                levels.policies[name] = ServiceLevel.model_validate(
+                    {**policy.model_dump(), **parse_limit(text), "applies": policy.applies})
             except ValueError as exc:
                 raise InvalidConfiguration(f"service_level_limits.{name}: {exc}") from None
         for policy in levels.policies.values():
@@ -102,6 +104,11 @@ class ServiceLevels:
                 continue
             due_at, calendar, fallback = self.due(policy, record.received_at)
             met_at = previous[policy.name].met_at if policy.name in previous else None
+            if met_at is None:
+                # A policy the file newly falls under (say its urgency was raised) counts as met
+                # from the file's first entry into a stage that meets it, which the timeline keeps.
+                met_at = next((e.at for e in record.timeline if e.event == "transitioned"
+                               and e.detail.get("to") in policy.met_on), None)
             if met_at is None and entered_stage and record.status in policy.met_on:
                 met_at = now
             result.append(Deadline(name=policy.name, title=policy.title, due_at=due_at, met_at=met_at,

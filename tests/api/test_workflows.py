@@ -127,7 +127,7 @@ def test_plugins_are_listed(as_role):
     listed = as_role(Role.plugin_manager, "pat").get("/api/v1/plugins").json()["items"]
     by_name = {p["name"]: p for p in listed}
     shipped = by_name["telecom_workflows"]
-    assert shipped["origin"] == "records" and shipped["version"]
+    assert shipped["origin"] == "built-in" and shipped["version"]
     assert shipped["hooks"] == ["records_register_guards", "records_register_workflows"]
     assert by_name["records.plugins.builtin.local_keys"]["origin"] == "built-in"
 
