@@ -342,3 +342,151 @@ def audit_seal(data_dir: Path | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# --- plugins -------------------------------------------------------------------------------------
+
+
+def _operator():  # type: ignore[no-untyped-def]
+    """The CLI acts as the operator at the machine (who may do anything the data dir allows)."""
+    from records.audit.trail import cli_trail
+    from records.roles import Principal
+
+    return Principal(name=cli_trail("plugin").actor or "cli", role=Role.plugin_manager)
+
+
+def _read_file(path: Path, what: str, limit: int) -> bytes:
+    try:
+        if path.stat().st_size > limit:
+            raise RecordsCliError(InvalidInput(f"{what} {path} is larger than {limit} bytes"))
+        return path.read_bytes()
+    except OSError as exc:
+        raise RecordsCliError(InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}")) from None
+
+
+@main.group()
+def plugins() -> None:
+    """Install, switch and remove plugins; sign wheels; manage trusted publisher keys."""
+
+
+def _plugin_service(installation):  # type: ignore[no-untyped-def]
+    if installation.plugin_service is None:
+        raise InvalidInput("this installation has no plugin service")
+    return installation.plugin_service
+
+
+@plugins.command("list")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_list(data_dir: Path | None, as_json: bool) -> None:
+    """Every plugin: origin, version, status, hooks."""
+    items = _with_installation(_settings(data_dir=data_dir), lambda i: _plugin_service(i).list(), audit="plugin.list")
+    if as_json:
+        click.echo(json.dumps([item.model_dump(mode="json") for item in items], indent=2))
+        return
+    click.echo(f"{'NAME':<34} {'ORIGIN':<10} {'VERSION':<10} {'STATUS':<9} HOOKS")
+    for item in items:
+        click.echo(f"{item.name:<34} {item.origin:<10} {item.version or '-':<10} {item.status:<9} {', '.join(item.hooks) or '-'}"
+                   + (f"  ({item.error})" if item.error else ""))
+
+
+@plugins.command("install")
+@data_dir_option
+@click.argument("wheel", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--signature", "signature_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the base64 signature (default: WHEEL.sig).")
+def plugins_install(data_dir: Path | None, wheel: Path, signature_file: Path | None) -> None:
+    """Install or upgrade a plugin from a signed wheel; running servers pick it up."""
+    settings = _settings(data_dir=data_dir)
+    data = _read_file(wheel, "wheel", settings.max_plugin_bytes)
+    signature = _read_file(signature_file or wheel.with_name(wheel.name + ".sig"), "signature", 1024)
+    info = _with_installation(settings, lambda i: _plugin_service(i).install(wheel.name, data, signature, _operator()),
+                              audit="plugin.install")
+    click.echo(f"installed {info.name} {info.version} (signed by {info.publisher}), {info.status}; hooks: {', '.join(info.hooks)}")
+
+
+def _switch(data_dir: Path | None, name: str, enabled: bool) -> None:
+    action = "plugin.enable" if enabled else "plugin.disable"
+    info = _with_installation(_settings(data_dir=data_dir),
+                              lambda i: _plugin_service(i).set_enabled(name, enabled, _operator()), audit=action)
+    click.echo(f"{info.name}: {info.status}")
+
+
+@plugins.command("enable")
+@data_dir_option
+@click.argument("name")
+def plugins_enable(data_dir: Path | None, name: str) -> None:
+    """Switch a plugin back on."""
+    _switch(data_dir, name, True)
+
+
+@plugins.command("disable")
+@data_dir_option
+@click.argument("name")
+def plugins_disable(data_dir: Path | None, name: str) -> None:
+    """Switch a plugin off (built-ins included)."""
+    _switch(data_dir, name, False)
+
+
+@plugins.command("uninstall")
+@data_dir_option
+@click.argument("name")
+def plugins_uninstall(data_dir: Path | None, name: str) -> None:
+    """Remove an installed plugin (built-ins can only be disabled)."""
+    _with_installation(_settings(data_dir=data_dir), lambda i: _plugin_service(i).uninstall(name, _operator()),
+                       audit="plugin.uninstall")
+    click.echo(f"uninstalled {name}")
+
+
+@plugins.command("trust")
+@data_dir_option
+@click.argument("name")
+@click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
+def plugins_trust(data_dir: Path | None, name: str, keyfile: Path) -> None:
+    """Trust the publisher public key in KEYFILE (PEM) under NAME."""
+    pem = _read_file(keyfile, "public key", 4096).decode("utf-8", "replace")
+    key = _with_installation(_settings(data_dir=data_dir), lambda i: _plugin_service(i).trust(name, pem, _operator()),
+                             audit="trusted_key.add")
+    click.echo(f"trusted {key.name} ({key.fingerprint})")
+
+
+@plugins.command("keygen")
+@click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
+def plugins_keygen(keyfile: Path) -> None:
+    """Write a new Ed25519 publisher key to KEYFILE (mode 0600) and its public key to KEYFILE.pub."""
+    import os
+
+    from records.plugins.signing import new_private_key_pem
+
+    private, public = new_private_key_pem()
+    try:
+        fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(private)
+        keyfile.with_name(keyfile.name + ".pub").write_text(public)
+    except FileExistsError:
+        raise RecordsCliError(InvalidInput(f"{keyfile} exists; not overwriting a key")) from None
+    except OSError as exc:
+        raise RecordsCliError(InvalidInput(f"cannot write {keyfile}: {exc.strerror or exc}")) from None
+    click.echo(public, nl=False)
+
+
+@plugins.command("sign")
+@click.option("--key", "keyfile", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Ed25519 private key (PEM).")
+@click.argument("wheel", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: WHEEL.sig.")
+def plugins_sign(keyfile: Path, wheel: Path, output: Path | None) -> None:
+    """Sign WHEEL: writes the base64 Ed25519 signature over its bytes to WHEEL.sig."""
+    from records.plugins.signing import load_private_key, sign
+
+    try:
+        key = load_private_key(_read_file(keyfile, "key", 16 * 1024))
+    except RecordsError as exc:
+        raise RecordsCliError(exc) from None
+    signature = sign(key, _read_file(wheel, "wheel", 1024 * 1024 * 1024))
+    target = output or wheel.with_name(wheel.name + ".sig")
+    try:
+        target.write_text(signature + "\n")
+    except OSError as exc:
+        raise RecordsCliError(InvalidInput(f"cannot write {target}: {exc.strerror or exc}")) from None
+    click.echo(f"signed {wheel.name} → {target}")

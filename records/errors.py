@@ -160,3 +160,50 @@ class RecordRejected(InvalidInput):
 
 class MetricNotFound(NotFound):
     code = "metric_not_found"
+
+
+class PluginPackageInvalid(InvalidInput):
+    """An uploaded plugin wheel failed a check before any of its code ran."""
+
+    code = "plugin_package_invalid"
+    title = "Plugin package invalid"
+
+
+class PluginSignatureInvalid(RecordsError):
+    """The wheel is not signed by a key in the trust store."""
+
+    code, status, title = "plugin_signature_invalid", 422, "Plugin signature invalid"
+
+
+class PluginLoadFailed(RecordsError):
+    """The wheel passed its checks but its code failed to load or to validate against the hookspecs."""
+
+    code, status, title = "plugin_load_failed", 422, "Plugin load failed"
+
+
+class PluginNotFound(NotFound):
+    code = "plugin_not_found"
+
+
+class PluginAlreadyInstalled(Conflict):
+    code = "plugin_already_installed"
+
+
+class BuiltinPlugin(Conflict):
+    """Built-in plugins can be disabled, not uninstalled."""
+
+    code = "builtin_plugin"
+
+
+class PluginRequired(Conflict):
+    """Disabling the plugin would leave the service without something it needs (a workflow…)."""
+
+    code = "plugin_required"
+
+
+class TrustedKeyNotFound(NotFound):
+    code = "trusted_key_not_found"
+
+
+class TrustedKeyExists(Conflict):
+    code = "trusted_key_exists"

@@ -19,7 +19,9 @@ from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
 from records.crypto.shredding import DestroyedKeyRegister
 from records.errors import InvalidConfiguration, KeyUnavailable
-from records.plugins.manager import plugin_manager
+from records.plugins.installed import InstalledPluginLoader
+from records.plugins.manager import RecordsPluginManager, plugin_manager
+from records.services.plugins import PluginService
 from records.plugins.status import PluginStatusBoard
 from records.ports import Storage
 from records.services.keys import RecordKeys
@@ -35,6 +37,28 @@ from records.metrics import MetricRegistry
 from records.service_levels import ServiceLevels
 from records.services.metrics import MetricService
 from records.validation import validator
+
+
+@dataclass
+class PluginRegistries:
+    workflows: WorkflowRegistry
+    service_levels: ServiceLevels
+    metrics: MetricRegistry
+    schemes: SchemeRegistry
+
+
+def build_registries(plugins: pluggy.PluginManager, settings: RecordsSettings) -> PluginRegistries:
+    workflows = _workflows(plugins)
+    try:
+        calendars = CalendarRegistry.from_plugins(plugins.hook, settings.business_calendar, settings.holiday_file)
+        service_levels = ServiceLevels.from_plugins(plugins.hook, calendars, settings.service_level_limits)
+    except ValueError as exc:  # a plugin built an invalid ServiceLevel
+        raise InvalidConfiguration(f"service-level plugins: {exc}") from None
+    try:
+        schemes = SchemeRegistry.from_plugins(plugins.hook)
+    except ValueError as exc:
+        raise InvalidConfiguration(f"classification plugins: {exc}") from None
+    return PluginRegistries(workflows, service_levels, _metrics(plugins), schemes)
 
 
 def _metrics(plugins: pluggy.PluginManager) -> MetricRegistry:
@@ -65,20 +89,14 @@ class Installation:
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
     metrics: MetricService | None = None
     notifier: Notifier | None = None
+    plugin_service: PluginService | None = None
 
     @classmethod
     async def open(cls, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Installation:
         plugins = plugins or plugin_manager(block=settings.names("plugins_block"),
                                             allow=settings.names("plugins_allow") if settings.plugins_allow is not None else None)
-
         # Plugin declarations first: a configuration mistake is refused before any data is opened.
-        workflows = _workflows(plugins)
-        try:
-            calendars = CalendarRegistry.from_plugins(plugins.hook, settings.business_calendar, settings.holiday_file)
-            service_levels = ServiceLevels.from_plugins(plugins.hook, calendars, settings.service_level_limits)
-        except ValueError as exc:  # a plugin built an invalid ServiceLevel
-            raise InvalidConfiguration(f"service-level plugins: {exc}") from None
-        metric_registry = _metrics(plugins)
+        registries = build_registries(plugins, settings)
         storage = open_storage(settings)
         try:
             keyring = await cls._open_keyring(settings, storage)
@@ -97,11 +115,11 @@ class Installation:
             keys,
             RecordSealer(BlindIndex(keyring.index_key)),
             PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles")),
-            workflows,
+            registries.workflows,
             classifier(plugins),
             settings.page_size_default,
             settings.page_size_max,
-            service_levels,
+            registries.service_levels,
             notifier,
             validator(plugins),
             timedelta(seconds=settings.due_soon_seconds),
@@ -109,9 +127,30 @@ class Installation:
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
-        return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
-                   SchemeRegistry.from_plugins(plugins.hook), destroyed_again,
-                   MetricService(storage.records, metric_registry), notifier)
+        installation = cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
+                           registries.schemes, destroyed_again, MetricService(storage.records, registries.metrics), notifier)
+        if isinstance(plugins, RecordsPluginManager):
+            installation.plugin_service = PluginService(
+                plugins, storage.plugins, storage.blobs, InstalledPluginLoader(plugins, settings.data_dir / "plugins"),
+                installation.apply_plugins, settings,
+            )
+            try:
+                await installation.plugin_service.sync()  # installed plugins, and built-ins switched off
+            except BaseException:
+                await installation.close()
+                raise
+        return installation
+
+    def apply_plugins(self) -> None:
+        """Rebuild everything plugins declare from the plugins registered now, and switch to it.
+        Raises ``InvalidConfiguration`` (and switches nothing) when that set is not usable."""
+        assert self.plugins is not None
+        registries = build_registries(self.plugins, self.settings)
+        self.records.workflows = registries.workflows
+        self.records.service_levels = registries.service_levels
+        self.schemes = registries.schemes
+        if self.metrics is not None:
+            self.metrics.registry = registries.metrics
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:
@@ -125,6 +164,8 @@ class Installation:
         return LocalKeyring.open(directory, master)
 
     async def close(self) -> None:
+        if self.plugin_service is not None:
+            self.plugin_service.close()
         if self.notifier is not None:
             await self.notifier.drain()
             self.notifier.close()

@@ -136,6 +136,59 @@ class BlobStore(Protocol):
         """Remove a blob; removing a missing blob is not an error."""
 
 
+class TrustedKey(BaseModel):
+    """A plugin publisher's public key: wheels signed by it may be installed."""
+
+    name: str
+    public_key: str  # PEM SubjectPublicKeyInfo
+    fingerprint: str
+    added_at: datetime
+    added_by: str
+
+
+class InstalledPlugin(BaseModel):
+    """A plugin installed through the API or the CLI; the wheel itself is in the blob store."""
+
+    name: str  # canonical distribution name
+    display_name: str
+    version: str
+    filename: str
+    sha256: str
+    publisher: str  # name of the trusted key that signed it
+    entry_points: dict[str, str]
+    top_level: list[str]
+    enabled: bool = True
+    installed_at: datetime
+    installed_by: str
+    updated_at: datetime
+
+
+class PluginRepository(Protocol):
+    """The installed plugin set and the trust store, shared by every instance.
+
+    Every change bumps a generation number so that instances notice and reconcile."""
+
+    async def generation(self) -> int: ...
+
+    async def list_installed(self) -> list[InstalledPlugin]: ...
+
+    async def save_installed(self, plugin: InstalledPlugin, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Insert or replace the plugin's row (install, upgrade, enable, disable)."""
+
+    async def remove_installed(self, name: str, events: Sequence[AuditEventDraft] = ()) -> bool: ...
+
+    async def disabled_builtins(self) -> set[str]: ...
+
+    async def set_builtin_disabled(self, name: str, disabled: bool, events: Sequence[AuditEventDraft] = ()) -> None: ...
+
+    async def list_trusted_keys(self) -> list[TrustedKey]: ...
+
+    async def add_trusted_key(self, key: TrustedKey, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Raises ``TrustedKeyExists`` when the name or the key is already trusted."""
+
+    async def remove_trusted_key(self, name: str, events: Sequence[AuditEventDraft] = ()) -> bool: ...
+
+
 class Storage(Protocol):
     """One opened set of adapters."""
 
@@ -145,6 +198,7 @@ class Storage(Protocol):
     data_keys: DataKeyRepository
     audit: AuditLogStore
     blobs: BlobStore
+    plugins: PluginRepository
 
     async def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the backends answer."""

@@ -79,6 +79,14 @@ class RecordsSettings(BaseSettings):
         60.0, gt=0, le=86400, description="How often the service looks for newly breached deadlines to report."
     )
 
+    max_plugin_bytes: int = Field(20 * MiB, ge=1024, le=GiB, description="Largest plugin wheel accepted for installation (413 beyond).")
+    plugins_allow_binary: bool = Field(
+        False, description="Allow installing plugin wheels that are not pure Python (compiled code cannot be reviewed)."
+    )
+    plugin_sync_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often an instance looks for plugin changes made through another instance."
+    )
+
     def names(self, field: str) -> list[str]:
         value = getattr(self, field)
         return [n.strip() for n in value.split(",") if n.strip()] if value is not None else []

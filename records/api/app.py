@@ -27,7 +27,8 @@ from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
 from records.api.metrics import MetricController, ServiceLevelController
-from records.api.workflows import ClassificationController, PluginController, WorkflowController
+from records.api.plugins import PluginController, TrustedKeyController
+from records.api.workflows import ClassificationController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
 from records.services.records import RecordService
@@ -58,13 +59,15 @@ class RecordsApp(InitPluginProtocol):
         app.state.token_service = installation.tokens
         app.state.audit_service = installation.audit
         app.state.plugins = installation.plugins
-        app.state.schemes = installation.schemes
+        app.state.installation = installation
         app.state.metric_service = installation.metrics
         app.state.notifier = installation.notifier
         tasks = [
             asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds)),
             asyncio.create_task(_report_breaches_periodically(installation.records, self.settings.sla_check_seconds)),
         ]
+        if installation.plugin_service is not None:
+            tasks.append(asyncio.create_task(_sync_plugins_periodically(installation, self.settings.plugin_sync_seconds)))
         try:
             yield
         finally:
@@ -79,7 +82,7 @@ class RecordsApp(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
             [health, RecordController, TokenController, MeController, AuditController, WorkflowController,
-             ClassificationController, PluginController, MetricController, ServiceLevelController]
+             ClassificationController, TrustedKeyController, PluginController, MetricController, ServiceLevelController]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
         app_config.middleware.extend(
@@ -122,6 +125,18 @@ async def _report_breaches_periodically(records: RecordService, every: float) ->
                 pass  # a backlog: keep claiming
         except Exception:  # noqa: BLE001 - keep watching; the next round retries
             log.exception("reporting breached deadlines failed")
+
+
+async def _sync_plugins_periodically(installation: Installation, every: float) -> None:
+    """Plugins installed, switched or removed through another instance (or the CLI) arrive here."""
+    log = logging.getLogger("records.plugins")
+    assert installation.plugin_service is not None
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await installation.plugin_service.sync()
+        except Exception:  # noqa: BLE001 - keep watching; the next round retries
+            log.exception("syncing plugins with the store failed")
 
 
 def _document_roles(app: Litestar) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Collection
 
 import pluggy
 
+from records import __version__
 from records.plugins import PROJECT, hookspecs
 from records.plugins.status import PluginStatusBoard
 
@@ -61,29 +62,31 @@ def plugin_manager(
             pm.status.refused(name, "built-in", None, "blocked", why)
             continue
         pm.register(importlib.import_module(name), name=name)
-        pm.status.loaded(name, "built-in")
+        pm.status.loaded(name, "built-in", __version__, "records")
     if load_entry_points:
         for ep in importlib.metadata.entry_points(group=PROJECT):
             dist = ep.dist
-            origin, version = (dist.name, dist.version) if dist is not None else ("unknown", None)
+            distribution, version = (dist.name, dist.version) if dist is not None else (None, None)
+            # Entry points of this very distribution are its built-in plugins (records_telecom).
+            origin = "built-in" if distribution == "records" else "package"
             if pm.get_plugin(ep.name) is not None or ep.name in pm.status.states:
                 continue  # the same entry point seen twice on sys.path
             selected, why = _selected({ep.name, ep.value.split(":")[0]}, block, allow)
             if not selected:
-                pm.status.refused(ep.name, origin, version, "blocked", why)
+                pm.status.refused(ep.name, origin, version, "blocked", why, distribution)
                 continue
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - report, start without it
                 log.exception("plugin %s failed to load", ep.name)
-                pm.status.refused(ep.name, origin, version, "failed", f"{type(exc).__name__}: {exc}")
+                pm.status.refused(ep.name, origin, version, "failed", f"{type(exc).__name__}: {exc}", distribution)
                 continue
             error = _register(pm, plugin, ep.name)
             if error is not None:
                 log.error("plugin %s left out: %s", ep.name, error)
-                pm.status.refused(ep.name, origin, version, "failed", error)
+                pm.status.refused(ep.name, origin, version, "failed", error, distribution)
             else:
-                pm.status.loaded(ep.name, origin, version)
+                pm.status.loaded(ep.name, origin, version, distribution)
     pm.check_pending()
     return pm
 

@@ -12,8 +12,9 @@ from records.clock import utcnow
 @dataclass
 class PluginState:
     name: str
-    origin: str  # "built-in", or the distribution that ships the entry point
+    origin: str  # built-in | package | installed | registered
     version: str | None = None
+    distribution: str | None = None
     status: str = "active"  # active | blocked | failed (to load); "failing" is derived from failures
     error: str | None = None
     failures: int = 0
@@ -26,11 +27,12 @@ class PluginStatusBoard:
     states: dict[str, PluginState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def loaded(self, name: str, origin: str, version: str | None = None) -> None:
-        self.states[name] = PluginState(name, origin, version)
+    def loaded(self, name: str, origin: str, version: str | None = None, distribution: str | None = None) -> None:
+        self.states[name] = PluginState(name, origin, version, distribution)
 
-    def refused(self, name: str, origin: str, version: str | None, status: str, error: str) -> None:
-        self.states[name] = PluginState(name, origin, version, status=status, error=error)
+    def refused(self, name: str, origin: str, version: str | None, status: str, error: str,
+                distribution: str | None = None) -> None:
+        self.states[name] = PluginState(name, origin, version, distribution, status=status, error=error)
 
     def failed(self, name: str, error: str) -> None:
         """A runtime failure of a loaded plugin's hook (notification, classification…)."""

@@ -11,6 +11,7 @@ from records.storage.localdisk import LocalDiskBlobStore
 from records.storage.sqlite.audit import SqliteAuditLog
 from records.storage.sqlite.data_keys import SqliteDataKeyRepository
 from records.storage.sqlite.database import Database
+from records.storage.sqlite.plugins import SqlitePluginRepository
 from records.storage.sqlite.records import SqliteRecordRepository
 from records.storage.sqlite.tokens import SqliteTokenRepository
 
@@ -25,6 +26,7 @@ class EmbeddedStorage:
         self.tokens = SqliteTokenRepository(db)
         self.data_keys = SqliteDataKeyRepository(db)
         self.audit = SqliteAuditLog(db)
+        self.plugins = SqlitePluginRepository(db)
         self.blobs = blobs
 
     @classmethod

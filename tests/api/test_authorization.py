@@ -8,10 +8,11 @@ check every operation against every role over HTTP.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,9 +20,13 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from records.api.auth import role_guard
+from records.plugins.signing import public_pem
 from records.roles import Role
 from tests.conftest import RoleClient, record_body
+from tests.plugin_wheels import build_wheel
 
 PROBLEM = "application/problem+json"
 ALL_ROLES = frozenset(Role)
@@ -44,6 +49,33 @@ class World:
     attachment_id: str
     victim: str
     admin: RoleClient
+    plugin_manager: RoleClient | None = None
+    publisher: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    serial: list[int] = field(default_factory=lambda: [0])
+
+    def _next(self) -> int:
+        self.serial[0] += 1
+        return self.serial[0]
+
+    def signed_wheel(self) -> dict[str, Any]:
+        """A newer signed version of the example plugin at every call: each install succeeds."""
+        filename, wheel = build_wheel(version=f"1.0.{self._next()}")
+        signature = base64.b64encode(self.publisher.sign(wheel)).decode()
+        return {"files": {"wheel": (filename, wheel, "application/zip"), "signature": (None, signature)}}
+
+    def installed_plugin(self) -> str:
+        assert self.plugin_manager is not None
+        response = self.plugin_manager.post("/api/v1/plugins", **self.signed_wheel())
+        assert response.status_code == 201, response.text
+        return response.json()["name"]
+
+    def new_key(self) -> dict[str, str]:
+        return {"name": f"publisher-{self._next()}", "public_key": public_pem(Ed25519PrivateKey.generate().public_key())}
+
+    def trusted_key(self) -> str:
+        body = self.new_key()
+        assert self.admin.post("/api/v1/plugins/trusted-keys", json=body).status_code == 201
+        return body["name"]
 
     def record(self) -> dict[str, Any]:
         response = self.admin.get(f"/api/v1/records/{self.record_id}")
@@ -156,6 +188,17 @@ POLICY: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/workflows", ALL_ROLES, 200, lambda w: ("/api/v1/workflows", {})),
     Operation("GET", "/api/v1/classification-schemes", ALL_ROLES, 200, lambda w: ("/api/v1/classification-schemes", {})),
     Operation("GET", "/api/v1/plugins", frozenset({Role.admin, Role.plugin_manager}), 200, lambda w: ("/api/v1/plugins", {})),
+    Operation("POST", "/api/v1/plugins", frozenset({Role.plugin_manager}), 201, lambda w: ("/api/v1/plugins", w.signed_wheel())),
+    Operation("POST", "/api/v1/plugins/{name}/disable", frozenset({Role.plugin_manager}), 200,
+              lambda w: ("/api/v1/plugins/telecom_metrics/disable", {})),
+    Operation("POST", "/api/v1/plugins/{name}/enable", frozenset({Role.plugin_manager}), 200,
+              lambda w: ("/api/v1/plugins/telecom_metrics/enable", {})),
+    Operation("DELETE", "/api/v1/plugins/{name}", frozenset({Role.plugin_manager}), 204,
+              lambda w: (f"/api/v1/plugins/{w.installed_plugin()}", {})),
+    Operation("GET", "/api/v1/plugins/trusted-keys", ADMINS, 200, lambda w: ("/api/v1/plugins/trusted-keys", {})),
+    Operation("POST", "/api/v1/plugins/trusted-keys", ADMINS, 201, lambda w: ("/api/v1/plugins/trusted-keys", {"json": w.new_key()})),
+    Operation("DELETE", "/api/v1/plugins/trusted-keys/{name}", ADMINS, 204,
+              lambda w: (f"/api/v1/plugins/trusted-keys/{w.trusted_key()}", {})),
     Operation("GET", "/api/v1/metrics", READERS, 200, lambda w: ("/api/v1/metrics", {})),
     Operation("GET", "/api/v1/metrics/{metric}", READERS, 200,
               lambda w: ("/api/v1/metrics/satisfaction_rate", {"params": {"group_by": "month"}})),
@@ -202,7 +245,8 @@ def assert_not_authenticated(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def world(admin: RoleClient, agent: RoleClient, filed: dict[str, Any], issue_token: Callable[..., str]) -> World:
+def world(admin: RoleClient, agent: RoleClient, filed: dict[str, Any], issue_token: Callable[..., str],
+          plugin_manager: RoleClient) -> World:
     evidence = agent.post("/api/v1/records", json=record_body(subject="Record with evidence"))
     assert evidence.status_code == 201, evidence.text
     evidence_id = evidence.json()["id"]
@@ -212,13 +256,18 @@ def world(admin: RoleClient, agent: RoleClient, filed: dict[str, Any], issue_tok
     assert upload.status_code == 201, upload.text
     issue_token(Role.agent, "victim")
     assert filed["owner"] == agent.name and filed["version"] == 1
-    return World(
+    built = World(
         record_id=filed["id"],
         attachment_record_id=evidence_id,
         attachment_id=upload.json()["id"],
         victim="victim",
         admin=admin,
+        plugin_manager=plugin_manager,
     )
+    trusted = admin.post("/api/v1/plugins/trusted-keys",
+                         json={"name": "world-publisher", "public_key": public_pem(built.publisher.public_key())})
+    assert trusted.status_code == 201, trusted.text
+    return built
 
 
 def observed(op: Operation, world: World) -> Any:
@@ -369,10 +418,11 @@ def test_missing_malformed_or_unknown_token_is_401(op: Operation, case: str, wor
 @pytest.mark.parametrize("shape", ["Basic {}", "Token {}", "{}"], ids=["basic", "token", "bare"])
 @pytest.mark.parametrize("op", POLICY, ids=lambda op: op.id)
 def test_a_valid_secret_still_needs_the_bearer_scheme(
-    op: Operation, shape: str, world: World, client: TestClient, admin: RoleClient
+    op: Operation, shape: str, world: World, client: TestClient, admin: RoleClient, as_role: Callable[..., RoleClient]
 ) -> None:
-    assert Role.admin in op.roles  # so that only the scheme can be what is wrong
-    response = call(client, op, world, headers={"Authorization": shape.format(admin.token)})
+    # A token of an admitted role, so that only the scheme can be what is wrong.
+    holder = admin if Role.admin in op.roles else as_role(min(op.roles), "scheme-holder")
+    response = call(client, op, world, headers={"Authorization": shape.format(holder.token)})
     assert_not_authenticated(response)
 
 

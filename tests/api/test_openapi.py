@@ -50,7 +50,7 @@ def _roles_in(description: str) -> set[str]:
 
 def test_the_walk_sees_the_api(app: Litestar) -> None:
     operations = _api_operations(app)
-    assert len(operations) == 25
+    assert len(operations) == 32
     assert ("patch", "/api/v1/records/{record_id}", frozenset({Role.admin, Role.agent, Role.supervisor})) in operations
 
 
@@ -103,6 +103,7 @@ OPERATION_IDS = [
     "downloadAttachment", "createToken", "listTokens", "revokeToken", "whoAmI",
     "transitionRecord", "listWorkflows", "listClassificationSchemes", "listPlugins", "latestCheckpoint", "sealCheckpoint", "inclusionProof", "consistencyProof", "auditPublicKeys", "listAuditEvents",
     "listMetrics", "getMetric", "listServiceLevels",
+    "installPlugin", "disablePlugin", "enablePlugin", "uninstallPlugin", "listTrustedKeys", "trustKey", "distrustKey",
 ]
 
 

@@ -25,17 +25,19 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from records.audit.events import AuditEventDraft, Outcome
 from records.audit.log import EventQuery
+from records.plugins.signing import public_pem
 from records.roles import Role
 from records.settings import RecordsSettings
 from tests.audit.rfc9162 import mth, unhex, unhex_path, verify_consistency, verify_inclusion
 from tests.conftest import RoleClient, record_body
+from tests.plugin_wheels import build_wheel
 
 EVENTS = "/api/v1/audit/events"
 CHECKPOINTS = "/api/v1/audit/checkpoints"
@@ -140,6 +142,12 @@ class WalkContext:
     attachment_id: str
     revocable_token: str
     sealed_size: int
+    publisher: Any = None  # Ed25519 key trusted for the walk's plugin installs
+
+    def signed_wheel(self, version: str) -> dict[str, Any]:
+        filename, wheel = build_wheel(version=version)
+        signature = base64.b64encode(self.publisher.sign(wheel)).decode()
+        return {"files": {"wheel": (filename, wheel, "application/zip"), "signature": (None, signature)}}
 
     def version(self) -> int:
         with self.client.portal() as portal:
@@ -176,6 +184,14 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "listMetrics": (None, lambda c: {}),
     "getMetric": (None, lambda c: {"params": {"group_by": "day"}}),
     "listServiceLevels": (None, lambda c: {}),
+    # The walk pre-installs the example plugin at 1.0.0: this upgrades it; the others act on it.
+    "installPlugin": (None, lambda c: c.signed_wheel("2.0.0")),
+    "disablePlugin": (None, lambda c: {}),
+    "enablePlugin": (None, lambda c: {}),
+    "uninstallPlugin": (None, lambda c: {}),
+    "listTrustedKeys": (None, lambda c: {}),
+    "trustKey": (None, lambda c: {"json": {"name": "walk-new-key", "public_key": public_pem(Ed25519PrivateKey.generate().public_key())}}),
+    "distrustKey": (None, lambda c: {}),
 }
 
 
@@ -193,9 +209,13 @@ def test_every_api_operation_in_the_schema_leaves_an_event(app: Litestar, client
     with client.portal() as portal:
         sealed = portal.call(app.state.audit_service.seal).tree_size
     assert sealed >= 2
-    ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed)
+    ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed, Ed25519PrivateKey.generate())
+    for key_name, key in (("walk-key", ctx.publisher), ("walk-spare", Ed25519PrivateKey.generate())):
+        assert admin.post("/api/v1/plugins/trusted-keys", json={"name": key_name, "public_key": public_pem(key.public_key())}).status_code == 201
+    installed = callers[Role.plugin_manager].post("/api/v1/plugins", **ctx.signed_wheel("1.0.0"))
+    assert installed.status_code == 201, installed.text
     path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token,
-                   "metric": "satisfaction_rate"}
+                   "metric": "satisfaction_rate", "plugin": installed.json()["name"], "key_name": "walk-spare"}
 
     spec = client.get("/schema/openapi.json").json()
     handlers = _handlers_by_operation(app)

@@ -148,6 +148,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX deadlines_unreported ON record_deadlines (due_at) WHERE breach_reported_at IS NULL
         """,
     ),
+    (
+        5,
+        "installed plugins, disabled built-ins and the trust store of plugin publishers",
+        """
+        CREATE TABLE plugin_installs (
+            name        TEXT PRIMARY KEY,
+            doc         TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE plugin_disabled_builtins (
+            name        TEXT PRIMARY KEY,
+            disabled_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE plugin_trusted_keys (
+            name        TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,
+            doc         TEXT NOT NULL
+        ) STRICT
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,274 @@
+"""Teams install plugins through the API: signed, checked, live, reversible (issue 7)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from records.plugins.signing import public_pem
+from tests.conftest import RoleClient, record_body
+from tests.plugin_wheels import EXAMPLE_PACKAGE, build_wheel
+
+PLUGINS = "/api/v1/plugins"
+KEYS = "/api/v1/plugins/trusted-keys"
+
+
+@pytest.fixture
+def publisher() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def trusted(admin: RoleClient, publisher: Ed25519PrivateKey) -> Ed25519PrivateKey:
+    response = admin.post(KEYS, json={"name": "team-escalation", "public_key": public_pem(publisher.public_key())})
+    assert response.status_code == 201, response.text
+    return publisher
+
+
+def _sign(key: Ed25519PrivateKey, wheel: bytes) -> str:
+    return base64.b64encode(key.sign(wheel)).decode()
+
+
+def _install(client: RoleClient, filename: str, wheel: bytes, signature: str) -> Any:
+    return client.post(PLUGINS, files={"wheel": (filename, wheel, "application/zip"), "signature": (None, signature)})
+
+
+def _names(client: RoleClient, path: str) -> list[str]:
+    body = client.get(path).json()
+    return [item.get("name") for item in body["items"]]
+
+
+def _plugin(client: RoleClient, name: str) -> dict[str, Any] | None:
+    return next((p for p in client.get(PLUGINS).json()["items"] if p["name"] == name), None)
+
+
+def test_install_use_disable_upgrade_uninstall_without_restart(plugin_manager, admin, agent, trusted):
+    assert "major_complaint_share" not in _names(admin, "/api/v1/metrics")
+    filename, wheel = build_wheel(version="1.0.0")
+    response = _install(plugin_manager, filename, wheel, _sign(trusted, wheel))
+    assert response.status_code == 201, response.text
+    installed = response.json()
+    assert installed["name"] == "records-example-escalation"
+    assert (installed["version"], installed["origin"], installed["status"]) == ("1.0.0", "installed", "active")
+    assert installed["publisher"] == "team-escalation"
+    assert {"records_register_metrics", "records_register_classification_schemes", "records_lifecycle"} <= set(installed["hooks"])
+
+    # Its contributions are live: a scheme and a metric, computed over filed records.
+    assert "escalation" in _names(admin, "/api/v1/classification-schemes")
+    assert "major_complaint_share" in _names(admin, "/api/v1/metrics")
+    agent.post("/api/v1/records", json=record_body("complaint", urgency="major"))
+    agent.post("/api/v1/records", json=record_body("complaint", urgency="general"))
+    value = admin.get("/api/v1/metrics/major_complaint_share").json()["total"]
+    assert (value["numerator"], value["denominator"]) == (1, 2)
+
+    # Disable: gone from the API, listed as disabled; enable brings it back.
+    response = plugin_manager.post(f"{PLUGINS}/records-example-escalation/disable")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "disabled"
+    assert "major_complaint_share" not in _names(admin, "/api/v1/metrics")
+    assert plugin_manager.post(f"{PLUGINS}/records-example-escalation/enable").json()["status"] == "active"
+    assert "major_complaint_share" in _names(admin, "/api/v1/metrics")
+
+    # Upgrade: a newer version replaces the code in place.
+    filename2, wheel2 = build_wheel(version="1.1.0")
+    plugin_source = wheel2  # noqa: F841 - the same package, a new version
+    response = _install(plugin_manager, filename2, wheel2, _sign(trusted, wheel2))
+    assert response.status_code == 201, response.text
+    assert response.json()["version"] == "1.1.0"
+    import sys
+
+    assert sys.modules[EXAMPLE_PACKAGE].__version__ == "1.1.0"  # the new code, not the cached old module
+
+    # The same or an older version is not an upgrade.
+    again = _install(plugin_manager, filename, wheel, _sign(trusted, wheel))
+    assert again.status_code == 409 and again.json()["code"] == "plugin_already_installed"
+
+    # Uninstall: gone everywhere.
+    assert plugin_manager.delete(f"{PLUGINS}/records-example-escalation").status_code == 204
+    assert _plugin(admin, "records-example-escalation") is None
+    assert "major_complaint_share" not in _names(admin, "/api/v1/metrics")
+    assert "escalation" not in _names(admin, "/api/v1/classification-schemes")
+    assert EXAMPLE_PACKAGE not in sys.modules
+
+
+def test_every_change_is_audited(plugin_manager, admin, compliance_officer, trusted):
+    filename, wheel = build_wheel()
+    assert _install(plugin_manager, filename, wheel, _sign(trusted, wheel)).status_code == 201
+    plugin_manager.post(f"{PLUGINS}/records-example-escalation/disable")
+    plugin_manager.post(f"{PLUGINS}/records-example-escalation/enable")
+    plugin_manager.delete(f"{PLUGINS}/records-example-escalation")
+    admin.delete(f"{KEYS}/team-escalation")
+    events = compliance_officer.get("/api/v1/audit/events", params={"limit": 200}).json()["items"]
+    actions = [(e["action"], e["outcome"]) for e in events]
+    for action in ("trusted_key.add", "plugin.install", "plugin.disable", "plugin.enable", "plugin.uninstall",
+                   "trusted_key.remove"):
+        assert (action, "allowed") in actions, action
+    install = next(e for e in events if e["action"] == "plugin.install")
+    assert "plugin:records-example-escalation" in install["targets"] and install["actor"] == plugin_manager.name
+
+
+@pytest.mark.parametrize("role", ["admin", "agent", "supervisor", "archivist", "compliance_officer"])
+def test_only_the_plugin_manager_role_installs(as_role, trusted, role):
+    from records.roles import Role
+
+    client = as_role(Role(role))
+    filename, wheel = build_wheel()
+    response = _install(client, filename, wheel, _sign(trusted, wheel))
+    assert response.status_code == 403
+    assert client.post(f"{PLUGINS}/telecom_metrics/disable").status_code == 403
+    assert client.delete(f"{PLUGINS}/records-example-escalation").status_code == 403
+
+
+def _refused(plugin_manager: RoleClient, admin: RoleClient, filename: str, wheel: bytes, signature: str) -> dict[str, Any]:
+    before = admin.get(PLUGINS).json()
+    response = _install(plugin_manager, filename, wheel, signature)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert admin.get(PLUGINS).json() == before  # nothing installed, nothing half-done
+    assert "escalation" not in _names(admin, "/api/v1/classification-schemes")
+    return response.json()
+
+
+def test_unsigned_and_wrongly_signed_wheels_are_refused(plugin_manager, admin, trusted):
+    filename, wheel = build_wheel()
+    assert _refused(plugin_manager, admin, filename, wheel, "")["code"] == "invalid_input"
+    assert _refused(plugin_manager, admin, filename, wheel, "bm90IGEgc2lnbmF0dXJl")["code"] == "invalid_input"
+    stranger = Ed25519PrivateKey.generate()
+    assert _refused(plugin_manager, admin, filename, wheel, _sign(stranger, wheel))["code"] == "plugin_signature_invalid"
+    response = plugin_manager.post(PLUGINS, files={"wheel": (filename, wheel, "application/zip")})
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+
+
+def test_an_empty_trust_store_says_so(plugin_manager, admin, publisher):
+    filename, wheel = build_wheel()
+    problem = _refused(plugin_manager, admin, filename, wheel, _sign(publisher, wheel))
+    assert problem["code"] == "plugin_signature_invalid" and "trust store is empty" in problem["detail"]
+
+
+def test_a_tampered_wheel_fails_its_signature(plugin_manager, admin, trusted):
+    filename, wheel = build_wheel()
+    signature = _sign(trusted, wheel)
+    tampered = bytearray(wheel)
+    tampered[len(tampered) // 2] ^= 0x01
+    assert _refused(plugin_manager, admin, filename, bytes(tampered), signature)["code"] == "plugin_signature_invalid"
+
+
+@pytest.mark.parametrize("case", ["traversal", "absolute", "record_mismatch", "unlisted", "no_entry_point",
+                                  "binary", "shadowing", "data_dir", "not_zip", "name_mismatch", "key_provider",
+                                  "unknown_hook", "import_error"])
+def test_bad_wheels_are_refused_even_when_signed(plugin_manager, admin, trusted, case):
+    package = {f"{EXAMPLE_PACKAGE}/__init__.py": b"", f"{EXAMPLE_PACKAGE}/plugin.py": b"x = 1\n"}
+    kwargs: dict[str, Any] = {}
+    if case == "traversal":
+        kwargs["extra"] = {"../evil.py": b"print('owned')"}
+    elif case == "absolute":
+        kwargs["extra"] = {"/tmp/evil.py": b"print('owned')"}
+    elif case == "unlisted":
+        kwargs["record"] = True
+    elif case == "no_entry_point":
+        kwargs["entry_points"] = {}
+    elif case == "binary":
+        kwargs["tag"] = "cp311-cp311-manylinux_2_17_x86_64"
+    elif case == "shadowing":
+        package = {"json/__init__.py": b"", "json/plugin.py": b""}
+        kwargs["entry_points"] = {"escalation": "json.plugin"}
+    elif case == "data_dir":
+        kwargs["extra"] = {"records_example_escalation-1.0.0.data/scripts/run": b"#!/bin/sh\n"}
+    elif case == "key_provider":
+        package[f"{EXAMPLE_PACKAGE}/plugin.py"] = (
+            b"from records import hookimpl\n\n@hookimpl\ndef records_key_provider(settings, keyring):\n    return None\n")
+    elif case == "unknown_hook":
+        package[f"{EXAMPLE_PACKAGE}/plugin.py"] = (
+            b"from records import hookimpl\n\n@hookimpl\ndef records_no_such_hook():\n    return None\n")
+    elif case == "import_error":
+        package[f"{EXAMPLE_PACKAGE}/plugin.py"] = b"raise RuntimeError('broken at import')\n"
+    filename, wheel = build_wheel(files=package, **kwargs)
+    if case == "record_mismatch":
+        import io
+        import zipfile
+
+        source = zipfile.ZipFile(io.BytesIO(wheel))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as target:
+            for info in source.infolist():
+                data = source.read(info)
+                if info.filename.endswith("plugin.py"):
+                    data = b"x = 2\n"  # altered after RECORD was written
+                target.writestr(info, data)
+        wheel = out.getvalue()
+    elif case == "unlisted":
+        import io
+        import zipfile
+
+        out = io.BytesIO(wheel)
+        with zipfile.ZipFile(out, "a") as target:
+            target.writestr(f"{EXAMPLE_PACKAGE}/sneaky.py", b"print('not in RECORD')")
+        wheel = out.getvalue()
+    elif case == "not_zip":
+        wheel = b"this is not a zip file at all" * 10
+    elif case == "name_mismatch":
+        filename = "other_name-1.0.0-py3-none-any.whl"
+    problem = _refused(plugin_manager, admin, filename, wheel, _sign(trusted, wheel))
+    expected = "plugin_load_failed" if case in ("key_provider", "unknown_hook", "import_error") else "plugin_package_invalid"
+    assert problem["code"] == expected, problem
+    import sys
+
+    assert EXAMPLE_PACKAGE not in sys.modules
+
+
+def test_an_oversized_wheel_is_413_and_leaves_nothing(app, plugin_manager, admin, trusted):
+    limit = app.state.settings.max_plugin_bytes
+    filename, _ = build_wheel()
+    huge = b"\0" * (limit + 1)
+    response = _install(plugin_manager, filename, huge, _sign(trusted, huge))
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    assert _plugin(admin, "records-example-escalation") is None
+
+
+def test_built_ins_can_be_disabled_not_deleted(plugin_manager, admin):
+    response = plugin_manager.delete(f"{PLUGINS}/telecom_metrics")
+    assert response.status_code == 409 and response.json()["code"] == "builtin_plugin"
+    assert plugin_manager.post(f"{PLUGINS}/telecom_metrics/disable").json()["status"] == "disabled"
+    assert _names(admin, "/api/v1/metrics") == []
+    assert plugin_manager.post(f"{PLUGINS}/telecom_metrics/enable").json()["status"] == "active"
+    assert "satisfaction_rate" in _names(admin, "/api/v1/metrics")
+
+
+def test_a_built_in_the_service_needs_cannot_be_disabled(plugin_manager, admin):
+    response = plugin_manager.post(f"{PLUGINS}/telecom_workflows/disable")
+    assert response.status_code == 409 and response.json()["code"] == "plugin_required"
+    assert _plugin(admin, "telecom_workflows")["status"] == "active"
+    assert admin.post("/api/v1/records", json=record_body()).status_code == 201
+
+
+def test_unknown_plugins_are_404(plugin_manager):
+    for response in (plugin_manager.post(f"{PLUGINS}/nope/disable"), plugin_manager.post(f"{PLUGINS}/nope/enable"),
+                     plugin_manager.delete(f"{PLUGINS}/nope")):
+        assert response.status_code == 404 and response.json()["code"] == "plugin_not_found"
+
+
+def test_the_trust_store(admin, plugin_manager, publisher):
+    pem = public_pem(publisher.public_key())
+    created = admin.post(KEYS, json={"name": "team-a", "public_key": pem})
+    assert created.status_code == 201 and created.json()["fingerprint"].startswith("sha256:")
+    assert admin.post(KEYS, json={"name": "team-b", "public_key": pem}).json()["code"] == "trusted_key_exists"
+    assert admin.post(KEYS, json={"name": "team-a", "public_key": public_pem(Ed25519PrivateKey.generate().public_key())}).status_code == 409
+    assert [k["name"] for k in admin.get(KEYS).json()["items"]] == ["team-a"]
+    rsa_like = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n"
+    for bad in ("not a key", rsa_like, ""):
+        response = admin.post(KEYS, json={"name": "team-c", "public_key": bad})
+        assert response.status_code == 422, bad
+    assert admin.post(KEYS, json={"name": "Bad Name!", "public_key": pem}).status_code == 422
+    assert plugin_manager.post(KEYS, json={"name": "team-d", "public_key": pem}).status_code == 403
+    assert admin.delete(f"{KEYS}/team-a").status_code == 204
+    assert admin.delete(f"{KEYS}/team-a").json()["code"] == "trusted_key_not_found"
+
+
+def test_a_private_key_pem_is_not_a_public_key(admin, publisher):
+    private_pem = publisher.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()).decode()
+    assert admin.post(KEYS, json={"name": "team-x", "public_key": private_pem}).status_code == 422
