@@ -27,6 +27,16 @@ from records.services.tokens import TokenService
 from records.settings import RecordsSettings
 from records.storage import open_storage
 from records.workflow import WorkflowRegistry
+from records.retention.registry import registered_schedules, retention_policy
+from records.retention.service import RetentionService
+from records.retention.tombstones import TombstoneRegister
+
+
+def _transfer_hook(plugins: pluggy.PluginManager):  # type: ignore[no-untyped-def]
+    """The ``records_deliver_transfer`` hook, when a plugin implements it."""
+    if not plugins.hook.records_deliver_transfer.get_hookimpls():
+        return None
+    return lambda **kw: plugins.hook.records_deliver_transfer(**kw)
 
 
 def _workflows(plugins: pluggy.PluginManager) -> WorkflowRegistry:
@@ -48,6 +58,7 @@ class Installation:
     plugins: pluggy.PluginManager | None = None
     schemes: SchemeRegistry | None = None
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
+    retention: RetentionService | None = None
 
     @classmethod
     async def open(cls, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Installation:
@@ -77,8 +88,20 @@ class Installation:
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
+        retention = RetentionService(
+            storage.retention, records, storage.records, storage.blobs, audit, keyring, BlindIndex(keyring.index_key),
+            TombstoneRegister(keyring.directory), retention_policy(settings), _transfer_hook(plugins))
+        records.archive_listeners.append(retention.on_archived)
+        records.destruction_gate = retention.destruction_gate
+        records.disposal_check = retention.raise_if_disposed
+        try:
+            await retention.seed_schedules(registered_schedules(plugins))
+            await retention.enforce_tombstones()  # a restored backup gets its tombstones back
+        except BaseException:
+            await storage.close()
+            raise
         return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
-                   SchemeRegistry.from_plugins(plugins.hook), destroyed_again)
+                   SchemeRegistry.from_plugins(plugins.hook), destroyed_again, retention)
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:

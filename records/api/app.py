@@ -23,12 +23,14 @@ from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.records import RecordController
+from records.api.retention import RecordRetentionController, RetentionController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
 from records.api.workflows import ClassificationController, PluginController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
+from records.retention.service import RetentionService
 from records.settings import RecordsSettings
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
@@ -57,20 +59,31 @@ class RecordsApp(InitPluginProtocol):
         app.state.audit_service = installation.audit
         app.state.plugins = installation.plugins
         app.state.schemes = installation.schemes
+        app.state.retention_service = installation.retention
         sealer = asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds))
+        retention = installation.retention
+        assert retention is not None
+        # Archived while an assignment failed (a crash between the two): assign now.
+        await retention.reconcile()
+        await retention.resume_all()  # batches a crash left executing carry on
+        sweeper = (asyncio.create_task(_sweep_periodically(retention, self.settings.retention_sweep_seconds))
+                   if self.settings.retention_sweep_seconds else None)
         try:
             yield
         finally:
-            sealer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sealer
+            for task in (sealer, sweeper, *retention.running()):
+                if task is None:
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             with contextlib.suppress(Exception):
                 await installation.audit.seal()  # a clean stop leaves nothing unsealed
             await installation.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
-            [health, RecordController, TokenController, MeController, AuditController, WorkflowController,
+            [health, RecordController, RecordRetentionController, RetentionController, TokenController, MeController, AuditController, WorkflowController,
              ClassificationController, PluginController]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
@@ -102,6 +115,23 @@ async def _seal_periodically(audit: AuditService, every: float) -> None:
             await audit.seal()
         except Exception:  # noqa: BLE001 - keep sealing; the next round retries
             log.exception("sealing the audit log failed")
+
+
+async def _sweep_periodically(retention: RetentionService, every: float) -> None:
+    """The scheduled sweep: due, unheld records gathered into batches for archivists to decide."""
+    from records.audit import trail as audit_trail
+    from records.retention.service import SYSTEM, system_trail
+
+    log = logging.getLogger("records.retention")
+    while True:
+        await asyncio.sleep(every)
+        token = audit_trail.begin(system_trail("retention.sweep"))
+        try:
+            await retention.sweep(SYSTEM)
+        except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
+            log.exception("the scheduled retention sweep failed")
+        finally:
+            audit_trail.end(token)
 
 
 def _document_roles(app: Litestar) -> None:

@@ -12,6 +12,7 @@ from records.storage.sqlite.audit import SqliteAuditLog
 from records.storage.sqlite.data_keys import SqliteDataKeyRepository
 from records.storage.sqlite.database import Database
 from records.storage.sqlite.records import SqliteRecordRepository
+from records.storage.sqlite.retention import SqliteRetentionRepository
 from records.storage.sqlite.tokens import SqliteTokenRepository
 
 
@@ -25,6 +26,7 @@ class EmbeddedStorage:
         self.tokens = SqliteTokenRepository(db)
         self.data_keys = SqliteDataKeyRepository(db)
         self.audit = SqliteAuditLog(db)
+        self.retention = SqliteRetentionRepository(db)
         self.blobs = blobs
 
     @classmethod
