@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.datastructures import State
 
 from records.api.auth import admits
@@ -115,7 +115,7 @@ class RetentionController(Controller):
 
     @get("/holds", operation_id="listLegalHolds", summary="Legal holds, newest first",
          responses=problem_responses(401, 403, 422), **admits(RETENTION_READERS, audit="retention.hold.list"))
-    async def list_holds(self, retention: NamedDependency[RetentionService], active: bool = False) -> HoldList:
+    async def list_holds(self, retention: NamedDependency[RetentionService], active: FromQuery[bool] = False) -> HoldList:
         return HoldList(items=await retention.holds(active_only=active))
 
     @get("/holds/{hold_id:str}", operation_id="getLegalHold", summary="One legal hold",
@@ -136,13 +136,13 @@ class RetentionController(Controller):
           description="Gathers due, unheld records into disposition batches. An `as_of` in the future only forecasts.",
           responses=problem_responses(401, 403, 409, 413, 422), **admits(RETENTION_MANAGERS, audit="retention.sweep"))
     async def sweep(self, request: Request, retention: NamedDependency[RetentionService],
-                    data: JSONBody[SweepIn] | None = None) -> SweepResult:
+                    data: JSONBody[SweepIn | None] = None) -> SweepResult:
         data = data or SweepIn()
         return await retention.sweep(request.user, as_of=data.as_of, forecast_limit=data.limit)
 
     @get("/batches", operation_id="listDispositionBatches", summary="Disposition batches, newest first (without items)",
          responses=problem_responses(401, 403, 422), **admits(RETENTION_READERS, audit="retention.batch.list"))
-    async def list_batches(self, retention: NamedDependency[RetentionService], status: BatchStatus | None = None,
+    async def list_batches(self, retention: NamedDependency[RetentionService], status: FromQuery[BatchStatus | None] = None,
                            limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> BatchList:
         return BatchList(items=await retention.batches(status.value if status else None, limit))
 
