@@ -334,7 +334,11 @@ class RetentionService:
             if stored is None:
                 raise RecordNotFound(f"no record has id {record_id!r}")
             if stored.archived_at is None:
-                raise RetentionNotAssigned(f"record {stored.reference} is not archived: retention starts when it is")
+                schedule = await self._choose(stored.kind, stored.classification)
+                preview = await self._compute(stored, schedule, utcnow())
+                return RecordRetention(**preview.model_dump(exclude={"basis", "retain_until", "trigger_at"}),
+                                       basis=f"not archived yet: retention starts when it is ({preview.basis})",
+                                       holds=await self._repo.holds_on(record_id))
             assignment = await self.assign(record_id)
             if assignment is None:
                 raise RetentionNotAssigned(f"record {stored.reference} has no retention assignment")

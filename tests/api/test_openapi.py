@@ -50,7 +50,7 @@ def _roles_in(description: str) -> set[str]:
 
 def test_the_walk_sees_the_api(app: Litestar) -> None:
     operations = _api_operations(app)
-    assert len(operations) == 22
+    assert len(operations) == 39
     assert ("patch", "/api/v1/records/{record_id}", frozenset({Role.admin, Role.agent, Role.supervisor})) in operations
 
 
@@ -102,6 +102,10 @@ OPERATION_IDS = [
     "fileRecord", "listRecords", "getRecord", "revealIdentity", "amendRecord", "addNote", "uploadAttachment",
     "downloadAttachment", "createToken", "listTokens", "revokeToken", "whoAmI",
     "transitionRecord", "listWorkflows", "listClassificationSchemes", "listPlugins", "latestCheckpoint", "sealCheckpoint", "inclusionProof", "consistencyProof", "auditPublicKeys", "listAuditEvents",
+    "createRetentionSchedule", "listRetentionSchedules", "getRetentionSchedule", "amendRetentionSchedule",
+    "reapplyRetentionSchedule", "fireRetentionEvent", "placeLegalHold", "listLegalHolds", "getLegalHold",
+    "releaseLegalHold", "runDispositionSweep", "listDispositionBatches", "getDispositionBatch",
+    "decideDispositionItems", "executeDispositionBatch", "getDestructionCertificate", "getRecordRetention",
 ]
 
 

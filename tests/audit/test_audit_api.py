@@ -140,6 +140,7 @@ class WalkContext:
     attachment_id: str
     revocable_token: str
     sealed_size: int
+    batch_record_id: str = ""
 
     def version(self) -> int:
         with self.client.portal() as portal:
@@ -173,6 +174,25 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "consistencyProof": (None, lambda c: {"params": {"first": 1, "second": c.sealed_size}}),
     "auditPublicKeys": (None, lambda c: {}),
     "listAuditEvents": (Role.compliance_officer, lambda c: {"params": {"limit": 3}}),
+    "createRetentionSchedule": (None, lambda c: {"json": {"name": "Walk", "kinds": ["emergency"], "period": "P7Y",
+                                                          "action": "destroy"}}),
+    "listRetentionSchedules": (None, lambda c: {}),
+    "getRetentionSchedule": (None, lambda c: {}),
+    "amendRetentionSchedule": (Role.archivist, lambda c: {"json": {"period": "P4Y", "reason": "walk"}}),
+    "reapplyRetentionSchedule": (None, lambda c: {"json": {"reason": "walk"}}),
+    "fireRetentionEvent": (None, lambda c: {"json": {"name": "account_closed", "record_ids": [c.record_id]}}),
+    "placeLegalHold": (None, lambda c: {"json": {"reason": "walk", "case_reference": "W", "record_ids": [c.record_id]}}),
+    "listLegalHolds": (Role.compliance_officer, lambda c: {}),
+    "getLegalHold": (None, lambda c: {}),
+    "releaseLegalHold": (Role.archivist, lambda c: {"json": {"reason": "walk"}}),
+    "runDispositionSweep": (None, lambda c: {"json": {"as_of": "2999-01-01T00:00:00Z"}}),
+    "listDispositionBatches": (None, lambda c: {}),
+    "getDispositionBatch": (None, lambda c: {}),
+    "decideDispositionItems": (Role.archivist, lambda c: {"json": {"decisions": [
+        {"record_id": c.batch_record_id, "decision": "approve"}]}}),
+    "executeDispositionBatch": (None, lambda c: {}),
+    "getDestructionCertificate": (Role.compliance_officer, lambda c: {}),
+    "getRecordRetention": (Role.compliance_officer, lambda c: {}),
 }
 
 
@@ -190,8 +210,17 @@ def test_every_api_operation_in_the_schema_leaves_an_event(app: Litestar, client
     with client.portal() as portal:
         sealed = portal.call(app.state.audit_service.seal).tree_size
     assert sealed >= 2
-    ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed)
-    path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token}
+    from tests.retention import setup as retention_setup
+
+    certificate_id = retention_setup.certificate(admin)
+    batch_id = retention_setup.open_batch(admin, approve=True)
+    batch_record_id = admin.get(f"/api/v1/retention/batches/{batch_id}").json()["items"][0]["record_id"]
+    with client.portal() as portal:
+        sealed = portal.call(app.state.audit_service.seal).tree_size
+    ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed, batch_record_id)
+    path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token,
+                   "schedule_id": retention_setup.schedule_id(admin), "hold_id": retention_setup.hold(admin, record_id),
+                   "batch_id": batch_id, "certificate_id": certificate_id}
 
     spec = client.get("/schema/openapi.json").json()
     handlers = _handlers_by_operation(app)
