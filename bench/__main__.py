@@ -7,12 +7,18 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import attachments, audit
+import os
 
-BENCHMARKS = {"attachments": attachments.run, "audit": audit.run}
+from bench import attachments, audit, retention
+
+BENCHMARKS = {"attachments": attachments.run, "audit": audit.run, "retention": retention.run}
 
 
 def main(argv: list[str]) -> None:
+    if "--records" in argv:  # python -m bench retention --records 1000000
+        at = argv.index("--records")
+        os.environ["BENCH_RETENTION_RECORDS"] = argv[at + 1]
+        argv = argv[:at] + argv[at + 2:]
     chosen = argv or list(BENCHMARKS)
     results = {"python": platform.python_version(), "machine": platform.machine(), "benchmarks": {}}
     for name in chosen:

@@ -340,6 +340,114 @@ def audit_seal(data_dir: Path | None) -> None:
     click.echo(checkpoint.model_dump_json())
 
 
+@main.group()
+def retention() -> None:
+    """Retention and disposition: sweep due records, execute batches, verify certificates."""
+
+
+def _progress_bar(description: str):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    transient=True, console=_stderr_console())
+
+
+@retention.command("sweep")
+@data_dir_option
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Sweep as of this UTC date (default now); a later date only forecasts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the batches as JSON.")
+def retention_sweep(data_dir: Path | None, as_of: Any, as_json: bool) -> None:
+    """Gather due, unheld records into disposition batches (after assigning any archived record
+    that has no schedule yet)."""
+    from records.retention.service import SYSTEM
+
+    with _progress_bar("sweeping due records") as bar:
+        task = bar.add_task("sweeping due records", total=None)
+
+        async def sweep(installation: Any) -> Any:
+            from records.audit import trail as audit_trail
+
+            trail = audit_trail.current()
+            actor = SYSTEM if trail is None else type(SYSTEM)(trail.actor or "cli", "operator")  # type: ignore[arg-type]
+            return await installation.retention.sweep(actor, as_of=as_of, reconcile=True,
+                                                      progress=lambda n: bar.update(task, completed=n))
+
+        result = _with_installation(_settings(data_dir=data_dir), sweep, audit="retention.sweep")
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    verb = "would gather" if result.forecast else "gathered"
+    click.echo(f"{verb} {result.due} due record(s) into {len(result.batches)} batch(es); {result.held} left out under "
+               f"legal hold; {result.assigned} archived record(s) assigned a schedule", err=True)
+    for batch in result.batches:
+        click.echo(f"{batch.id or 'forecast'}\t{batch.status.value}\t{len(batch.items)} item(s)")
+
+
+@retention.command("execute")
+@data_dir_option
+@click.argument("batch_id")
+def retention_execute(data_dir: Path | None, batch_id: str) -> None:
+    """Execute (or resume) a decided disposition batch, with a progress bar; prints its certificate id."""
+    from records.roles import Principal
+
+    with _progress_bar("disposing") as bar:
+        task = bar.add_task("disposing", total=None)
+
+        async def run(installation: Any) -> Any:
+            from records.audit import trail as audit_trail
+
+            trail = audit_trail.current()
+            actor = Principal(trail.actor if trail else "cli", "operator")  # type: ignore[arg-type]
+            await installation.retention.start_execution(batch_id, actor)
+            return await installation.retention.run(
+                batch_id, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+        batch = _with_installation(_settings(data_dir=data_dir), run, audit="retention.batch.execute")
+    progress = batch.progress
+    click.echo(f"batch {batch.id} {batch.status.value}: {progress.disposed} disposed of, {progress.kept} kept, "
+               f"{progress.held} held", err=True)
+    if batch.certificate_id:
+        click.echo(batch.certificate_id)
+
+
+@retention.command("verify-certificate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM of a trusted audit key (from GET /api/v1/audit/public-keys); repeatable.")
+def retention_verify_certificate(file: Path, public_keys: tuple[Path, ...]) -> None:
+    """Check a destruction certificate offline: its signature, the audit checkpoint it names and
+    every destruction event's inclusion proof. Exit 0 only if it verifies."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from records.crypto.keyring import audit_key_id
+    from records.retention.certificates import verify
+    from records.retention.errors import CertificateInvalid
+
+    try:
+        document = json.loads(file.read_text())
+        trusted = None
+        if public_keys:
+            trusted = {}
+            for path in public_keys:
+                key = load_pem_public_key(path.read_bytes())
+                if not isinstance(key, Ed25519PublicKey):
+                    raise ValueError(f"{path} is not an Ed25519 public key")
+                trusted[audit_key_id(key)] = key
+    except (OSError, ValueError) as exc:
+        raise RecordsCliError(CertificateInvalid(f"cannot read: {exc}")) from None
+    if not isinstance(document, dict):
+        raise RecordsCliError(CertificateInvalid("not a destruction certificate: the file is not a JSON object"))
+    problems = verify(document, trusted)
+    if problems:
+        for problem in problems:
+            click.echo(f"certificate NOT valid: {problem}", err=True)
+        raise SystemExit(1)
+    click.echo(f"certificate {document['id']} valid: {len(document['items'])} record(s) disposed of, signed by key "
+               f"{document['key_id']}{'' if trusted else ' (compare with GET /api/v1/audit/public-keys)'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 

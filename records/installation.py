@@ -66,6 +66,16 @@ def _metrics(plugins: pluggy.PluginManager) -> MetricRegistry:
         return MetricRegistry.from_plugins(plugins.hook)
     except ValueError as exc:  # a plugin built an invalid Metric
         raise InvalidConfiguration(f"metric plugins: {exc}") from None
+from records.retention.registry import registered_schedules, retention_policy
+from records.retention.service import RetentionService
+from records.retention.tombstones import TombstoneRegister
+
+
+def _transfer_hook(plugins: pluggy.PluginManager):  # type: ignore[no-untyped-def]
+    """The ``records_deliver_transfer`` hook, when a plugin implements it."""
+    if not plugins.hook.records_deliver_transfer.get_hookimpls():
+        return None
+    return lambda **kw: plugins.hook.records_deliver_transfer(**kw)
 
 
 def _workflows(plugins: pluggy.PluginManager) -> WorkflowRegistry:
@@ -90,6 +100,7 @@ class Installation:
     metrics: MetricService | None = None
     notifier: Notifier | None = None
     plugin_service: PluginService | None = None
+    retention: RetentionService | None = None
 
     @classmethod
     async def open(cls, settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Installation:
@@ -129,16 +140,25 @@ class Installation:
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
         installation = cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
                            registries.schemes, destroyed_again, MetricService(storage.records, registries.metrics), notifier)
-        if isinstance(plugins, RecordsPluginManager):
-            installation.plugin_service = PluginService(
-                plugins, storage.plugins, storage.blobs, InstalledPluginLoader(plugins, settings.data_dir / "plugins"),
-                installation.apply_plugins, settings,
-            )
-            try:
+        retention = RetentionService(
+            storage.retention, records, storage.records, storage.blobs, audit, keyring, BlindIndex(keyring.index_key),
+            TombstoneRegister(keyring.directory), retention_policy(settings), _transfer_hook(plugins))
+        records.archive_listeners.append(retention.on_archived)
+        records.destruction_gate = retention.destruction_gate
+        records.disposal_check = retention.raise_if_disposed
+        installation.retention = retention
+        try:
+            if isinstance(plugins, RecordsPluginManager):
+                installation.plugin_service = PluginService(
+                    plugins, storage.plugins, storage.blobs, InstalledPluginLoader(plugins, settings.data_dir / "plugins"),
+                    installation.apply_plugins, settings,
+                )
                 await installation.plugin_service.sync()  # installed plugins, and built-ins switched off
-            except BaseException:
-                await installation.close()
-                raise
+            await retention.seed_schedules(registered_schedules(plugins))
+            await retention.enforce_tombstones()  # a restored backup gets its tombstones back
+        except BaseException:
+            await installation.close()
+            raise
         return installation
 
     def apply_plugins(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from records.audit.events import AuditEventDraft
 from records.audit.log import AuditLogStore
@@ -21,6 +21,17 @@ from records.metrics import Metric, MetricBucket, MetricQuery
 from records.models import RecordQuery
 from records.roles import Role
 from records.stored import StoredRecord
+
+if TYPE_CHECKING:
+    from records.retention.models import (
+        BatchItem,
+        DestructionCertificate,
+        DispositionBatch,
+        LegalHold,
+        RetentionAssignment,
+        RetentionSchedule,
+        Tombstone,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +198,97 @@ class PluginRepository(Protocol):
         """Raises ``TrustedKeyExists`` when the name or the key is already trusted."""
 
     async def remove_trusted_key(self, name: str, events: Sequence[AuditEventDraft] = ()) -> bool: ...
+class RetentionRepository(Protocol):
+    """Retention schedules (versioned), each archived record's assignment, retention events,
+    legal holds, disposition batches and their items, tombstones and destruction certificates.
+
+    Every write takes the audit ``events`` of the change and commits them in its transaction.
+    Due records are found through an index on the retain-until date, a page at a time."""
+
+    async def add_schedule(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Store a new schedule (version 1). Raises ``Conflict`` when its name is taken."""
+
+    async def add_schedule_version(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store ``schedule`` as the next version; False when that version exists (a concurrent edit)."""
+
+    async def schedule(self, schedule_id: str, version: int | None = None) -> RetentionSchedule | None:
+        """The given version, or the latest."""
+
+    async def schedules(self) -> list[RetentionSchedule]:
+        """The latest version of every schedule, by name."""
+
+    async def assignment(self, record_id: str) -> RetentionAssignment | None: ...
+
+    async def put_assignment(self, assignment: RetentionAssignment, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Create or replace a record's assignment."""
+
+    async def unassigned_archived(self, after: str | None, limit: int) -> list[str]:
+        """Ids of archived, undestroyed records without an assignment, by id after ``after``."""
+
+    async def due(self, as_of: datetime, after: tuple[datetime, str] | None, limit: int) -> list[RetentionAssignment]:
+        """Assignments due at ``as_of`` (retain_until <= as_of), not in a batch, not disposed of,
+        ordered by (retain_until, record_id) after ``after`` (an indexed range scan)."""
+
+    async def assignments_under(self, schedule_id: str, after: str | None, limit: int) -> list[RetentionAssignment]:
+        """Undisposed assignments under any version of a schedule, by record id after ``after``."""
+
+    async def record_event(self, name: str, record_id: str, occurred_at: datetime) -> datetime:
+        """Record that event ``name`` happened for a record; the first occurrence stays. Returns it."""
+
+    async def event_time(self, name: str, record_id: str) -> datetime | None: ...
+
+    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None: ...
+
+    async def hold(self, hold_id: str) -> LegalHold | None: ...
+
+    async def holds(self, active_only: bool = False) -> list[LegalHold]: ...
+
+    async def release_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store the released hold unless it was released meanwhile (False)."""
+
+    async def holds_on(self, record_id: str) -> list[str]:
+        """Ids of the active holds covering a record, by name or by saved query."""
+
+    async def add_batch(self, batch: DispositionBatch, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Store a batch with its items and mark their assignments as in it, all or nothing."""
+
+    async def batch(self, batch_id: str) -> DispositionBatch | None: ...
+
+    async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
+        """Newest first, without their items."""
+
+    async def update_batch(self, batch: DispositionBatch, expected_status: str,
+                           events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store the batch's own fields (not its items) if its status is still ``expected_status``."""
+
+    async def decide(self, batch_id: str, items: list[BatchItem], assignments: list[RetentionAssignment],
+                     events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store decided items and the assignments they change, if the batch is still open."""
+
+    async def claim_item(self, batch_id: str, record_id: str, events: Sequence[AuditEventDraft] = ()) -> str:
+        """In one transaction: ``held`` (and the item marked held, its record out of the batch)
+        when an active hold covers the record; else ``claimed`` (the item marked executing).
+        ``disposed``/``kept``/``held`` when the item was already finished."""
+
+    async def release_item(self, batch_id: str, item: BatchItem, assignments: list[RetentionAssignment],
+                           events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store an executing item as kept or held (not disposed of) with the assignments it frees."""
+
+    async def finish_item(self, batch_id: str, item: BatchItem, tombstone: Tombstone,
+                          events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Mark an executing item disposed, store its tombstone and close its assignment, with
+        ``events``; False (and nothing stored) when the item was not executing."""
+
+    async def tombstone(self, record_id: str) -> Tombstone | None: ...
+
+    async def put_tombstone(self, tombstone: Tombstone) -> bool:
+        """Store a tombstone unless one exists (re-enforcement after a restore); True if stored."""
+
+    async def add_certificate(self, certificate: DestructionCertificate, batch: DispositionBatch,
+                              events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store the certificate, name it on the batch's tombstones and mark the batch done."""
+
+    async def certificate(self, certificate_id: str) -> DestructionCertificate | None: ...
 
 
 class Storage(Protocol):
@@ -199,6 +301,7 @@ class Storage(Protocol):
     audit: AuditLogStore
     blobs: BlobStore
     plugins: PluginRepository
+    retention: RetentionRepository
 
     async def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the backends answer."""

@@ -87,6 +87,29 @@ class RecordsSettings(BaseSettings):
         5.0, gt=0, le=3600, description="How often an instance looks for plugin changes made through another instance."
     )
 
+    retention_sweep_seconds: float = Field(
+        3600.0, ge=0, le=31_536_000,
+        description="How often the service sweeps due records into disposition batches (0: only on request).")
+    retention_two_person_rule: bool = Field(
+        False, description="Disposal needs approval by two different archivists or admins.")
+    retention_batch_max_items: int = Field(10_000, ge=1, le=1_000_000, description="Most items one disposition batch holds.")
+    retention_review_period: str = Field(
+        "P1Y", description="How long a rejected disposal keeps a record before it is proposed again (ISO 8601).")
+    retention_fiscal_year_start_month: int = Field(
+        1, ge=1, le=12, description="First month of the fiscal year, for the `fiscal_year` cutoff.")
+    retention_transfer_dir: Path | None = Field(
+        None, description="Where transfer packages (BagIt) are written (default `<data dir>/transfers`).")
+    retention_organization: str = Field(
+        "records", min_length=1, max_length=200, description="`Source-Organization` written into transfer packages.")
+
+    @field_validator("retention_review_period")
+    @classmethod
+    def _iso_period(cls, value: str) -> str:
+        from records.retention.periods import parse_period
+
+        parse_period(value)
+        return value
+
     def names(self, field: str) -> list[str]:
         value = getattr(self, field)
         return [n.strip() for n in value.split(",") if n.strip()] if value is not None else []
@@ -127,6 +150,10 @@ class RecordsSettings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @property
+    def transfer_path(self) -> Path:
+        return self.retention_transfer_dir or self.data_dir / "transfers"
 
     @property
     def database_path(self) -> Path:

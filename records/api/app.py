@@ -23,6 +23,7 @@ from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.records import RecordController
+from records.api.retention import RecordRetentionController, RetentionController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.tokens import MeController, TokenController
@@ -32,6 +33,7 @@ from records.api.workflows import ClassificationController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
 from records.services.records import RecordService
+from records.retention.service import RetentionService
 from records.settings import RecordsSettings
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
@@ -62,18 +64,26 @@ class RecordsApp(InitPluginProtocol):
         app.state.installation = installation
         app.state.metric_service = installation.metrics
         app.state.notifier = installation.notifier
+        app.state.retention_service = installation.retention
+        retention = installation.retention
+        assert retention is not None
+        # Archived while an assignment failed (a crash between the two): assign now.
+        await retention.reconcile()
+        await retention.resume_all()  # batches a crash left executing carry on
         tasks = [
             asyncio.create_task(_seal_periodically(installation.audit, self.settings.audit_seal_seconds)),
             asyncio.create_task(_report_breaches_periodically(installation.records, self.settings.sla_check_seconds)),
         ]
         if installation.plugin_service is not None:
             tasks.append(asyncio.create_task(_sync_plugins_periodically(installation, self.settings.plugin_sync_seconds)))
+        if self.settings.retention_sweep_seconds:
+            tasks.append(asyncio.create_task(_sweep_periodically(retention, self.settings.retention_sweep_seconds)))
         try:
             yield
         finally:
-            for task in tasks:
+            for task in (*tasks, *retention.running()):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
                 await installation.audit.seal()  # a clean stop leaves nothing unsealed
@@ -81,8 +91,9 @@ class RecordsApp(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
-            [health, RecordController, TokenController, MeController, AuditController, WorkflowController,
-             ClassificationController, TrustedKeyController, PluginController, MetricController, ServiceLevelController]
+            [health, RecordController, RecordRetentionController, RetentionController, TokenController, MeController,
+             AuditController, WorkflowController, ClassificationController, TrustedKeyController, PluginController,
+             MetricController, ServiceLevelController]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
         app_config.middleware.extend(
@@ -137,6 +148,23 @@ async def _sync_plugins_periodically(installation: Installation, every: float) -
             await installation.plugin_service.sync()
         except Exception:  # noqa: BLE001 - keep watching; the next round retries
             log.exception("syncing plugins with the store failed")
+
+
+async def _sweep_periodically(retention: RetentionService, every: float) -> None:
+    """The scheduled sweep: due, unheld records gathered into batches for archivists to decide."""
+    from records.audit import trail as audit_trail
+    from records.retention.service import SYSTEM, system_trail
+
+    log = logging.getLogger("records.retention")
+    while True:
+        await asyncio.sleep(every)
+        token = audit_trail.begin(system_trail("retention.sweep"))
+        try:
+            await retention.sweep(SYSTEM)
+        except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
+            log.exception("the scheduled retention sweep failed")
+        finally:
+            audit_trail.end(token)
 
 
 def _document_roles(app: Litestar) -> None:

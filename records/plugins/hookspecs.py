@@ -12,6 +12,7 @@ from records.plugins import hookspec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from records.crypto.keyring import KeyEncryptionKeys, LocalKeyring
     from records.settings import RecordsSettings
@@ -130,4 +131,29 @@ def records_lifecycle(event: LifecycleEvent) -> None:
     (``GET /api/v1/plugins`` shows it ``failing``); the request it followed has succeeded.
     Events carry governance data only (ids, reference, kind, stages, deadline), never a
     customer's personal data.
+    """
+
+
+@hookspec
+def records_register_retention_schedules(register: Callable[..., None]) -> None:
+    """Register default retention schedules: call ``register(schedule, minimum_period=None)`` for each.
+
+    ``schedule`` is a ``records.retention.models.ScheduleIn`` or a dict of its fields (``name``,
+    ``kinds``, ``classification``, ``trigger``, ``period``, ``cutoff``, ``action``);
+    ``minimum_period`` (ISO 8601) is a legal floor no later edit may go below. Called once when
+    an installation opens; a schedule is stored only if none of that name exists, so an
+    archivist's edits are never overwritten. The first registration of a name wins (installed
+    plugins are called before built-ins). Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def records_deliver_transfer(bag: Path, reference: str, batch_id: str) -> str | None:
+    """Deliver a validated BagIt transfer package to the archive of record.
+
+    Called during a disposition batch, for each record transferred, after its bag was written
+    and validated under ``RECORDS_RETENTION_TRANSFER_DIR`` and before the record is destroyed
+    here. Return where it went (a URI, kept in the tombstone and the certificate), or None to
+    abstain (the local package is the transfer). The first non-None result wins; raising stops
+    the batch before anything of that record is destroyed (it resumes on the next run).
     """

@@ -10,7 +10,8 @@ import hashlib
 import json
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -186,6 +187,11 @@ class RecordService:
         self._notifier = notifier
         self._validate = validate
         self.due_soon = due_soon
+        # Retention plugs in here: told of every archiving, wrapping every destruction (a legal
+        # hold wins on every path), and answering 410 with the tombstone of a disposed record.
+        self.archive_listeners: list[Callable[[Record], Awaitable[None]]] = []
+        self.destruction_gate: Callable[[str], AbstractAsyncContextManager[None]] | None = None
+        self.disposal_check: Callable[[StoredRecord], Awaitable[None]] | None = None
 
     def _notify(self, name: str, record: Record, actor: str | None, **detail: object) -> None:
         if self._notifier is not None:
@@ -237,8 +243,18 @@ class RecordService:
         return self._policy.present(record, actor)
 
     async def get(self, record_id: str, actor: Principal) -> Record:
-        """The record as ``actor`` may see it (personal data masked for roles without need)."""
-        return self._policy.present(await self._open(record_id), actor)
+        """The record as ``actor`` may see it (personal data masked for roles without need);
+        a record disposed of by retention answers with its tombstone (``RecordDestroyed``)."""
+        _read(f"record:{record_id}")
+        stored = await self._stored(record_id)
+        if self.disposal_check is not None:
+            await self.disposal_check(stored)
+        return self._policy.present(self._sealer.open(stored, await self._keys.for_record(stored)), actor)
+
+    async def open_for_disposition(self, record_id: str) -> Record:
+        """The record in clear for retention (its content hash, a transfer package)."""
+        stored = await self._stored(record_id)
+        return self._sealer.open(stored, await self._keys.for_record(stored))
 
     async def reveal_identity(self, record_id: str, actor: Principal) -> Customer:
         """The customer's personal data unmasked: its own, separately accountable action."""
@@ -268,9 +284,14 @@ class RecordService:
         return self._sealer.open(stored, key), key
 
     async def shred(self, record_id: str) -> Record:
-        """Crypto-shredding: destroy the record's data key. Retention calls this; it has no endpoint."""
+        """Crypto-shredding: destroy the record's data key. Retention calls this; it has no endpoint.
+        The destruction gate (retention's) refuses while a legal hold covers the record."""
         await self._stored(record_id)
-        stored = await self._keys.shred(self._records, record_id)
+        if self.destruction_gate is not None:
+            async with self.destruction_gate(record_id):
+                stored = await self._keys.shred(self._records, record_id)
+        else:
+            stored = await self._keys.shred(self._records, record_id)
         assert stored is not None
         record = self._sealer.open(stored, None)
         self._notify("destroyed", record, None)
@@ -523,6 +544,8 @@ class RecordService:
         committed()
         self._notify("transitioned", updated, actor.name, **{"from": move.from_, "to": move.to})
         if move.to == ARCHIVED:
+            for listener in self.archive_listeners:
+                await listener(updated)
             self._notify("archived", updated, actor.name)
         return self._policy.present(updated, actor)
 

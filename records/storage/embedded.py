@@ -13,6 +13,7 @@ from records.storage.sqlite.data_keys import SqliteDataKeyRepository
 from records.storage.sqlite.database import Database
 from records.storage.sqlite.plugins import SqlitePluginRepository
 from records.storage.sqlite.records import SqliteRecordRepository
+from records.storage.sqlite.retention import SqliteRetentionRepository
 from records.storage.sqlite.tokens import SqliteTokenRepository
 
 
@@ -27,6 +28,7 @@ class EmbeddedStorage:
         self.data_keys = SqliteDataKeyRepository(db)
         self.audit = SqliteAuditLog(db)
         self.plugins = SqlitePluginRepository(db)
+        self.retention = SqliteRetentionRepository(db)
         self.blobs = blobs
 
     @classmethod

@@ -27,6 +27,7 @@ from records.plugins.signing import public_pem
 from records.roles import Role
 from tests.conftest import RoleClient, record_body
 from tests.plugin_wheels import build_wheel
+from tests.retention import setup as retention_setup
 
 PROBLEM = "application/problem+json"
 ALL_ROLES = frozenset(Role)
@@ -34,6 +35,9 @@ READERS = frozenset({Role.admin, Role.agent, Role.supervisor, Role.archivist, Ro
 FILERS = frozenset({Role.admin, Role.agent, Role.supervisor})
 ADMINS = frozenset({Role.admin})
 AUDITORS = frozenset({Role.admin, Role.compliance_officer})
+RETENTION_MANAGERS = frozenset({Role.admin, Role.archivist})
+RETENTION_READERS = frozenset({Role.admin, Role.archivist, Role.compliance_officer})
+RET = "/api/v1/retention"
 
 ATTACHMENT_BYTES = b"signal strength log: -113 dBm\n"
 
@@ -215,7 +219,44 @@ POLICY: tuple[Operation, ...] = (
     ),
     Operation("GET", "/api/v1/audit/public-keys", AUDITORS, 200, lambda w: ("/api/v1/audit/public-keys", {})),
     Operation("GET", "/api/v1/audit/events", AUDITORS, 200, lambda w: ("/api/v1/audit/events", {})),
+    Operation("POST", f"{RET}/schedules", RETENTION_MANAGERS, 201, lambda w: (f"{RET}/schedules", {"json": {
+        "name": "Walk schedule", "kinds": ["emergency"], "period": "P7Y", "cutoff": "year", "action": "transfer"}})),
+    Operation("GET", f"{RET}/schedules", RETENTION_MANAGERS, 200, lambda w: (f"{RET}/schedules", {})),
+    Operation("GET", f"{RET}/schedules/{{id}}", RETENTION_MANAGERS, 200,
+              lambda w: (f"{RET}/schedules/{retention_setup.schedule_id(w.admin)}", {})),
+    Operation("PATCH", f"{RET}/schedules/{{id}}", RETENTION_MANAGERS, 200,
+              lambda w: (f"{RET}/schedules/{retention_setup.schedule_id(w.admin)}",
+                         {"json": {"period": "P4Y", "reason": "walk"}})),
+    Operation("POST", f"{RET}/schedules/{{id}}/reapply", RETENTION_MANAGERS, 200,
+              lambda w: (f"{RET}/schedules/{retention_setup.schedule_id(w.admin)}/reapply", {"json": {"reason": "walk"}})),
+    Operation("POST", f"{RET}/events", RETENTION_MANAGERS, 200,
+              lambda w: (f"{RET}/events", {"json": {"name": "account_closed", "record_ids": [w.record_id]}})),
+    Operation("POST", f"{RET}/holds", RETENTION_MANAGERS, 201, lambda w: (f"{RET}/holds", {"json": {
+        "reason": "Litigation", "case_reference": "CASE-1", "record_ids": [w.record_id]}})),
+    Operation("GET", f"{RET}/holds", RETENTION_READERS, 200, lambda w: (f"{RET}/holds", {})),
+    Operation("GET", f"{RET}/holds/{{id}}", RETENTION_READERS, 200,
+              lambda w: (f"{RET}/holds/{retention_setup.hold(w.admin, w.record_id)}", {})),
+    Operation("POST", f"{RET}/holds/{{id}}/release", RETENTION_MANAGERS, 200,
+              lambda w: (f"{RET}/holds/{retention_setup.hold(w.admin, w.record_id)}/release", {"json": {"reason": "done"}})),
+    Operation("POST", f"{RET}/sweeps", RETENTION_MANAGERS, 200, lambda w: (f"{RET}/sweeps", {"json": {}})),
+    Operation("GET", f"{RET}/batches", RETENTION_READERS, 200, lambda w: (f"{RET}/batches", {})),
+    Operation("GET", f"{RET}/batches/{{id}}", RETENTION_READERS, 200,
+              lambda w: (f"{RET}/batches/{retention_setup.open_batch(w.admin)}", {})),
+    Operation("POST", f"{RET}/batches/{{id}}/decisions", RETENTION_MANAGERS, 200,
+              lambda w: _decide(retention_setup.open_batch(w.admin), w)),
+    Operation("POST", f"{RET}/batches/{{id}}/execute", RETENTION_MANAGERS, 202,
+              lambda w: (f"{RET}/batches/{retention_setup.open_batch(w.admin, approve=True)}/execute", {})),
+    Operation("GET", f"{RET}/certificates/{{id}}", RETENTION_READERS, 200,
+              lambda w: (f"{RET}/certificates/{retention_setup.certificate(w.admin)}", {})),
+    Operation("GET", "/api/v1/records/{id}/retention", RETENTION_READERS, 200,
+              lambda w: (f"/api/v1/records/{retention_setup.archived_record(w.admin)}/retention", {})),
 )
+
+
+def _decide(batch_id: str, w: World) -> Request:
+    batch = w.admin.get(f"{RET}/batches/{batch_id}").json()
+    decisions = [{"record_id": i["record_id"], "decision": "approve"} for i in batch["items"]]
+    return f"{RET}/batches/{batch_id}/decisions", {"json": {"decisions": decisions}}
 
 OPS = {op.id: op for op in POLICY}
 RECORD_CHANGING = [op for op in POLICY if op.agent_on_others_record is not None]

@@ -50,7 +50,7 @@ def _roles_in(description: str) -> set[str]:
 
 def test_the_walk_sees_the_api(app: Litestar) -> None:
     operations = _api_operations(app)
-    assert len(operations) == 32
+    assert len(operations) == 49
     assert ("patch", "/api/v1/records/{record_id}", frozenset({Role.admin, Role.agent, Role.supervisor})) in operations
 
 
@@ -104,6 +104,10 @@ OPERATION_IDS = [
     "transitionRecord", "listWorkflows", "listClassificationSchemes", "listPlugins", "latestCheckpoint", "sealCheckpoint", "inclusionProof", "consistencyProof", "auditPublicKeys", "listAuditEvents",
     "listMetrics", "getMetric", "listServiceLevels",
     "installPlugin", "disablePlugin", "enablePlugin", "uninstallPlugin", "listTrustedKeys", "trustKey", "distrustKey",
+    "createRetentionSchedule", "listRetentionSchedules", "getRetentionSchedule", "amendRetentionSchedule",
+    "reapplyRetentionSchedule", "fireRetentionEvent", "placeLegalHold", "listLegalHolds", "getLegalHold",
+    "releaseLegalHold", "runDispositionSweep", "listDispositionBatches", "getDispositionBatch",
+    "decideDispositionItems", "executeDispositionBatch", "getDestructionCertificate", "getRecordRetention",
 ]
 
 

@@ -142,6 +142,7 @@ class WalkContext:
     attachment_id: str
     revocable_token: str
     sealed_size: int
+    batch_record_id: str = ""
     publisher: Any = None  # Ed25519 key trusted for the walk's plugin installs
 
     def signed_wheel(self, version: str) -> dict[str, Any]:
@@ -192,6 +193,25 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "listTrustedKeys": (None, lambda c: {}),
     "trustKey": (None, lambda c: {"json": {"name": "walk-new-key", "public_key": public_pem(Ed25519PrivateKey.generate().public_key())}}),
     "distrustKey": (None, lambda c: {}),
+    "createRetentionSchedule": (None, lambda c: {"json": {"name": "Walk", "kinds": ["emergency"], "period": "P7Y",
+                                                          "action": "destroy"}}),
+    "listRetentionSchedules": (None, lambda c: {}),
+    "getRetentionSchedule": (None, lambda c: {}),
+    "amendRetentionSchedule": (Role.archivist, lambda c: {"json": {"period": "P4Y", "reason": "walk"}}),
+    "reapplyRetentionSchedule": (None, lambda c: {"json": {"reason": "walk"}}),
+    "fireRetentionEvent": (None, lambda c: {"json": {"name": "account_closed", "record_ids": [c.record_id]}}),
+    "placeLegalHold": (None, lambda c: {"json": {"reason": "walk", "case_reference": "W", "record_ids": [c.record_id]}}),
+    "listLegalHolds": (Role.compliance_officer, lambda c: {}),
+    "getLegalHold": (None, lambda c: {}),
+    "releaseLegalHold": (Role.archivist, lambda c: {"json": {"reason": "walk"}}),
+    "runDispositionSweep": (None, lambda c: {"json": {"as_of": "2999-01-01T00:00:00Z"}}),
+    "listDispositionBatches": (None, lambda c: {}),
+    "getDispositionBatch": (None, lambda c: {}),
+    "decideDispositionItems": (Role.archivist, lambda c: {"json": {"decisions": [
+        {"record_id": c.batch_record_id, "decision": "approve"}]}}),
+    "executeDispositionBatch": (None, lambda c: {}),
+    "getDestructionCertificate": (Role.compliance_officer, lambda c: {}),
+    "getRecordRetention": (Role.compliance_officer, lambda c: {}),
 }
 
 
@@ -209,13 +229,23 @@ def test_every_api_operation_in_the_schema_leaves_an_event(app: Litestar, client
     with client.portal() as portal:
         sealed = portal.call(app.state.audit_service.seal).tree_size
     assert sealed >= 2
-    ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed, Ed25519PrivateKey.generate())
+    from tests.retention import setup as retention_setup
+
+    certificate_id = retention_setup.certificate(admin)
+    batch_id = retention_setup.open_batch(admin, approve=True)
+    batch_record_id = admin.get(f"/api/v1/retention/batches/{batch_id}").json()["items"][0]["record_id"]
+    with client.portal() as portal:
+        sealed = portal.call(app.state.audit_service.seal).tree_size
+    ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed, batch_record_id,
+                      Ed25519PrivateKey.generate())
     for key_name, key in (("walk-key", ctx.publisher), ("walk-spare", Ed25519PrivateKey.generate())):
         assert admin.post("/api/v1/plugins/trusted-keys", json={"name": key_name, "public_key": public_pem(key.public_key())}).status_code == 201
     installed = callers[Role.plugin_manager].post("/api/v1/plugins", **ctx.signed_wheel("1.0.0"))
     assert installed.status_code == 201, installed.text
     path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token,
-                   "metric": "satisfaction_rate", "plugin": installed.json()["name"], "key_name": "walk-spare"}
+                   "metric": "satisfaction_rate", "plugin": installed.json()["name"], "key_name": "walk-spare",
+                   "schedule_id": retention_setup.schedule_id(admin), "hold_id": retention_setup.hold(admin, record_id),
+                   "batch_id": batch_id, "certificate_id": certificate_id}
 
     spec = client.get("/schema/openapi.json").json()
     handlers = _handlers_by_operation(app)

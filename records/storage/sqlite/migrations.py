@@ -149,6 +149,92 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        4,
+        "retention: schedules, assignments (indexed by retain-until), events, legal holds, disposition batches, tombstones, certificates",
+        """
+        CREATE TABLE retention_schedules (
+            id         TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            name       TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            doc        TEXT NOT NULL,
+            PRIMARY KEY (id, version)
+        ) STRICT;
+        CREATE INDEX retention_schedules_by_name ON retention_schedules (name, id);
+
+        CREATE TABLE retention_assignments (
+            record_id    TEXT PRIMARY KEY,
+            schedule_id  TEXT,
+            retain_until TEXT,
+            batch_id     TEXT,
+            disposed_at  TEXT,
+            doc          TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX retention_due ON retention_assignments (retain_until, record_id)
+            WHERE retain_until IS NOT NULL AND batch_id IS NULL AND disposed_at IS NULL;
+        CREATE INDEX retention_by_schedule ON retention_assignments (schedule_id, record_id) WHERE disposed_at IS NULL;
+
+        CREATE TABLE retention_events (
+            name        TEXT NOT NULL,
+            record_id   TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            PRIMARY KEY (name, record_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE legal_holds (
+            id            TEXT PRIMARY KEY,
+            placed_at     TEXT NOT NULL,
+            released_at   TEXT,
+            has_query     INTEGER NOT NULL,
+            q_kind        TEXT,
+            q_account_idx TEXT,
+            q_phone_idx   TEXT,
+            q_from        TEXT,
+            q_to          TEXT,
+            doc           TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX legal_holds_active_queries ON legal_holds (id) WHERE released_at IS NULL AND has_query = 1;
+
+        CREATE TABLE legal_hold_items (
+            record_id TEXT NOT NULL,
+            hold_id   TEXT NOT NULL REFERENCES legal_holds(id),
+            PRIMARY KEY (record_id, hold_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE disposition_batches (
+            id         TEXT PRIMARY KEY,
+            status     TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            doc        TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX disposition_batches_by_status ON disposition_batches (status, created_at);
+
+        CREATE TABLE disposition_items (
+            batch_id  TEXT NOT NULL REFERENCES disposition_batches(id),
+            position  INTEGER NOT NULL,
+            record_id TEXT NOT NULL,
+            state     TEXT NOT NULL,
+            doc       TEXT NOT NULL,
+            PRIMARY KEY (batch_id, position)
+        ) STRICT;
+        CREATE UNIQUE INDEX disposition_items_by_record ON disposition_items (batch_id, record_id);
+
+        CREATE TABLE tombstones (
+            record_id TEXT PRIMARY KEY,
+            batch_id  TEXT NOT NULL,
+            doc       TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX tombstones_by_batch ON tombstones (batch_id);
+
+        CREATE TABLE destruction_certificates (
+            id        TEXT PRIMARY KEY,
+            batch_id  TEXT NOT NULL UNIQUE,
+            issued_at TEXT NOT NULL,
+            doc       TEXT NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
         5,
         "installed plugins, disabled built-ins and the trust store of plugin publishers",
         """

@@ -1,0 +1,203 @@
+"""``/api/v1/retention``: schedules, retention events, legal holds, sweeps, disposition batches
+and destruction certificates; and ``/api/v1/records/{id}/retention``. Thin: the rules live in
+``records.retention.service``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.datastructures import State
+
+from records.api.auth import admits
+from records.api.problems import problem_responses
+from records.audit import trail as audit_trail
+from records.errors import InvalidInput
+from records.retention.certificates import render_html, render_pdf
+from records.retention.models import (
+    BatchList,
+    BatchStatus,
+    DecisionsIn,
+    DestructionCertificate,
+    DispositionBatch,
+    HoldIn,
+    HoldList,
+    HoldRelease,
+    LegalHold,
+    ReapplyIn,
+    RecordRetention,
+    RetentionEventIn,
+    RetentionEventResult,
+    RetentionSchedule,
+    ScheduleIn,
+    ScheduleList,
+    SchedulePatch,
+    SweepIn,
+    SweepResult,
+)
+from records.retention.service import RetentionService, system_trail
+from records.roles import Role
+
+RETENTION_MANAGERS = frozenset({Role.archivist, Role.admin})
+RETENTION_READERS = frozenset({Role.archivist, Role.admin, Role.compliance_officer})
+
+
+def provide_retention_service(state: State) -> RetentionService:
+    return state.retention_service
+
+
+class RetentionController(Controller):
+    path = "/api/v1/retention"
+    tags = ["retention"]
+    dependencies = {"retention": Provide(provide_retention_service, sync_to_thread=False)}
+
+    # --- schedules ----------------------------------------------------------------------------
+
+    @post("/schedules", operation_id="createRetentionSchedule", summary="Create a retention schedule",
+          description="`period` is an ISO 8601 duration (`P3Y`, `P18M`, `P0D`); `trigger` is `archived`, `closed` or "
+                      "`event:<name>`; `cutoff` rounds the trigger up to the end of its month, year or fiscal year.",
+          responses=problem_responses(401, 403, 409, 413, 422), **admits(RETENTION_MANAGERS, audit="retention.schedule.create"))
+    async def create_schedule(self, request: Request, data: JSONBody[ScheduleIn],
+                              retention: NamedDependency[RetentionService]) -> Response[RetentionSchedule]:
+        schedule = await retention.create_schedule(data, request.user)
+        return Response(schedule, status_code=201, headers={"Location": f"{self.path}/schedules/{schedule.id}"})
+
+    @get("/schedules", operation_id="listRetentionSchedules", summary="Retention schedules (latest versions)",
+         responses=problem_responses(401, 403), **admits(RETENTION_MANAGERS, audit="retention.schedule.list"))
+    async def list_schedules(self, retention: NamedDependency[RetentionService]) -> ScheduleList:
+        return ScheduleList(items=await retention.schedules())
+
+    @get("/schedules/{schedule_id:str}", operation_id="getRetentionSchedule", summary="One retention schedule",
+         description="The latest version, or `version`.",
+         responses=problem_responses(401, 403, 404, 422), **admits(RETENTION_MANAGERS, audit="retention.schedule.read"))
+    async def get_schedule(self, schedule_id: FromPath[str], retention: NamedDependency[RetentionService],
+                           version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000)] = None) -> RetentionSchedule:
+        return await retention.schedule(schedule_id, version)
+
+    @patch("/schedules/{schedule_id:str}", operation_id="amendRetentionSchedule",
+           summary="Amend a retention schedule (a new version)",
+           description="Records already under the schedule keep their retain-until dates: re-apply to move them.",
+           responses=problem_responses(401, 403, 404, 409, 413, 422),
+           **admits(RETENTION_MANAGERS, audit="retention.schedule.amend"))
+    async def amend_schedule(self, request: Request, schedule_id: FromPath[str], data: JSONBody[SchedulePatch],
+                             retention: NamedDependency[RetentionService]) -> RetentionSchedule:
+        return await retention.amend_schedule(schedule_id, data, request.user)
+
+    @post("/schedules/{schedule_id:str}/reapply", operation_id="reapplyRetentionSchedule", status_code=200,
+          summary="Re-apply the latest version to records under earlier ones",
+          description="Never shortens a record's retention unless `allow_shorter` is true.",
+          responses=problem_responses(401, 403, 404, 413, 422),
+          **admits(RETENTION_MANAGERS, audit="retention.schedule.reapply"))
+    async def reapply_schedule(self, request: Request, schedule_id: FromPath[str], data: JSONBody[ReapplyIn],
+                               retention: NamedDependency[RetentionService]) -> dict[str, Any]:
+        return await retention.reapply_schedule(schedule_id, data, request.user)
+
+    # --- events and holds ---------------------------------------------------------------------
+
+    @post("/events", operation_id="fireRetentionEvent", status_code=200, summary="Fire a retention event",
+          description="Records the event (e.g. `account_closed`) for the records named or the customer's account; "
+                      "archived records whose schedule waits for it start their clocks.",
+          responses=problem_responses(401, 403, 404, 413, 422), **admits(RETENTION_MANAGERS, audit="retention.event.fire"))
+    async def fire_event(self, request: Request, data: JSONBody[RetentionEventIn],
+                         retention: NamedDependency[RetentionService]) -> RetentionEventResult:
+        return await retention.fire_event(data, request.user)
+
+    @post("/holds", operation_id="placeLegalHold", summary="Place a legal hold",
+          description="On `record_ids` and/or a saved `query` (customer account or phone, kind, received range), "
+                      "which also covers records filed later. A hold wins over every disposition.",
+          responses=problem_responses(401, 403, 404, 413, 422), **admits(RETENTION_MANAGERS, audit="retention.hold.place"))
+    async def place_hold(self, request: Request, data: JSONBody[HoldIn],
+                         retention: NamedDependency[RetentionService]) -> Response[LegalHold]:
+        hold = await retention.place_hold(data, request.user)
+        return Response(hold, status_code=201, headers={"Location": f"{self.path}/holds/{hold.id}"})
+
+    @get("/holds", operation_id="listLegalHolds", summary="Legal holds, newest first",
+         responses=problem_responses(401, 403, 422), **admits(RETENTION_READERS, audit="retention.hold.list"))
+    async def list_holds(self, retention: NamedDependency[RetentionService], active: FromQuery[bool] = False) -> HoldList:
+        return HoldList(items=await retention.holds(active_only=active))
+
+    @get("/holds/{hold_id:str}", operation_id="getLegalHold", summary="One legal hold",
+         responses=problem_responses(401, 403, 404), **admits(RETENTION_READERS, audit="retention.hold.read"))
+    async def get_hold(self, hold_id: FromPath[str], retention: NamedDependency[RetentionService]) -> LegalHold:
+        return await retention.hold(hold_id)
+
+    @post("/holds/{hold_id:str}/release", operation_id="releaseLegalHold", status_code=200, summary="Release a legal hold",
+          responses=problem_responses(401, 403, 404, 409, 413, 422),
+          **admits(RETENTION_MANAGERS, audit="retention.hold.release"))
+    async def release_hold(self, request: Request, hold_id: FromPath[str], data: JSONBody[HoldRelease],
+                           retention: NamedDependency[RetentionService]) -> LegalHold:
+        return await retention.release_hold(hold_id, data, request.user)
+
+    # --- sweeps and batches -------------------------------------------------------------------
+
+    @post("/sweeps", operation_id="runDispositionSweep", status_code=200, summary="Sweep due records into batches",
+          description="Gathers due, unheld records into disposition batches. An `as_of` in the future only forecasts.",
+          responses=problem_responses(401, 403, 409, 413, 422), **admits(RETENTION_MANAGERS, audit="retention.sweep"))
+    async def sweep(self, request: Request, retention: NamedDependency[RetentionService],
+                    data: JSONBody[SweepIn | None] = None) -> SweepResult:
+        data = data or SweepIn()
+        return await retention.sweep(request.user, as_of=data.as_of, forecast_limit=data.limit)
+
+    @get("/batches", operation_id="listDispositionBatches", summary="Disposition batches, newest first (without items)",
+         responses=problem_responses(401, 403, 422), **admits(RETENTION_READERS, audit="retention.batch.list"))
+    async def list_batches(self, retention: NamedDependency[RetentionService], status: FromQuery[BatchStatus | None] = None,
+                           limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> BatchList:
+        return BatchList(items=await retention.batches(status.value if status else None, limit))
+
+    @get("/batches/{batch_id:str}", operation_id="getDispositionBatch", summary="A disposition batch: items, progress",
+         responses=problem_responses(401, 403, 404), **admits(RETENTION_READERS, audit="retention.batch.read"))
+    async def get_batch(self, batch_id: FromPath[str], retention: NamedDependency[RetentionService]) -> DispositionBatch:
+        return await retention.batch(batch_id)
+
+    @post("/batches/{batch_id:str}/decisions", operation_id="decideDispositionItems", status_code=200,
+          summary="Approve, reject or extend items",
+          description="With the two-person rule on, approval needs two different approvers. Rejected and extended items "
+                      "leave the batch and stay.",
+          responses=problem_responses(401, 403, 404, 409, 413, 422),
+          **admits(RETENTION_MANAGERS, audit="retention.batch.decide"))
+    async def decide(self, request: Request, batch_id: FromPath[str], data: JSONBody[DecisionsIn],
+                     retention: NamedDependency[RetentionService]) -> DispositionBatch:
+        return await retention.decide(batch_id, data, request.user)
+
+    @post("/batches/{batch_id:str}/execute", operation_id="executeDispositionBatch", status_code=202,
+          summary="Execute a decided batch",
+          description="Runs in the background: follow `status` and `progress` at `GET /batches/{id}`; when `done`, "
+                      "`certificate_id` names the destruction certificate. An executing batch resumes after a crash.",
+          responses=problem_responses(401, 403, 404, 409), **admits(RETENTION_MANAGERS, audit="retention.batch.execute"))
+    async def execute(self, request: Request, batch_id: FromPath[str],
+                      retention: NamedDependency[RetentionService]) -> Response[DispositionBatch]:
+        batch = await retention.start_execution(batch_id, request.user)
+        trail = audit_trail.current()
+        retention.run_in_background(batch_id, system_trail("retention.batch.execute", request.user, like=trail))
+        return Response(batch, status_code=202, headers={"Location": f"{self.path}/batches/{batch_id}"})
+
+    @get("/certificates/{certificate_id:str}", operation_id="getDestructionCertificate",
+         summary="A destruction certificate: JSON (signed), HTML or PDF",
+         description="`format=json` (default; verify offline with `records retention verify-certificate`), `html` or `pdf`.",
+         responses=problem_responses(401, 403, 404, 422), **admits(RETENTION_READERS, audit="retention.certificate.read"))
+    async def get_certificate(self, certificate_id: FromPath[str], retention: NamedDependency[RetentionService],
+                              format: Annotated[str, QueryParameter(pattern="^(json|html|pdf)$")] = "json",
+                              ) -> Response[Any]:
+        certificate: DestructionCertificate = await retention.certificate(certificate_id)
+        if format == "html":
+            return Response(render_html(certificate), media_type="text/html; charset=utf-8")
+        if format == "pdf":
+            return Response(render_pdf(certificate), media_type="application/pdf",
+                            headers={"Content-Disposition": f'attachment; filename="certificate-{certificate.id}.pdf"'})
+        if format != "json":
+            raise InvalidInput("format must be json, html or pdf", field="format")
+        return Response(certificate.model_dump(mode="json"), media_type="application/json")
+
+
+class RecordRetentionController(Controller):
+    path = "/api/v1/records"
+    tags = ["retention"]
+    dependencies = {"retention": Provide(provide_retention_service, sync_to_thread=False)}
+
+    @get("/{record_id:str}/retention", operation_id="getRecordRetention",
+         summary="A record's schedule, retain-until date and why, and its holds",
+         responses=problem_responses(401, 403, 404), **admits(RETENTION_READERS, audit="retention.record.read"))
+    async def record_retention(self, record_id: FromPath[str], retention: NamedDependency[RetentionService]) -> RecordRetention:
+        return await retention.record_retention(record_id)

@@ -1,0 +1,417 @@
+"""What retention and disposition deal in: schedules, assignments, events, legal holds,
+disposition batches, tombstones and destruction certificates (storage-agnostic pydantic models)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+
+from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime
+from records.retention.periods import parse_period
+
+TRIGGER_PATTERN = r"^(archived|closed|event:[a-z0-9][a-z0-9_.\-]{0,63})$"
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+RecordId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
+
+
+class Cutoff(StrEnum):
+    month = "month"
+    year = "year"
+    fiscal_year = "fiscal_year"
+
+
+class DispositionAction(StrEnum):
+    destroy = "destroy"  # crypto-shred, delete blobs, leave a tombstone
+    transfer = "transfer"  # BagIt package to the archive of record, then destroy here
+    review = "review"  # an archivist decides again when it falls due
+    permanent = "permanent"  # never disposed of
+
+
+def _period(value: str | None) -> str | None:
+    if value is not None:
+        parse_period(value)
+    return value
+
+
+class _ScheduleFields(Strict):
+    kinds: list[Kind] | None = Field(None, min_length=1, description="Kinds of file the schedule governs.")
+    classification: list[ClassificationCode] | None = Field(
+        None, max_length=50, description="Optional codes (`scheme:code`); a code also covers its sub-codes.")
+    trigger: Annotated[str, StringConstraints(pattern=TRIGGER_PATTERN)] | None = Field(
+        None, description="`archived`, `closed` (result given, else archived) or `event:<name>`.")
+    period: str | None = Field(None, description="ISO 8601 duration, e.g. `P3Y`, `P18M`, `P0D`.")
+    cutoff: Cutoff | None = None
+    action: DispositionAction | None = None
+
+    _check_period = field_validator("period")(classmethod(lambda cls, v: _period(v)))
+
+
+class ScheduleIn(_ScheduleFields):
+    """The body of ``POST /api/v1/retention/schedules``."""
+
+    name: Line
+    kinds: list[Kind] = Field(min_length=1)
+    trigger: Annotated[str, StringConstraints(pattern=TRIGGER_PATTERN)] = "archived"
+    action: DispositionAction
+
+    @model_validator(mode="after")
+    def _period_fits_action(self) -> ScheduleIn:
+        if self.action is not DispositionAction.permanent and self.period is None:
+            raise ValueError("period is required unless the action is 'permanent'")
+        return self
+
+
+class SchedulePatch(_ScheduleFields):
+    """The body of ``PATCH /api/v1/retention/schedules/{id}``: a new version with the fields given."""
+
+    name: Line | None = None
+    reason: Reason = Field(description="Why the schedule changes; kept with the version.")
+
+
+class ReapplyIn(Strict):
+    reason: Reason
+    allow_shorter: bool = Field(False, description="Also bring retain-until dates forward where the current version is shorter.")
+
+
+class RetentionSchedule(BaseModel):
+    id: str
+    version: int
+    name: str
+    kinds: list[Kind]
+    classification: list[str] = Field(default_factory=list)
+    trigger: str
+    period: str | None
+    cutoff: Cutoff | None = None
+    action: DispositionAction
+    minimum_period: str | None = Field(None, description="Legal floor set by the plugin that registered it (SPEC §2.5).")
+    origin: str = Field("api", description="`api`, or `plugin:<name>` for defaults a plugin registered.")
+    created_at: datetime
+    created_by: str
+    reason: str | None = None
+
+    def covers(self, kind: Kind, codes: list[str]) -> bool:
+        if kind not in self.kinds:
+            return False
+        if not self.classification:
+            return True
+        return any(c == s or c.startswith(s + ".") or c.startswith(s + ":") for s in self.classification for c in codes)
+
+
+class ScheduleList(BaseModel):
+    items: list[RetentionSchedule]
+
+
+class ScheduleRef(BaseModel):
+    id: str
+    version: int
+    name: str
+
+
+class RetentionAssignment(BaseModel):
+    """Which schedule keeps an archived record, until when, and why."""
+
+    record_id: str
+    reference: str
+    kind: Kind
+    schedule: ScheduleRef | None = Field(description="None when no schedule covers the record: it is kept.")
+    trigger: str | None = None
+    trigger_at: datetime | None = Field(None, description="None while an event trigger has not fired.")
+    retain_until: datetime | None = Field(None, description="None: not due (permanent, waiting for its event, or unscheduled).")
+    action: DispositionAction | None = None
+    basis: str = Field(description="Why: the schedule, period, cutoff and dates, and any extension.")
+    batch_id: str | None = None
+    disposed_at: datetime | None = None
+    history: list[str] = Field(default_factory=list, description="Earlier bases, oldest first.")
+
+
+class RecordRetention(RetentionAssignment):
+    holds: list[str] = Field(default_factory=list, description="Active legal holds on the record.")
+
+
+class RetentionEventIn(Strict):
+    """The body of ``POST /api/v1/retention/events``."""
+
+    name: EventName
+    occurred_at: UtcDatetime | None = Field(None, description="When it happened; defaults to now.")
+    record_ids: list[RecordId] | None = Field(None, max_length=10_000)
+    customer_account: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _says_which(self) -> RetentionEventIn:
+        if not self.record_ids and self.customer_account is None:
+            raise ValueError("name the records: record_ids or customer_account")
+        return self
+
+
+class RetentionEventResult(BaseModel):
+    name: str
+    occurred_at: datetime
+    matched: int = Field(description="Records the event was recorded for.")
+    clocks_started: int = Field(description="Archived records whose retention clock this event started.")
+
+
+class HoldQueryIn(Strict):
+    """A saved query: the hold covers every record it matches, filed before or after the hold."""
+
+    customer_account: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    customer_phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)] | None = None
+    kind: Kind | None = None
+    received_from: UtcDatetime | None = None
+    received_to: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _not_everything(self) -> HoldQueryIn:
+        if not self.model_fields_set - {"kind"}:
+            raise ValueError("a saved query needs a customer_account, customer_phone or a received_from/received_to range")
+        if self.received_from and self.received_to and self.received_from >= self.received_to:
+            raise ValueError("received_from must be before received_to")
+        return self
+
+
+class HoldQuery(BaseModel):
+    """A saved query as kept: personal data only as blind indexes."""
+
+    customer_account_index: str | None = None
+    customer_phone_index: str | None = None
+    kind: Kind | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+    def matches(self, kind: Kind, received_at: datetime, account_index: str | None, phone_index: str | None) -> bool:
+        if self.kind is not None and kind is not self.kind:
+            return False
+        if self.customer_account_index is not None and account_index != self.customer_account_index:
+            return False
+        if self.customer_phone_index is not None and phone_index != self.customer_phone_index:
+            return False
+        if self.received_from is not None and received_at < self.received_from:
+            return False
+        return not (self.received_to is not None and received_at >= self.received_to)
+
+
+class HoldIn(Strict):
+    """The body of ``POST /api/v1/retention/holds``."""
+
+    reason: Reason
+    case_reference: Line
+    record_ids: list[RecordId] | None = Field(None, max_length=10_000)
+    query: HoldQueryIn | None = None
+
+    @model_validator(mode="after")
+    def _covers_something(self) -> HoldIn:
+        if not self.record_ids and self.query is None:
+            raise ValueError("a hold needs record_ids or a query")
+        return self
+
+
+class HoldRelease(Strict):
+    reason: Reason
+
+
+class LegalHold(BaseModel):
+    id: str
+    reason: str
+    case_reference: str
+    record_ids: list[str] = Field(default_factory=list)
+    query: HoldQuery | None = None
+    placed_at: datetime
+    placed_by: str
+    released_at: datetime | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+    already_disposed: list[str] = Field(default_factory=list, description="Named records destroyed before the hold.")
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+
+class HoldList(BaseModel):
+    items: list[LegalHold]
+
+
+class SweepIn(Strict):
+    as_of: UtcDatetime | None = Field(None, description="Default now; a later time only forecasts.")
+    limit: int = Field(1000, ge=1, le=100_000, description="Forecasts: at most this many items are listed.")
+
+
+class Decision(StrEnum):
+    pending = "pending"
+    approve = "approve"
+    reject = "reject"
+    extend = "extend"
+
+
+class ItemState(StrEnum):
+    waiting = "waiting"  # not executed (yet)
+    executing = "executing"  # claimed by an execution: resumed after a crash
+    disposed = "disposed"  # destroyed or transferred and destroyed
+    kept = "kept"  # rejected or extended: the record stays
+    held = "held"  # on hold when its turn came: it stays
+
+
+class BatchItem(BaseModel):
+    record_id: str
+    reference: str
+    kind: Kind
+    action: DispositionAction
+    retain_until: datetime
+    schedule: ScheduleRef
+    decision: Decision = Decision.pending
+    approvers: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    until: datetime | None = None
+    decided_at: datetime | None = None
+    state: ItemState = ItemState.waiting
+    disposed_at: datetime | None = None
+    content_hash: str | None = None
+    transfer: str | None = Field(None, description="Where the BagIt package went.")
+    audit_seq: int | None = Field(None, description="Sequence number of the destruction event in the audit log.")
+
+
+class BatchStatus(StrEnum):
+    forecast = "forecast"
+    open = "open"
+    executing = "executing"
+    done = "done"
+
+
+class Progress(BaseModel):
+    total: int
+    decided: int
+    processed: int
+    disposed: int
+    kept: int
+    held: int
+
+
+class DispositionBatch(BaseModel):
+    id: str | None = Field(description="None for a forecast, which is not stored.")
+    status: BatchStatus
+    as_of: datetime
+    created_at: datetime
+    created_by: str
+    items: list[BatchItem]
+    progress: Progress | None = None
+    two_person_rule: bool = False
+    executed_by: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    certificate_id: str | None = None
+    truncated: bool = Field(False, description="Forecasts: more items are due than listed.")
+
+    def summary(self) -> Progress:
+        items = self.items
+        return Progress(
+            total=len(items),
+            decided=sum(i.decision is not Decision.pending for i in items),
+            processed=sum(i.state in (ItemState.disposed, ItemState.kept, ItemState.held) for i in items),
+            disposed=sum(i.state is ItemState.disposed for i in items),
+            kept=sum(i.state is ItemState.kept for i in items),
+            held=sum(i.state is ItemState.held for i in items),
+        )
+
+
+class SweepResult(BaseModel):
+    as_of: datetime
+    forecast: bool
+    batches: list[DispositionBatch]
+    due: int = Field(description="Due, unheld records gathered (or forecast).")
+    held: int = Field(description="Due records left out because a legal hold covers them.")
+    assigned: int = Field(0, description="Archived records given their schedule by this sweep's reconciliation.")
+
+
+class BatchList(BaseModel):
+    items: list[DispositionBatch]
+
+
+class DecisionIn(Strict):
+    record_id: RecordId
+    decision: Decision
+    reason: Reason | None = None
+    until: UtcDatetime | None = Field(None, description="For `extend`: the new retain-until date.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> DecisionIn:
+        if self.decision is Decision.pending:
+            raise ValueError("decide approve, reject or extend")
+        if self.decision is Decision.extend and self.until is None:
+            raise ValueError("extend needs `until`")
+        if self.decision is not Decision.extend and self.until is not None:
+            raise ValueError("`until` applies only to extend")
+        if self.decision in (Decision.reject, Decision.extend) and not self.reason:
+            raise ValueError(f"{self.decision.value} needs a reason")
+        return self
+
+
+class DecisionsIn(Strict):
+    """The body of ``POST /api/v1/retention/batches/{id}/decisions``."""
+
+    decisions: list[DecisionIn] = Field(min_length=1, max_length=100_000)
+
+    @field_validator("decisions")
+    @classmethod
+    def _once_each(cls, value: list[DecisionIn]) -> list[DecisionIn]:
+        ids = [d.record_id for d in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("each record may be decided once per request")
+        return value
+
+
+class Tombstone(BaseModel):
+    """What remains of a destroyed record: enough to prove it existed and was disposed of lawfully."""
+
+    record_id: str
+    reference: str
+    kind: Kind
+    received_at: datetime
+    created_at: datetime
+    archived_at: datetime | None
+    destroyed_at: datetime
+    disposition: DispositionAction
+    schedule: ScheduleRef
+    retain_until: datetime
+    content_hash: str = Field(description="SHA-256 of the record's canonical JSON, taken just before destruction.")
+    batch_id: str
+    certificate_id: str | None = None
+    transferred_to: str | None = None
+
+
+class CertificateItem(BaseModel):
+    record_id: str
+    reference: str
+    kind: Kind
+    content_hash: str
+    action: DispositionAction
+    schedule: ScheduleRef
+    retain_until: datetime
+    approvers: list[str]
+    disposed_at: datetime
+    transferred_to: str | None = None
+    audit_event: dict[str, Any] = Field(description="The destruction event exactly as hashed into the audit log.")
+    inclusion_path: list[str] = Field(description="RFC 9162 inclusion proof of that event in `audit_checkpoint`.")
+
+
+class DestructionCertificate(BaseModel):
+    format: str = "records destruction certificate v1"
+    id: str
+    batch_id: str
+    issued_at: datetime
+    executor: str
+    approvers: list[str]
+    started_at: datetime
+    finished_at: datetime
+    items: list[CertificateItem]
+    audit_checkpoint: dict[str, Any] = Field(description="The signed audit checkpoint covering every destruction event.")
+    key_id: str
+    public_key: str = Field(description="PEM of the Ed25519 key that signed (also at /api/v1/audit/public-keys).")
+    signature: str = Field("", description="Base64 Ed25519 signature (see `records retention verify-certificate`).")
+
+
+def has_id_shape(value: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9\-]{1,64}", value))

@@ -1,0 +1,815 @@
+"""Retention and disposition: which schedule keeps each archived record and until when, legal
+holds, sweeps into disposition batches, decisions (optionally by two people), execution that
+resumes after a crash without doing anything twice, tombstones and signed certificates.
+
+The order of an item's execution is what makes resuming safe: claim it (a hold wins: the item
+is left alone) → tombstone written to the register outside the database → for a transfer, the
+BagIt package written and validated → the hold checked again and the data key destroyed → the
+blobs deleted → the record pruned → item, tombstone and its audit event committed together.
+Every step is idempotent and the last one is a compare-and-swap, so a run killed anywhere
+resumes with the item it was on and records its destruction exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from records.audit.events import AuditEventDraft
+from records.audit.log import EventQuery
+from records.audit.trail import AuditTrail, committed
+from records.audit.trail import begin as begin_trail
+from records.audit.trail import current as current_trail
+from records.audit.trail import end as end_trail
+from records.clock import as_utc, utcnow
+from records.errors import Conflict, InvalidInput, NotFound, RecordDestroyed, RecordNotFound
+from records.models import Kind, RecordQuery
+from records.retention import periods
+from records.retention.certificates import sign
+from records.retention.errors import (
+    BatchNotFound,
+    BatchNotOpen,
+    BatchUndecided,
+    CertificateNotFound,
+    HoldNotFound,
+    HoldReleased,
+    ItemDecided,
+    RecordNotInBatch,
+    RecordOnHold,
+    RetentionBelowMinimum,
+    RetentionNotAssigned,
+    ScheduleChanged,
+    ScheduleNotFound,
+    SecondApproverRequired,
+)
+from records.retention.models import (
+    BatchItem,
+    BatchStatus,
+    CertificateItem,
+    Decision,
+    DecisionsIn,
+    DestructionCertificate,
+    DispositionAction,
+    DispositionBatch,
+    HoldIn,
+    HoldQuery,
+    HoldRelease,
+    ItemState,
+    LegalHold,
+    ReapplyIn,
+    RecordRetention,
+    RetentionAssignment,
+    RetentionEventIn,
+    RetentionEventResult,
+    RetentionSchedule,
+    ScheduleIn,
+    SchedulePatch,
+    ScheduleRef,
+    SweepResult,
+    Tombstone,
+)
+from records.retention.tombstones import TombstoneRegister
+from records.retention.transfer import write_bag
+from records.roles import Principal
+from records.services.records import blob_key
+from records.stored import StoredRecord
+from records.workflow import ARCHIVED
+
+log = logging.getLogger("records.retention")
+PAGE = 500
+SYSTEM = Principal("system:retention", "system")  # type: ignore[arg-type]  # the scheduler's own name
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """The settings retention runs by."""
+
+    fiscal_year_start_month: int = 1
+    two_person_rule: bool = False
+    batch_max_items: int = 10_000
+    review_period: str = "P1Y"
+    transfer_dir: Path = Path("transfers")
+    organization: str = "records"
+
+
+def _events(*targets: str, action: str | None = None) -> list[AuditEventDraft]:
+    """The current trail's event for one change, naming exactly ``targets`` (plus what the request
+    itself named): per-item events of a batch must not accumulate every earlier item's target."""
+    trail = current_trail()
+    if trail is None:
+        return []
+    status = trail.success_status if action is None else None
+    return [trail.draft(action=action, status=status, targets=[*trail.targets, *targets])]
+
+
+def _committed_request_event(events: list[AuditEventDraft]) -> None:
+    """The request's own event (no explicit action) went in with the change."""
+    if events:
+        committed()
+
+
+def system_trail(action: str, actor: Principal | None = None, like: AuditTrail | None = None) -> AuditTrail:
+    if like is not None:
+        return AuditTrail(action=action, actor=like.actor, role=like.role, request_id=like.request_id,
+                          client=like.client, purpose=like.purpose)
+    who = actor or SYSTEM
+    return AuditTrail(action=action, actor=who.name, role=str(who.role))
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+class RetentionService:
+    def __init__(self, repo, records, record_repo, blobs, audit, keyring, index, tombstones: TombstoneRegister,  # type: ignore[no-untyped-def]
+                 policy: RetentionPolicy, deliver: Callable[..., str | None] | None = None) -> None:
+        self._repo = repo
+        self._records = records  # RecordService: opens records, shreds through its destruction gate
+        self._record_repo = record_repo
+        self._blobs = blobs
+        self._audit = audit
+        self._keyring = keyring
+        self._index = index
+        self._tombstones = tombstones
+        self.policy = policy
+        self._deliver = deliver
+        # Placing a hold and the last hold check before a key is destroyed exclude each other, so a
+        # hold placed at any moment either stops the destruction or comes after it.
+        self._hold_gate = asyncio.Lock()
+        self._runs: dict[str, asyncio.Task[DispositionBatch]] = {}
+
+    # --- schedules -----------------------------------------------------------------------------
+
+    async def create_schedule(self, data: ScheduleIn, actor: Principal, origin: str = "api",
+                              minimum_period: str | None = None) -> RetentionSchedule:
+        schedule = RetentionSchedule(
+            id=str(uuid.uuid4()), version=1, name=data.name, kinds=data.kinds, classification=data.classification or [],
+            trigger=data.trigger, period=data.period, cutoff=data.cutoff, action=data.action, origin=origin,
+            minimum_period=minimum_period, created_at=utcnow(), created_by=actor.name)
+        self._check_minimum(schedule)
+        events = _events(f"schedule:{schedule.id}")
+        await self._repo.add_schedule(schedule, events)
+        _committed_request_event(events)
+        return schedule
+
+    async def schedules(self) -> list[RetentionSchedule]:
+        return await self._repo.schedules()
+
+    async def schedule(self, schedule_id: str, version: int | None = None) -> RetentionSchedule:
+        found = await self._repo.schedule(schedule_id, version)
+        if found is None:
+            raise ScheduleNotFound(f"no retention schedule has id {schedule_id!r}" + (f" and version {version}" if version else ""))
+        return found
+
+    async def amend_schedule(self, schedule_id: str, patch: SchedulePatch, actor: Principal) -> RetentionSchedule:
+        """A new version. Records already under the schedule keep their dates until re-applied."""
+        current = await self.schedule(schedule_id)
+        changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
+        if "classification" in changes and changes["classification"] is None:
+            changes["classification"] = []
+        for name in ("name", "kinds", "trigger", "action"):
+            if name in changes and changes[name] is None:
+                raise InvalidInput(f"{name} cannot be removed, only changed", field=name)
+        updated = current.model_copy(update={**{k: getattr(patch, k) for k in changes}, "version": current.version + 1,
+                                             "created_at": utcnow(), "created_by": actor.name, "reason": patch.reason})
+        if updated.classification is None:
+            updated.classification = []
+        if updated.action is not DispositionAction.permanent and updated.period is None:
+            raise InvalidInput("period is required unless the action is 'permanent'", field="period")
+        self._check_minimum(updated)
+        events = _events(f"schedule:{schedule_id}")
+        if not await self._repo.add_schedule_version(updated, events):
+            raise ScheduleChanged(f"schedule {current.name!r} was changed meanwhile; read it again")
+        _committed_request_event(events)
+        return updated
+
+    @staticmethod
+    def _check_minimum(schedule: RetentionSchedule) -> None:
+        if schedule.minimum_period is None or schedule.action is DispositionAction.permanent:
+            return
+        reference = datetime(2000, 1, 1, tzinfo=UTC)
+        if not periods.period_days_at_least(schedule.period or "P0D", schedule.minimum_period, reference):
+            raise RetentionBelowMinimum(
+                f"schedule {schedule.name!r} must keep records at least {schedule.minimum_period} "
+                f"({schedule.origin}); {schedule.period} is shorter", field="period")
+
+    async def reapply_schedule(self, schedule_id: str, data: ReapplyIn, actor: Principal) -> dict[str, Any]:
+        """Move every undisposed record under earlier versions to the latest one, explicitly and
+        audited, one event per record whose dates change. Shorter dates only with ``allow_shorter``."""
+        latest = await self.schedule(schedule_id)
+        examined = changed = kept_longer = 0
+        after: str | None = None
+        now = utcnow()
+        while page := await self._repo.assignments_under(schedule_id, after, PAGE):
+            after = page[-1].record_id
+            for a in page:
+                if a.schedule is None or a.schedule.version >= latest.version or a.batch_id is not None:
+                    continue
+                examined += 1
+                stored = await self._record_repo.get(a.record_id)
+                if stored is None or stored.destroyed_at is not None:
+                    continue
+                fresh = await self._compute(stored, latest, now)
+                note = f"re-applied v{latest.version} by {actor.name} on {now.date()}: {data.reason}"
+                if (fresh.retain_until is not None and a.retain_until is not None and fresh.retain_until < a.retain_until
+                        and not data.allow_shorter) or (fresh.retain_until is not None and a.retain_until is None
+                                                         and a.action is DispositionAction.permanent and not data.allow_shorter):
+                    kept_longer += 1
+                    fresh = fresh.model_copy(update={"retain_until": a.retain_until, "action": a.action,
+                                                     "basis": f"{fresh.basis}; kept until the later date of v{a.schedule.version}"})
+                fresh.history = [*a.history, a.basis]
+                fresh.basis = f"{fresh.basis} ({note})"
+                await self._repo.put_assignment(fresh, _events(f"record:{a.record_id}", f"schedule:{schedule_id}",
+                                                               action="retention.schedule.reapply_record"))
+                changed += 1
+        return {"schedule": ScheduleRef(id=latest.id, version=latest.version, name=latest.name).model_dump(),
+                "examined": examined, "changed": changed, "kept_longer": kept_longer}
+
+    async def seed_schedules(self, defaults: list[tuple[str, ScheduleIn, str | None]]) -> int:
+        """Store the schedules plugins register unless one of that name exists (the stored one,
+        perhaps edited by an archivist, wins)."""
+        existing = {s.name for s in await self._repo.schedules()}
+        added = 0
+        for plugin, data, minimum in defaults:
+            if data.name in existing:
+                continue
+            actor = Principal(f"plugin:{plugin}", "system")  # type: ignore[arg-type]
+            trail = system_trail("retention.schedule.seed", actor)
+            token = begin_trail(trail)
+            try:
+                await self.create_schedule(data, actor, origin=f"plugin:{plugin}", minimum_period=minimum)
+            except Conflict:
+                continue
+            finally:
+                end_trail(token)
+            existing.add(data.name)
+            added += 1
+        return added
+
+    # --- assignments ---------------------------------------------------------------------------
+
+    async def _choose(self, kind: Kind, codes: list[str]) -> RetentionSchedule | None:
+        """The schedule that keeps a record: the most specific (with classification codes) among
+        those covering it, and among equals the one that keeps it longest (retention wins)."""
+        covering = [s for s in await self._repo.schedules() if s.covers(kind, codes)]
+        if not covering:
+            return None
+        reference = datetime(2000, 1, 1, tzinfo=UTC)
+
+        def length(s: RetentionSchedule) -> tuple[int, int, datetime]:
+            permanent = s.action is DispositionAction.permanent
+            until = reference + periods.parse_period(s.period) if s.period and not permanent else reference
+            return (bool(s.classification), permanent, until)
+
+        return max(covering, key=length)
+
+    async def _compute(self, stored: StoredRecord, schedule: RetentionSchedule | None, now: datetime) -> RetentionAssignment:
+        base = {"record_id": stored.id, "reference": stored.reference, "kind": stored.kind}
+        if schedule is None:
+            return RetentionAssignment(**base, schedule=None, basis=(
+                f"no retention schedule covers a {stored.kind.value} with these classification codes: kept until one does"))
+        ref = ScheduleRef(id=schedule.id, version=schedule.version, name=schedule.name)
+        head = f"schedule {schedule.name!r} v{schedule.version} ({schedule.action.value})"
+        if schedule.action is DispositionAction.permanent:
+            return RetentionAssignment(**base, schedule=ref, trigger=schedule.trigger, action=schedule.action,
+                                       basis=f"{head}: kept permanently")
+        trigger_at: datetime | None
+        if schedule.trigger == "archived":
+            trigger_at = stored.archived_at
+        elif schedule.trigger == "closed":
+            trigger_at = stored.result_at or stored.archived_at
+        else:
+            trigger_at = await self._repo.event_time(schedule.trigger.removeprefix("event:"), stored.id)
+        if trigger_at is None:
+            return RetentionAssignment(**base, schedule=ref, trigger=schedule.trigger, action=schedule.action,
+                                       basis=f"{head}: the clock starts at {schedule.trigger}, which has not happened yet")
+        assert schedule.period is not None
+        until = periods.retain_until(trigger_at, schedule.period, schedule.cutoff, self.policy.fiscal_year_start_month)
+        why = periods.explain(schedule.trigger, trigger_at, schedule.period, schedule.cutoff, until,
+                              self.policy.fiscal_year_start_month)
+        return RetentionAssignment(**base, schedule=ref, trigger=schedule.trigger, trigger_at=trigger_at,
+                                   retain_until=until, action=schedule.action, basis=f"{head}: {why}")
+
+    async def assign(self, record_id: str) -> RetentionAssignment | None:
+        """Give an archived record its schedule (idempotent: an existing assignment stays)."""
+        existing = await self._repo.assignment(record_id)
+        if existing is not None:
+            return existing
+        stored = await self._record_repo.get(record_id)
+        if stored is None or stored.archived_at is None or stored.destroyed_at is not None:
+            return None
+        assignment = await self._compute(stored, await self._choose(stored.kind, stored.classification), utcnow())
+        await self._repo.put_assignment(assignment, _events(f"record:{record_id}", action="retention.assign"))
+        return assignment
+
+    async def on_archived(self, record: Any) -> None:
+        """Called by the record service once an archiving has committed."""
+        try:
+            await self.assign(record.id)
+        except Exception:  # noqa: BLE001 - the archive stands; the next reconciliation assigns it
+            log.exception("assigning retention to %s failed; the next sweep's reconciliation will", record.id)
+
+    async def reconcile(self) -> int:
+        """Assign every archived record that has no assignment (archived while this failed)."""
+        assigned, after = 0, None
+        while page := await self._repo.unassigned_archived(after, PAGE):
+            after = page[-1]
+            for record_id in page:
+                assigned += int(await self.assign(record_id) is not None)
+        return assigned
+
+    async def record_retention(self, record_id: str) -> RecordRetention:
+        assignment = await self._repo.assignment(record_id)
+        if assignment is None:
+            stored = await self._record_repo.get(record_id)
+            if stored is None:
+                raise RecordNotFound(f"no record has id {record_id!r}")
+            if stored.archived_at is None:
+                schedule = await self._choose(stored.kind, stored.classification)
+                preview = await self._compute(stored, schedule, utcnow())
+                return RecordRetention(**preview.model_dump(exclude={"basis", "retain_until", "trigger_at"}),
+                                       basis=f"not archived yet: retention starts when it is ({preview.basis})",
+                                       holds=await self._repo.holds_on(record_id))
+            assignment = await self.assign(record_id)
+            if assignment is None:
+                raise RetentionNotAssigned(f"record {stored.reference} has no retention assignment")
+        return RecordRetention(**assignment.model_dump(), holds=await self._repo.holds_on(record_id))
+
+    # --- events --------------------------------------------------------------------------------
+
+    async def fire_event(self, data: RetentionEventIn, actor: Principal) -> RetentionEventResult:
+        occurred = data.occurred_at or utcnow()
+        ids = list(dict.fromkeys(data.record_ids or []))
+        for record_id in ids:
+            if await self._record_repo.get(record_id) is None:
+                raise RecordNotFound(f"no record has id {record_id!r}", field="record_ids")
+        if data.customer_account is not None:
+            query = RecordQuery(customer_account_index=self._index.account(data.customer_account), limit=PAGE + 1)
+            after = None
+            while True:
+                page = await self._record_repo.find(query.model_copy(update={"after": after}))
+                ids.extend(s.id for s in page[:PAGE] if s.id not in ids)
+                if len(page) <= PAGE:
+                    break
+                after = (page[PAGE - 1].created_at, page[PAGE - 1].id)
+        started = 0
+        trail = current_trail()
+        for record_id in ids:
+            if trail is not None:
+                trail.target(f"record:{record_id}")
+            await self._repo.record_event(data.name, record_id, occurred)
+            a = await self._repo.assignment(record_id)
+            if a is None or a.trigger != f"event:{data.name}" or a.trigger_at is not None or a.disposed_at is not None:
+                continue
+            stored = await self._record_repo.get(record_id)
+            assert a.schedule is not None and stored is not None
+            fresh = await self._compute(stored, await self.schedule(a.schedule.id, a.schedule.version), utcnow())
+            fresh.history = [*a.history, a.basis]
+            await self._repo.put_assignment(fresh, _events(f"record:{record_id}", action="retention.clock.start"))
+            started += 1
+        return RetentionEventResult(name=data.name, occurred_at=occurred, matched=len(ids), clocks_started=started)
+
+    # --- legal holds ---------------------------------------------------------------------------
+
+    async def place_hold(self, data: HoldIn, actor: Principal) -> LegalHold:
+        ids = list(dict.fromkeys(data.record_ids or []))
+        disposed = []
+        for record_id in ids:
+            if await self._record_repo.get(record_id) is None:
+                raise RecordNotFound(f"no record has id {record_id!r}", field="record_ids")
+            if await self._repo.tombstone(record_id) is not None:
+                disposed.append(record_id)
+        query = None
+        if data.query is not None:
+            q = data.query
+            query = HoldQuery(
+                customer_account_index=self._index.account(q.customer_account) if q.customer_account else None,
+                customer_phone_index=self._index.phone(q.customer_phone) if q.customer_phone else None,
+                kind=q.kind, received_from=q.received_from, received_to=q.received_to)
+        hold = LegalHold(id=str(uuid.uuid4()), reason=data.reason, case_reference=data.case_reference, record_ids=ids,
+                         query=query, placed_at=utcnow(), placed_by=actor.name, already_disposed=disposed)
+        events = _events(f"hold:{hold.id}", *(f"record:{r}" for r in ids[:1000]))
+        async with self._hold_gate:
+            await self._repo.add_hold(hold, events)
+        _committed_request_event(events)
+        return hold
+
+    async def hold(self, hold_id: str) -> LegalHold:
+        found = await self._repo.hold(hold_id)
+        if found is None:
+            raise HoldNotFound(f"no legal hold has id {hold_id!r}")
+        return found
+
+    async def holds(self, active_only: bool = False) -> list[LegalHold]:
+        return await self._repo.holds(active_only)
+
+    async def release_hold(self, hold_id: str, data: HoldRelease, actor: Principal) -> LegalHold:
+        hold = await self.hold(hold_id)
+        if not hold.active:
+            raise HoldReleased(f"legal hold {hold_id} was released on {hold.released_at}")
+        released = hold.model_copy(update={"released_at": utcnow(), "released_by": actor.name, "release_reason": data.reason})
+        events = _events(f"hold:{hold_id}")
+        if not await self._repo.release_hold(released, events):
+            raise HoldReleased(f"legal hold {hold_id} was released meanwhile")
+        _committed_request_event(events)
+        return released
+
+    async def check_not_held(self, record_id: str) -> None:
+        holds = await self._repo.holds_on(record_id)
+        if holds:
+            raise RecordOnHold(f"record {record_id} is under legal hold {', '.join(holds)}: it cannot be destroyed",
+                               holds=holds)
+
+    @contextlib.asynccontextmanager
+    async def destruction_gate(self, record_id: str) -> AsyncIterator[None]:
+        """Wraps every destruction of a data key (``RecordService.shred``): a hold wins, on every path."""
+        async with self._hold_gate:
+            await self.check_not_held(record_id)
+            yield
+
+    # --- sweeps --------------------------------------------------------------------------------
+
+    async def sweep(self, actor: Principal, as_of: datetime | None = None, forecast_limit: int = 1000,
+                    reconcile: bool = False, progress: Callable[[int], None] | None = None) -> SweepResult:
+        """Gather due, unheld records into batches (at most ``batch_max_items`` each). A future
+        ``as_of`` only forecasts: nothing is stored."""
+        now = utcnow()
+        as_of = as_utc(as_of) if as_of else now
+        forecast = as_of > now
+        assigned = await self.reconcile() if reconcile and not forecast else 0
+        items: list[BatchItem] = []
+        batches: list[DispositionBatch] = []
+        due = held = 0
+        truncated = False
+        after: tuple[datetime, str] | None = None
+        while page := await self._repo.due(as_of, after, PAGE):
+            after = (page[-1].retain_until, page[-1].record_id)  # type: ignore[assignment]
+            for a in page:
+                if a.action not in (DispositionAction.destroy, DispositionAction.transfer, DispositionAction.review):
+                    continue
+                if await self._repo.holds_on(a.record_id):
+                    held += 1
+                    continue
+                due += 1
+                if forecast and len(items) >= forecast_limit:
+                    truncated = True
+                    continue
+                assert a.schedule is not None and a.retain_until is not None and a.action is not None
+                items.append(BatchItem(record_id=a.record_id, reference=a.reference, kind=a.kind, action=a.action,
+                                       retain_until=a.retain_until, schedule=a.schedule))
+                if not forecast and len(items) >= self.policy.batch_max_items:
+                    batches.append(await self._store_batch(items, as_of, actor))
+                    items = []
+            if progress:
+                progress(due + held)
+        if forecast:
+            batches.append(DispositionBatch(id=None, status=BatchStatus.forecast, as_of=as_of, created_at=now,
+                                            created_by=actor.name, items=items, truncated=truncated,
+                                            two_person_rule=self.policy.two_person_rule))
+        elif items:
+            batches.append(await self._store_batch(items, as_of, actor))
+        for batch in batches:
+            batch.progress = batch.summary()
+        return SweepResult(as_of=as_of, forecast=forecast, batches=batches, due=due, held=held, assigned=assigned)
+
+    async def _store_batch(self, items: list[BatchItem], as_of: datetime, actor: Principal) -> DispositionBatch:
+        batch = DispositionBatch(id=str(uuid.uuid4()), status=BatchStatus.open, as_of=as_of, created_at=utcnow(),
+                                 created_by=actor.name, items=items, two_person_rule=self.policy.two_person_rule)
+        await self._repo.add_batch(batch, _events(f"batch:{batch.id}", action="retention.batch.create"))
+        return batch
+
+    # --- batches and decisions -----------------------------------------------------------------
+
+    async def batch(self, batch_id: str) -> DispositionBatch:
+        found = await self._repo.batch(batch_id)
+        if found is None:
+            raise BatchNotFound(f"no disposition batch has id {batch_id!r}")
+        return found
+
+    async def batches(self, status: str | None = None, limit: int = 100) -> list[DispositionBatch]:
+        return await self._repo.batches(status, limit)
+
+    def _approvals_needed(self, batch: DispositionBatch) -> int:
+        return 2 if batch.two_person_rule else 1
+
+    async def decide(self, batch_id: str, data: DecisionsIn, actor: Principal) -> DispositionBatch:
+        batch = await self.batch(batch_id)
+        if batch.status is not BatchStatus.open:
+            raise BatchNotOpen(f"batch {batch_id} is {batch.status.value}: decisions are taken while it is open")
+        by_id = {i.record_id: i for i in batch.items}
+        now = utcnow()
+        changed_items: list[BatchItem] = []
+        assignments: list[RetentionAssignment] = []
+        for d in data.decisions:
+            item = by_id.get(d.record_id)
+            if item is None:
+                raise RecordNotInBatch(f"record {d.record_id} is not in batch {batch_id}", field="decisions")
+            if item.decision in (Decision.reject, Decision.extend):
+                raise ItemDecided(f"{item.reference} was already {item.decision.value}ed; it left the batch")
+            item = item.model_copy(deep=True)
+            if d.decision is Decision.approve:
+                if actor.name in item.approvers:
+                    if len(item.approvers) < self._approvals_needed(batch):
+                        raise SecondApproverRequired(
+                            f"{item.reference}: {actor.name} approved already; the two-person rule needs another approver")
+                    continue
+                item.approvers.append(actor.name)
+                item.decision, item.reason, item.decided_at = Decision.approve, d.reason or item.reason, now
+            else:
+                a = await self._repo.assignment(item.record_id)
+                assert a is not None
+                if d.decision is Decision.extend:
+                    assert d.until is not None
+                    if d.until <= max(now, item.retain_until):
+                        raise InvalidInput(f"{item.reference}: extend until a date after {max(now, item.retain_until).date()}",
+                                           field="until")
+                    until, why = d.until, f"extended by {actor.name} on {now.date()} until {d.until.date()}: {d.reason}"
+                else:
+                    until = max(now, item.retain_until) + periods.parse_period(self.policy.review_period)
+                    why = (f"disposition rejected by {actor.name} on {now.date()}: {d.reason}; "
+                           f"reviewed again from {until.date()}")
+                assignments.append(a.model_copy(update={"retain_until": until, "batch_id": None, "basis": f"{a.basis}; {why}",
+                                                        "history": [*a.history, a.basis]}))
+                item.decision, item.reason, item.until, item.decided_at = d.decision, d.reason, until, now
+                item.approvers = [actor.name]
+                item.state = ItemState.kept
+            changed_items.append(item)
+        targets = [f"batch:{batch_id}", *(f"record:{i.record_id}" for i in changed_items[:1000])]
+        events = _events(*targets)
+        if changed_items and not await self._repo.decide(batch_id, changed_items, assignments, events):
+            raise BatchNotOpen(f"batch {batch_id} started executing meanwhile")
+        _committed_request_event(events if changed_items else [])
+        return await self.batch(batch_id)
+
+    # --- execution -----------------------------------------------------------------------------
+
+    async def start_execution(self, batch_id: str, actor: Principal) -> DispositionBatch:
+        """Check the batch may run and mark it executing; ``run`` then does the work."""
+        batch = await self.batch(batch_id)
+        if batch.status is BatchStatus.executing:
+            return batch  # resuming
+        if batch.status is not BatchStatus.open:
+            raise BatchNotOpen(f"batch {batch_id} is {batch.status.value}")
+        undecided = [i.reference for i in batch.items if i.decision is Decision.pending]
+        short = [i.reference for i in batch.items
+                 if i.decision is Decision.approve and len(i.approvers) < self._approvals_needed(batch)]
+        if undecided or short:
+            parts = []
+            if undecided:
+                parts.append(f"{len(undecided)} undecided (e.g. {', '.join(undecided[:3])})")
+            if short:
+                parts.append(f"{len(short)} awaiting a second approver (e.g. {', '.join(short[:3])})")
+            raise BatchUndecided(f"batch {batch_id} cannot run: {'; '.join(parts)}")
+        started = batch.model_copy(update={"status": BatchStatus.executing, "executed_by": actor.name, "started_at": utcnow()})
+        events = _events(f"batch:{batch_id}")
+        if not await self._repo.update_batch(started, BatchStatus.open.value, events):
+            raise BatchNotOpen(f"batch {batch_id} changed meanwhile")
+        _committed_request_event(events)
+        return await self.batch(batch_id)
+
+    def run_in_background(self, batch_id: str, trail: AuditTrail) -> asyncio.Task[DispositionBatch]:
+        """Run (or resume) an executing batch in a task of its own; one run per batch at a time."""
+        running = self._runs.get(batch_id)
+        if running is not None and not running.done():
+            return running
+
+        async def go() -> DispositionBatch:
+            token = begin_trail(trail)
+            try:
+                return await self.run(batch_id)
+            except Exception:
+                log.exception("disposition batch %s stopped; it resumes at the next start or execute", batch_id)
+                raise
+            finally:
+                end_trail(token)
+
+        task = asyncio.get_running_loop().create_task(go())
+        self._runs[batch_id] = task
+        return task
+
+    def running(self) -> list[asyncio.Task[DispositionBatch]]:
+        return [t for t in self._runs.values() if not t.done()]
+
+    async def resume_all(self) -> list[str]:
+        """At start-up: carry on with every batch a crash left executing."""
+        resumed = []
+        for batch in await self._repo.batches(BatchStatus.executing.value, 1000):
+            assert batch.id is not None
+            self.run_in_background(batch.id, system_trail("retention.batch.resume"))
+            resumed.append(batch.id)
+        return resumed
+
+    async def run(self, batch_id: str, progress: Callable[[int, int], None] | None = None,
+                  stop_after: int | None = None) -> DispositionBatch:
+        """Execute every approved item not yet done, then certify. ``stop_after`` ends the run
+        after that many items (tests of resuming)."""
+        if current_trail() is None:  # library use: destruction events are what certificates prove
+            token = begin_trail(system_trail("retention.batch.execute"))
+            try:
+                return await self.run(batch_id, progress, stop_after)
+            finally:
+                end_trail(token)
+        batch = await self.batch(batch_id)
+        if batch.status is not BatchStatus.executing:
+            return batch
+        checkpoint_before = await self._audit.seal()  # the records' histories, for transfer packages
+        total, done, executed = len(batch.items), 0, 0
+        for item in batch.items:
+            if item.state in (ItemState.waiting, ItemState.executing) and item.decision is Decision.approve:
+                if stop_after is not None and executed >= stop_after:
+                    return await self.batch(batch_id)
+                executed += 1
+                # A trail of its own per item: each event names its record only.
+                parent = current_trail()
+                token = begin_trail(system_trail(parent.action, like=parent)) if parent is not None else None
+                try:
+                    await self._execute_item(batch, item, checkpoint_before)
+                finally:
+                    if token is not None:
+                        end_trail(token)
+            done += 1
+            if progress:
+                progress(done, total)
+        return await self._certify(batch_id)
+
+    async def _execute_item(self, batch: DispositionBatch, item: BatchItem, checkpoint: Any) -> None:
+        assert batch.id is not None
+        targets = (f"record:{item.record_id}", f"batch:{batch.id}")
+        state = await self._repo.claim_item(batch.id, item.record_id, _events(*targets, action="retention.hold.block"))
+        if state != "claimed":
+            return
+        stored = await self._record_repo.get(item.record_id)
+        if stored is None:
+            raise NotFound(f"record {item.record_id} of batch {batch.id} is missing from the store")
+        assignment = await self._repo.assignment(item.record_id)
+        now = utcnow()
+        if assignment is not None and (assignment.retain_until is None or assignment.retain_until > now):
+            # Never a day early: a date moved by an extension or a re-application since the sweep.
+            await self._keep(batch.id, item, "not due at execution", assignment)
+            return
+        tombstone = self._tombstones.get(item.record_id) if stored.destroyed_at is not None else None
+        if tombstone is None:
+            if stored.destroyed_at is not None:
+                digest, where = "unavailable: its key was destroyed outside disposition", None
+            else:
+                record = await self._records.open_for_disposition(item.record_id)
+                clear = record.model_dump(mode="json")
+                digest = content_hash(clear)
+                where = None
+                if item.action is DispositionAction.transfer:
+                    where = await self._transfer(batch, item, stored, clear, assignment, digest, checkpoint)
+            tombstone = Tombstone(
+                record_id=stored.id, reference=stored.reference, kind=stored.kind, received_at=stored.received_at,
+                created_at=stored.created_at, archived_at=stored.archived_at, destroyed_at=now,
+                disposition=DispositionAction.transfer if item.action is DispositionAction.transfer else DispositionAction.destroy,
+                schedule=item.schedule, retain_until=item.retain_until, content_hash=digest, batch_id=batch.id,
+                transferred_to=where)
+            self._tombstones.record(tombstone)  # before anything is destroyed: a resumed run certifies this
+        if stored.destroyed_at is None:
+            try:
+                await self._records.shred(item.record_id)  # through the destruction gate: a hold placed since wins
+            except RecordOnHold:
+                await self._keep(batch.id, item, "placed on hold during execution", assignment, state=ItemState.held)
+                return
+        for attachment in stored.attachments:
+            await self._blobs.delete(blob_key(stored.id, attachment.id))
+        await self._prune(item.record_id)
+        finished = item.model_copy(update={"state": ItemState.disposed, "disposed_at": tombstone.destroyed_at,
+                                           "content_hash": tombstone.content_hash, "transfer": tombstone.transferred_to})
+        action = "retention.transfer" if item.action is DispositionAction.transfer else "retention.destroy"
+        await self._repo.finish_item(batch.id, finished, tombstone, _events(*targets, action=action))
+
+    async def _keep(self, batch_id: str, item: BatchItem, why: str, assignment: RetentionAssignment | None,
+                    state: ItemState = ItemState.kept) -> None:
+        kept = item.model_copy(update={"state": state, "reason": why})
+        assignments = []
+        if assignment is not None:
+            assignments.append(assignment.model_copy(update={"batch_id": None}))
+        await self._repo.release_item(batch_id, kept, assignments,
+                                      _events(f"record:{item.record_id}", f"batch:{batch_id}", action="retention.item.keep"))
+
+    async def _prune(self, record_id: str) -> None:
+        """Leave of the record only what its tombstone says: no notes, attachments or timeline."""
+        for _ in range(20):
+            stored = await self._record_repo.get(record_id)
+            if stored is None or (not stored.notes and not stored.attachments and not stored.timeline and stored.feedback is None):
+                return
+            pruned = stored.model_copy(update={"notes": [], "attachments": [], "timeline": [], "feedback": None,
+                                               "deadline": None, "sealed": {}, "version": stored.version + 1})
+            if await self._record_repo.replace(pruned, expected_version=stored.version):
+                return
+
+    async def _transfer(self, batch: DispositionBatch, item: BatchItem, stored: StoredRecord, clear: dict[str, Any],
+                        assignment: RetentionAssignment | None, digest: str, checkpoint: Any) -> str:
+        assert batch.id is not None
+        attachments = []
+        for attachment in stored.attachments:
+            meta, chunks = await self._records.open_attachment(stored.id, attachment.id)
+            attachments.append((attachment.id, meta.filename or attachment.id, chunks))
+        events = await self._audit.find(EventQuery(target=f"record:{stored.id}", limit=10_000))
+        proofs = []
+        for event in events:
+            if event.seq < checkpoint.tree_size:
+                proof = await self._audit.inclusion(event.seq, checkpoint.tree_size)
+                proofs.append({"event": event.model_dump(mode="json"), "leaf_index": event.seq, "path": proof["path"]})
+        metadata = {"record_id": stored.id, "reference": stored.reference, "kind": stored.kind.value,
+                    "content_hash_sha256": digest, "batch_id": batch.id, "schedule": item.schedule.model_dump(),
+                    "retain_until": item.retain_until.isoformat(),
+                    "retention_basis": assignment.basis if assignment else None, "approvers": item.approvers}
+        audit = {"checkpoint": checkpoint.model_dump(), "events": proofs,
+                 "public_keys": self._audit.public_keys()}
+        bag_info = {"Source-Organization": self.policy.organization, "External-Identifier": stored.reference,
+                    "External-Description": f"{stored.kind.value} {stored.reference} transferred by disposition batch {batch.id}",
+                    "Bagging-Date": utcnow().date().isoformat()}
+        path = await write_bag(self.policy.transfer_dir, batch.id, stored.reference, clear,
+                               attachments, metadata, audit, bag_info)
+        if self._deliver is not None:
+            delivered = self._deliver(bag=path, reference=stored.reference, batch_id=batch.id)
+            if delivered:
+                return str(delivered)
+        return str(path)
+
+    async def _certify(self, batch_id: str) -> DispositionBatch:
+        batch = await self.batch(batch_id)
+        if batch.status is not BatchStatus.executing:
+            return batch
+        disposed = [i for i in batch.items if i.state is ItemState.disposed]
+        finished = utcnow()
+        if not disposed:
+            done = batch.model_copy(update={"status": BatchStatus.done, "finished_at": finished, "items": []})
+            await self._repo.update_batch(done, BatchStatus.executing.value,
+                                          _events(f"batch:{batch_id}", action="retention.batch.done"))
+            return await self.batch(batch_id)
+        checkpoint = await self._audit.seal()
+        items = []
+        for item in disposed:
+            action = "retention.transfer" if item.action is DispositionAction.transfer else "retention.destroy"
+            found = await self._audit.find(EventQuery(target=f"record:{item.record_id}", action=action, limit=1))
+            if not found:
+                raise NotFound(f"the destruction event of {item.reference} is missing from the audit log")
+            event = found[0]
+            proof = await self._audit.inclusion(event.seq, checkpoint.tree_size)
+            assert item.disposed_at is not None and item.content_hash is not None
+            items.append(CertificateItem(
+                record_id=item.record_id, reference=item.reference, kind=item.kind, content_hash=item.content_hash,
+                action=item.action, schedule=item.schedule, retain_until=item.retain_until, approvers=item.approvers,
+                disposed_at=item.disposed_at, transferred_to=item.transfer, audit_event=event.model_dump(mode="json"),
+                inclusion_path=proof["path"]))
+        key_id, key = self._keyring.audit_signing_key()
+        certificate = sign(DestructionCertificate(
+            id=str(uuid.uuid4()), batch_id=batch_id, issued_at=finished, executor=batch.executed_by or "unknown",
+            approvers=sorted({a for i in disposed for a in i.approvers}), started_at=batch.started_at or finished,
+            finished_at=finished, items=items, audit_checkpoint=checkpoint.model_dump(), key_id=key_id,
+            public_key="", signature=""), key_id, key)
+        done = batch.model_copy(update={"status": BatchStatus.done, "finished_at": finished,
+                                        "certificate_id": certificate.id, "items": []})
+        await self._repo.add_certificate(certificate, done, _events(f"batch:{batch_id}", f"certificate:{certificate.id}",
+                                                                    action="retention.certificate.issue"))
+        return await self.batch(batch_id)
+
+    async def certificate(self, certificate_id: str) -> DestructionCertificate:
+        found = await self._repo.certificate(certificate_id)
+        if found is None:
+            raise CertificateNotFound(f"no destruction certificate has id {certificate_id!r}")
+        return found
+
+    # --- tombstones ----------------------------------------------------------------------------
+
+    async def tombstone(self, record_id: str) -> Tombstone | None:
+        return await self._repo.tombstone(record_id)
+
+    async def raise_if_disposed(self, stored: StoredRecord) -> None:
+        """A record disposed of answers 410 with its tombstone."""
+        if stored.destroyed_at is None:
+            return
+        tombstone = await self._repo.tombstone(stored.id)
+        if tombstone is not None:
+            raise RecordDestroyed(
+                f"record {tombstone.reference} was {'transferred and ' if tombstone.transferred_to else ''}destroyed "
+                f"on {tombstone.destroyed_at.date()} by disposition batch {tombstone.batch_id}",
+                **tombstone.model_dump(mode="json"))
+
+    async def enforce_tombstones(self) -> int:
+        """After a restore: every tombstone of the register is in the database again, and the
+        record's blobs (back from the backup, undecryptable) are deleted again."""
+        restored = 0
+        for record_id, tombstone in self._tombstones.entries().items():
+            if await self._repo.tombstone(record_id) is not None:
+                continue
+            stored = await self._record_repo.get(record_id)
+            if stored is None or stored.destroyed_at is None:
+                continue  # the register entry precedes a shredding that never happened (crash): the run resumes it
+            for attachment in stored.attachments:
+                await self._blobs.delete(blob_key(record_id, attachment.id))
+            await self._prune(record_id)
+            restored += int(await self._repo.put_tombstone(tombstone))
+        return restored

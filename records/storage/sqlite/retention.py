@@ -1,0 +1,379 @@
+"""Retention on SQLite: versioned schedules, assignments indexed by retain-until, events, legal
+holds, disposition batches with one row per item, tombstones and certificates.
+
+Each document is stored whole as JSON beside the columns that queries use. The due-date query
+is a range scan of a partial index over undisposed, unbatched assignments, a page at a time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from records.audit.events import AuditEventDraft
+from records.clock import to_text
+from records.errors import Conflict
+from records.retention.models import (
+    BatchItem,
+    DestructionCertificate,
+    DispositionBatch,
+    ItemState,
+    LegalHold,
+    RetentionAssignment,
+    RetentionSchedule,
+    Tombstone,
+)
+from records.storage.sqlite.audit import insert_events
+from records.storage.sqlite.database import Database
+
+ARCHIVED = "archived"
+
+
+def _t(value: datetime | None) -> str | None:
+    return to_text(value) if value is not None else None
+
+
+def _put_assignment(conn: sqlite3.Connection, a: RetentionAssignment) -> None:
+    conn.execute(
+        "INSERT INTO retention_assignments (record_id, schedule_id, retain_until, batch_id, disposed_at, doc)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(record_id) DO UPDATE SET schedule_id = excluded.schedule_id,"
+        " retain_until = excluded.retain_until, batch_id = excluded.batch_id, disposed_at = excluded.disposed_at,"
+        " doc = excluded.doc",
+        (a.record_id, a.schedule.id if a.schedule else None, _t(a.retain_until), a.batch_id, _t(a.disposed_at),
+         a.model_dump_json()),
+    )
+
+
+def _get_assignment(conn: sqlite3.Connection, record_id: str) -> RetentionAssignment | None:
+    row = conn.execute("SELECT doc FROM retention_assignments WHERE record_id = ?", (record_id,)).fetchone()
+    return RetentionAssignment.model_validate_json(row[0]) if row else None
+
+
+# Active holds on one record: named in a hold, or matched by a hold's saved query (the record's
+# clear governance columns and blind indexes, never its personal data).
+_HOLDS_ON = """
+    SELECT h.id FROM legal_hold_items i JOIN legal_holds h ON h.id = i.hold_id
+     WHERE i.record_id = :rid AND h.released_at IS NULL
+    UNION
+    SELECT h.id FROM legal_holds h, records r
+     WHERE r.id = :rid AND h.released_at IS NULL AND h.has_query = 1
+       AND (h.q_kind IS NULL OR h.q_kind = r.kind)
+       AND (h.q_account_idx IS NULL OR h.q_account_idx = r.customer_account_idx)
+       AND (h.q_phone_idx IS NULL OR h.q_phone_idx = r.customer_phone_idx)
+       AND (h.q_from IS NULL OR r.received_at >= h.q_from)
+       AND (h.q_to IS NULL OR r.received_at < h.q_to)
+"""
+
+
+def _holds_on(conn: sqlite3.Connection, record_id: str) -> list[str]:
+    return sorted(row[0] for row in conn.execute(_HOLDS_ON, {"rid": record_id}))
+
+
+def _batch_header(batch: DispositionBatch) -> str:
+    return batch.model_copy(update={"items": [], "progress": None}).model_dump_json()
+
+
+class SqliteRetentionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _write(self, fn, events: Sequence[AuditEventDraft]):  # type: ignore[no-untyped-def]
+        def run(conn: sqlite3.Connection):  # type: ignore[no-untyped-def]
+            result = fn(conn)
+            if result is not False:
+                insert_events(conn, list(events))
+            return result
+
+        return self._db.run(self._db.transaction(run))
+
+    # --- schedules -----------------------------------------------------------------------------
+
+    async def add_schedule(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            taken = conn.execute(
+                "SELECT 1 FROM retention_schedules s WHERE name = ? AND version ="
+                " (SELECT max(version) FROM retention_schedules WHERE id = s.id)", (schedule.name,)).fetchone()
+            if taken:
+                raise Conflict(f"a retention schedule named {schedule.name!r} exists")
+            conn.execute("INSERT INTO retention_schedules (id, version, name, created_at, doc) VALUES (?, ?, ?, ?, ?)",
+                         (schedule.id, schedule.version, schedule.name, to_text(schedule.created_at),
+                          schedule.model_dump_json()))
+
+        await self._write(insert, events)
+
+    async def add_schedule_version(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> bool:
+        def insert(conn: sqlite3.Connection) -> bool:
+            taken = conn.execute(
+                "SELECT 1 FROM retention_schedules s WHERE name = ? AND id != ? AND version ="
+                " (SELECT max(version) FROM retention_schedules WHERE id = s.id)", (schedule.name, schedule.id)).fetchone()
+            if taken:
+                raise Conflict(f"a retention schedule named {schedule.name!r} exists")
+            try:
+                conn.execute("INSERT INTO retention_schedules (id, version, name, created_at, doc) VALUES (?, ?, ?, ?, ?)",
+                             (schedule.id, schedule.version, schedule.name, to_text(schedule.created_at),
+                              schedule.model_dump_json()))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self._write(insert, events)
+
+    async def schedule(self, schedule_id: str, version: int | None = None) -> RetentionSchedule | None:
+        if version is None:
+            sql, args = "SELECT doc FROM retention_schedules WHERE id = ? ORDER BY version DESC LIMIT 1", (schedule_id,)
+        else:
+            sql, args = "SELECT doc FROM retention_schedules WHERE id = ? AND version = ?", (schedule_id, version)
+        row = await self._db.run(lambda c: c.execute(sql, args).fetchone())
+        return RetentionSchedule.model_validate_json(row[0]) if row else None
+
+    async def schedules(self) -> list[RetentionSchedule]:
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT doc FROM retention_schedules s WHERE version = (SELECT max(version) FROM retention_schedules"
+            " WHERE id = s.id) ORDER BY name, id").fetchall())
+        return [RetentionSchedule.model_validate_json(r[0]) for r in rows]
+
+    # --- assignments ---------------------------------------------------------------------------
+
+    async def assignment(self, record_id: str) -> RetentionAssignment | None:
+        return await self._db.run(lambda c: _get_assignment(c, record_id))
+
+    async def put_assignment(self, assignment: RetentionAssignment, events: Sequence[AuditEventDraft] = ()) -> None:
+        await self._write(lambda c: _put_assignment(c, assignment), events)
+
+    async def unassigned_archived(self, after: str | None, limit: int) -> list[str]:
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT r.id FROM records r WHERE r.status = ? AND r.destroyed_at IS NULL AND r.id > ?"
+            " AND NOT EXISTS (SELECT 1 FROM retention_assignments a WHERE a.record_id = r.id)"
+            " ORDER BY r.id LIMIT ?", (ARCHIVED, after or "", limit)).fetchall())
+        return [r[0] for r in rows]
+
+    async def due(self, as_of: datetime, after: tuple[datetime, str] | None, limit: int) -> list[RetentionAssignment]:
+        sql = ("SELECT doc FROM retention_assignments INDEXED BY retention_due WHERE retain_until IS NOT NULL"
+               " AND batch_id IS NULL AND disposed_at IS NULL AND retain_until <= ?")
+        args: list[object] = [to_text(as_of)]
+        if after is not None:
+            sql += " AND (retain_until > ? OR (retain_until = ? AND record_id > ?))"
+            args += [to_text(after[0]), to_text(after[0]), after[1]]
+        sql += " ORDER BY retain_until, record_id LIMIT ?"
+        args.append(limit)
+        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        return [RetentionAssignment.model_validate_json(r[0]) for r in rows]
+
+    async def assignments_under(self, schedule_id: str, after: str | None, limit: int) -> list[RetentionAssignment]:
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT doc FROM retention_assignments WHERE schedule_id = ? AND disposed_at IS NULL AND record_id > ?"
+            " ORDER BY record_id LIMIT ?", (schedule_id, after or "", limit)).fetchall())
+        return [RetentionAssignment.model_validate_json(r[0]) for r in rows]
+
+    async def record_event(self, name: str, record_id: str, occurred_at: datetime) -> datetime:
+        def upsert(conn: sqlite3.Connection) -> datetime:
+            conn.execute("INSERT OR IGNORE INTO retention_events (name, record_id, occurred_at) VALUES (?, ?, ?)",
+                         (name, record_id, to_text(occurred_at)))
+            row = conn.execute("SELECT occurred_at FROM retention_events WHERE name = ? AND record_id = ?",
+                               (name, record_id)).fetchone()
+            return datetime.fromisoformat(row[0])
+
+        return await self._db.run(self._db.transaction(upsert))
+
+    async def event_time(self, name: str, record_id: str) -> datetime | None:
+        row = await self._db.run(lambda c: c.execute(
+            "SELECT occurred_at FROM retention_events WHERE name = ? AND record_id = ?", (name, record_id)).fetchone())
+        return datetime.fromisoformat(row[0]) if row else None
+
+    # --- legal holds ---------------------------------------------------------------------------
+
+    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None:
+        q = hold.query
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO legal_holds (id, placed_at, released_at, has_query, q_kind, q_account_idx, q_phone_idx,"
+                " q_from, q_to, doc) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+                (hold.id, to_text(hold.placed_at), int(q is not None), q.kind.value if q and q.kind else None,
+                 q.customer_account_index if q else None, q.customer_phone_index if q else None,
+                 _t(q.received_from) if q else None, _t(q.received_to) if q else None, hold.model_dump_json()))
+            conn.executemany("INSERT OR IGNORE INTO legal_hold_items (record_id, hold_id) VALUES (?, ?)",
+                             [(rid, hold.id) for rid in hold.record_ids])
+
+        await self._write(insert, events)
+
+    async def hold(self, hold_id: str) -> LegalHold | None:
+        row = await self._db.run(lambda c: c.execute("SELECT doc FROM legal_holds WHERE id = ?", (hold_id,)).fetchone())
+        return LegalHold.model_validate_json(row[0]) if row else None
+
+    async def holds(self, active_only: bool = False) -> list[LegalHold]:
+        sql = "SELECT doc FROM legal_holds" + (" WHERE released_at IS NULL" if active_only else "") + " ORDER BY placed_at DESC, id"
+        rows = await self._db.run(lambda c: c.execute(sql).fetchall())
+        return [LegalHold.model_validate_json(r[0]) for r in rows]
+
+    async def release_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE legal_holds SET released_at = ?, doc = ? WHERE id = ? AND released_at IS NULL",
+                               (_t(hold.released_at), hold.model_dump_json(), hold.id))
+            return cur.rowcount == 1
+
+        return await self._write(update, events)
+
+    async def holds_on(self, record_id: str) -> list[str]:
+        return await self._db.run(lambda c: _holds_on(c, record_id))
+
+    # --- batches -------------------------------------------------------------------------------
+
+    async def add_batch(self, batch: DispositionBatch, events: Sequence[AuditEventDraft] = ()) -> None:
+        assert batch.id is not None
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO disposition_batches (id, status, created_at, doc) VALUES (?, ?, ?, ?)",
+                         (batch.id, batch.status.value, to_text(batch.created_at), _batch_header(batch)))
+            conn.executemany(
+                "INSERT INTO disposition_items (batch_id, position, record_id, state, doc) VALUES (?, ?, ?, ?, ?)",
+                [(batch.id, n, item.record_id, item.state.value, item.model_dump_json()) for n, item in enumerate(batch.items)])
+            for item in batch.items:
+                claimed = conn.execute(
+                    "UPDATE retention_assignments SET batch_id = ?, doc = json_set(doc, '$.batch_id', ?)"
+                    " WHERE record_id = ? AND batch_id IS NULL AND disposed_at IS NULL", (batch.id, batch.id, item.record_id))
+                if claimed.rowcount != 1:
+                    raise Conflict(f"record {item.record_id} was gathered by another sweep meanwhile; sweep again")
+
+        await self._write(insert, events)
+
+    def _load_batch(self, conn: sqlite3.Connection, batch_id: str, with_items: bool = True) -> DispositionBatch | None:
+        row = conn.execute("SELECT doc FROM disposition_batches WHERE id = ?", (batch_id,)).fetchone()
+        if row is None:
+            return None
+        batch = DispositionBatch.model_validate_json(row[0])
+        if with_items:
+            batch.items = [BatchItem.model_validate_json(r[0]) for r in conn.execute(
+                "SELECT doc FROM disposition_items WHERE batch_id = ? ORDER BY position", (batch_id,))]
+            batch.progress = batch.summary()
+        return batch
+
+    async def batch(self, batch_id: str) -> DispositionBatch | None:
+        return await self._db.run(lambda c: self._load_batch(c, batch_id))
+
+    async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
+        sql = "SELECT doc FROM disposition_batches" + (" WHERE status = ?" if status else "") + " ORDER BY created_at DESC, id LIMIT ?"
+        args: list[object] = [status, limit] if status else [limit]
+        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        return [DispositionBatch.model_validate_json(r[0]) for r in rows]
+
+    async def update_batch(self, batch: DispositionBatch, expected_status: str, events: Sequence[AuditEventDraft] = ()) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE disposition_batches SET status = ?, doc = ? WHERE id = ? AND status = ?",
+                               (batch.status.value, _batch_header(batch), batch.id, expected_status))
+            return cur.rowcount == 1
+
+        return await self._write(update, events)
+
+    async def decide(self, batch_id: str, items: list[BatchItem], assignments: list[RetentionAssignment],
+                     events: Sequence[AuditEventDraft] = ()) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT status FROM disposition_batches WHERE id = ?", (batch_id,)).fetchone()
+            if row is None or row[0] != "open":
+                return False
+            conn.executemany("UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ?",
+                             [(i.state.value, i.model_dump_json(), batch_id, i.record_id) for i in items])
+            for a in assignments:
+                _put_assignment(conn, a)
+            return True
+
+        return await self._write(update, events)
+
+    async def claim_item(self, batch_id: str, record_id: str, events: Sequence[AuditEventDraft] = ()) -> str:
+        def claim(conn: sqlite3.Connection) -> str:
+            row = conn.execute("SELECT state, doc FROM disposition_items WHERE batch_id = ? AND record_id = ?",
+                               (batch_id, record_id)).fetchone()
+            if row is None:
+                raise Conflict(f"record {record_id} is not in batch {batch_id}")
+            if row[0] == ItemState.executing.value:
+                return "claimed"  # a run that stopped half-way: carry on with it
+            if row[0] != ItemState.waiting.value:
+                return row[0]
+            item = BatchItem.model_validate_json(row[1])
+            if _holds_on(conn, record_id):
+                # A hold wins: the item stays undone and the record leaves the batch, kept.
+                item.state = ItemState.held
+                assignment = _get_assignment(conn, record_id)
+                if assignment is not None:
+                    _put_assignment(conn, assignment.model_copy(update={"batch_id": None}))
+                result = "held"
+            else:
+                item.state = ItemState.executing
+                result = "claimed"
+            conn.execute("UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ?",
+                         (item.state.value, item.model_dump_json(), batch_id, record_id))
+            if result == "held":
+                insert_events(conn, list(events))
+            return result
+
+        return await self._db.run(self._db.transaction(claim))
+
+    async def release_item(self, batch_id: str, item: BatchItem, assignments: list[RetentionAssignment],
+                           events: Sequence[AuditEventDraft] = ()) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ? AND state = ?",
+                (item.state.value, item.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
+            if cur.rowcount != 1:
+                return False
+            for a in assignments:
+                _put_assignment(conn, a)
+            return True
+
+        return await self._write(update, events)
+
+    async def finish_item(self, batch_id: str, item: BatchItem, tombstone: Tombstone,
+                          events: Sequence[AuditEventDraft] = ()) -> bool:
+        def finish(conn: sqlite3.Connection) -> bool:  # noqa: C901
+            cur = conn.execute(
+                "UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ? AND state = ?",
+                (ItemState.disposed.value, item.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
+            if cur.rowcount != 1:
+                return False
+            conn.execute("INSERT OR REPLACE INTO tombstones (record_id, batch_id, doc) VALUES (?, ?, ?)",
+                         (tombstone.record_id, batch_id, tombstone.model_dump_json()))
+            assignment = _get_assignment(conn, item.record_id)
+            if assignment is not None:
+                _put_assignment(conn, assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}))
+            return True
+
+        return await self._write(finish, events)
+
+    async def tombstone(self, record_id: str) -> Tombstone | None:
+        row = await self._db.run(lambda c: c.execute("SELECT doc FROM tombstones WHERE record_id = ?", (record_id,)).fetchone())
+        return Tombstone.model_validate_json(row[0]) if row else None
+
+    async def put_tombstone(self, tombstone: Tombstone) -> bool:
+        def insert(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("INSERT OR IGNORE INTO tombstones (record_id, batch_id, doc) VALUES (?, ?, ?)",
+                               (tombstone.record_id, tombstone.batch_id, tombstone.model_dump_json()))
+            if cur.rowcount == 1:
+                assignment = _get_assignment(conn, tombstone.record_id)
+                if assignment is not None and assignment.disposed_at is None:
+                    _put_assignment(conn, assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}))
+            return cur.rowcount == 1
+
+        return await self._db.run(self._db.transaction(insert))
+
+    # --- certificates --------------------------------------------------------------------------
+
+    async def add_certificate(self, certificate: DestructionCertificate, batch: DispositionBatch,
+                              events: Sequence[AuditEventDraft] = ()) -> bool:
+        def insert(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE disposition_batches SET status = ?, doc = ? WHERE id = ? AND status = 'executing'",
+                               (batch.status.value, _batch_header(batch), batch.id))
+            if cur.rowcount != 1:
+                return False
+            conn.execute("INSERT INTO destruction_certificates (id, batch_id, issued_at, doc) VALUES (?, ?, ?, ?)",
+                         (certificate.id, certificate.batch_id, to_text(certificate.issued_at), certificate.model_dump_json()))
+            conn.execute("UPDATE tombstones SET doc = json_set(doc, '$.certificate_id', ?) WHERE batch_id = ?",
+                         (certificate.id, certificate.batch_id))
+            return True
+
+        return await self._write(insert, events)
+
+    async def certificate(self, certificate_id: str) -> DestructionCertificate | None:
+        row = await self._db.run(lambda c: c.execute(
+            "SELECT doc FROM destruction_certificates WHERE id = ?", (certificate_id,)).fetchone())
+        return DestructionCertificate.model_validate_json(row[0]) if row else None
