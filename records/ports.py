@@ -113,6 +113,9 @@ class DataKeyRepository(Protocol):
     async def destroy(self, record_id: str) -> bool:
         """Erase the key so that no copy remains in the live store; False if there was none."""
 
+    async def record_ids(self, after: str | None, limit: int) -> list[str]:
+        """Ids of the records that have a key, in id order after ``after`` (``records fsck``)."""
+
 
 class TokenRepository(Protocol):
     async def add(self, token: ApiToken, events: Sequence[AuditEventDraft] = ()) -> None:
@@ -145,6 +148,12 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove a blob; removing a missing blob is not an error."""
+
+    def list_keys(self, prefix: str) -> AsyncIterator[str]:
+        """Every blob key that starts with ``prefix``, in no particular order (``records fsck``)."""
+
+    async def count_incomplete(self) -> int:
+        """How many interrupted writes are waiting for ``discard_incomplete``."""
 
 
 class TrustedKey(BaseModel):

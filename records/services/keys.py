@@ -90,6 +90,10 @@ class RecordKeys:
                 return marked
         raise KeyUnavailable(f"record {record_id} kept changing while being marked destroyed; run again")
 
+    def destroyed_register_entries(self) -> set[str]:
+        """Ids of the records whose keys the register says were destroyed."""
+        return set(self._register.entries())
+
     async def enforce_register(self, records: RecordRepository) -> int:
         """Erase again every key the register names (e.g. after restoring an older backup)."""
         enforced = 0

@@ -163,6 +163,10 @@ class PluginService:
             raise PluginLoadFailed(f"the stored wheel of {row.display_name} {row.version} does not match its hash: refusing it")
         return wheel
 
+    @staticmethod
+    def wheel_key(plugin: InstalledPlugin) -> str:
+        return _blob_key(plugin)
+
     def close(self) -> None:
         """Unload installed plugins: their modules and import paths leave the process with them."""
         for name in list(self._loader.loaded):

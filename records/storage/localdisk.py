@@ -118,6 +118,18 @@ class LocalDiskBlobStore:
     async def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+        base = self.root / prefix if prefix else self.root
+        paths = await anyio.to_thread.run_sync(
+            lambda: [p for p in base.rglob("*") if p.is_file() and ".incoming" not in p.relative_to(self.root).parts]
+            if base.is_dir() else []
+        )
+        for path in paths:
+            yield path.relative_to(self.root).as_posix()
+
+    async def count_incomplete(self) -> int:
+        return await anyio.to_thread.run_sync(lambda: len(list(self._incoming.glob("*.part"))))
+
     async def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)

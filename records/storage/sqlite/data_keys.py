@@ -58,3 +58,9 @@ class SqliteDataKeyRepository:
         # Move the WAL's copy of the deleted page into the (secure-deleted) database and empty the WAL.
         await self._db.run(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
         return destroyed
+
+    async def record_ids(self, after: str | None, limit: int) -> list[str]:
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT record_id FROM data_keys WHERE record_id > ? ORDER BY record_id LIMIT ?", (after or "", limit)
+        ).fetchall())
+        return [r[0] for r in rows]
