@@ -22,6 +22,7 @@ from records import __version__
 from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
+from records.api.security import AuthFailureThrottle, add_security_headers
 from records.api.records import RecordController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
@@ -78,8 +79,14 @@ class RecordsApp(InitPluginProtocol):
             [AuditMiddleware(), DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.before_send.append(add_security_headers)  # every response, unknown routes included
         app_config.lifespan.append(self.lifespan)
-        app_config.state = State({"settings": self.settings})
+        app_config.state = State({
+            "settings": self.settings,
+            "auth_throttle": AuthFailureThrottle(
+                self.settings.auth_failure_limit, self.settings.auth_failure_window_seconds
+            ),
+        })
         app_config.openapi_config = OpenAPIConfig(
             title="records",
             version=__version__,

@@ -44,11 +44,15 @@ class Problem(BaseModel):
     current_version: int | None = Field(None, description="For version conflicts: the record's version now.")
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
     body = {"type": f"urn:records:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="records"'} if status == 401 else None
-    return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="records"'
+    return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers or None)
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:
@@ -64,7 +68,7 @@ def handle_records_error(_: Request, exc: RecordsError) -> Response:
     extra = dict(exc.extra)
     field = extra.pop("field", None)
     errors = [{"field": field, "message": exc.detail}] if field else None
-    return problem(exc.status, exc.code, exc.title, exc.detail, errors=errors, **extra)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, errors=errors, **extra)
 
 
 def handle_http_exception(_: Request, exc: HTTPException) -> Response:
@@ -122,6 +126,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         404: "No such record or attachment.",
         409: "Conflict: stale version or a name in use.",
         410: "The record was destroyed; its protected content is gone for good.",
+        429: "Too many failed authentications from this address; `Retry-After` says when to try again.",
         413: "Body larger than the configured limit.",
         415: "Wrong content type (uploads must be multipart/form-data).",
         422: "Validation failed; `errors` names each field.",
