@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.pydantic import PydanticPlugin
 
 from records import __version__
 from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
@@ -123,6 +124,10 @@ def _document_roles(app: Litestar) -> None:
 
 def create_app(settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Litestar:
     # Passed here, not in on_app_init: litestar 2.25 ignores request_max_body_size set by a plugin.
-    app = Litestar(plugins=[RecordsApp(settings, plugins)], request_max_body_size=settings.max_request_bytes)
+    # prefer_alias: the OpenAPI document names fields as they travel (a transition's "from", not from_).
+    app = Litestar(
+        plugins=[RecordsApp(settings, plugins), PydanticPlugin(prefer_alias=True)],
+        request_max_body_size=settings.max_request_bytes,
+    )
     _document_roles(app)
     return app
