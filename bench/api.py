@@ -53,13 +53,14 @@ def _seed_record(i: int, n: int) -> Any:
     return Record(
         id=str(uuid.uuid4()), kind=kind, reference=f"{prefix}-2025-{i:07d}",
         status={Kind.consultation: "received", Kind.complaint: "accepted", Kind.emergency: "received"}[kind],
-        version=1, owner=OWNERS[i % len(OWNERS)], created_by=OWNERS[i % len(OWNERS)],
-        channel=list(Channel)[i % len(Channel)], urgency=list(Urgency)[i % len(Urgency)],
+        # Fields vary independently of each other (no filter combination is empty by construction).
+        version=1, owner=OWNERS[(i * 7) % len(OWNERS)], created_by=OWNERS[(i * 7) % len(OWNERS)],
+        channel=list(Channel)[(i // 9) % len(Channel)], urgency=list(Urgency)[(i // 3) % len(Urgency)],
         customer=Customer(name=f"Customer {i}", phone=f"138{i:08d}", account=f"ACC-{i % 50_000}"),
         subject=f"Seeded file {i}", description="No mobile signal at home since Monday.",
         classification=["content:network.signal"] if i % 4 == 0 else ["content:business_handling.account_query"],
         received_at=at, created_at=at, updated_at=at,
-        timeline=[TimelineEvent(at=at, actor=OWNERS[i % len(OWNERS)], event="filed", detail={"kind": kind.value})],
+        timeline=[TimelineEvent(at=at, actor="bench", event="filed", detail={"kind": kind.value})],
     )
 
 
