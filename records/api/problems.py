@@ -118,7 +118,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problems a route can return.
 
     400 is always listed: litestar documents its own 400 for any route with parameters, and
-    this replaces it with the problem shape the client actually gets."""
+    this replaces it with the problem shape the client actually gets. 429 comes with 401."""
     described = {
         400: "Malformed request (bad JSON, bad cursor).",
         401: "No token, or an unknown or revoked token.",
@@ -132,7 +132,9 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         422: "Validation failed; `errors` names each field.",
         428: "If-Match header required.",
     }
+    # Whatever needs a token can meet the authentication-failure throttle.
+    throttled = {429} if 401 in statuses else set()
     return {
         s: ResponseSpec(data_container=Problem, description=described[s], media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
-        for s in sorted({400, *statuses})
+        for s in sorted({400, *statuses, *throttled})
     }

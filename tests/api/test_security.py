@@ -223,3 +223,26 @@ def test_a_token_is_confirmed_against_its_stored_hash():
     service = TokenService(_StoreMatchingAnything(stored))  # type: ignore[arg-type]
     assert anyio.run(service.authenticate, "rec_wrong") is None
     assert anyio.run(service.authenticate, "rec_right") is not None
+
+
+def test_every_operation_that_needs_a_token_documents_the_throttle(client):
+    spec = client.get("/schema/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "401" in operation.get("responses", {}):
+                assert "429" in operation["responses"], f"{method.upper()} {path}"
+
+
+def test_request_bodies_over_the_limit_are_refused_even_without_a_length(agent):
+    """A chunked body announces no Content-Length; the limit applies while it streams in."""
+
+    def chunks():
+        yield b'{"kind": "complaint", "description": "'
+        for _ in range(2 * 1024):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = agent.post("/api/v1/records", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert agent.get("/api/v1/records").json()["items"] == []
