@@ -9,6 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar.testing import TestClient
+
+from records import hookimpl
+from records.api.app import create_app
+from records.plugins.manager import plugin_manager
+from records.services.records import RecordService
 
 from tests.test_durability import ServerProcess, create_token, server  # noqa: F401  (fixture)
 
@@ -65,6 +71,45 @@ def test_python_logging_carries_no_personal_data(agent, caplog: pytest.LogCaptur
     service = [r for r in caplog.records if not r.name.startswith(CLIENT_LOGGERS)]
     assert any(r.name.startswith("httpx") for r in caplog.records), "the capture is not working"
     _assert_no_markers("\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in service))
+
+
+class LeakyClassifier:
+    """A plugin whose error message quotes the record, as careless code does."""
+
+    @hookimpl
+    def records_classify(self, record):
+        raise ValueError(f"cannot classify {record.description!r} of {record.customer.name} ({record.customer.phone})")
+
+
+@pytest.fixture
+def leaky_client(settings):
+    """An agent's client of an app running the leaky classifier. Started in a fixture: the app
+    configures logging when it starts, before the test's log capture begins."""
+    pm = plugin_manager()
+    pm.register(LeakyClassifier(), name="leaky-classifier")
+    app = create_app(settings, plugins=pm)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with client.portal() as portal:
+            token = portal.call(app.state.token_service.issue, "alice", "agent").token
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
+
+
+def test_failures_are_logged_without_the_personal_data_in_their_messages(leaky_client, caplog, monkeypatch) -> None:
+    caplog.set_level(logging.DEBUG)
+    _exercise(leaky_client)  # every filing meets the failing classifier
+
+    async def broken_get(self, record_id, actor):
+        raise RuntimeError(f"unexpected failure reading {MARKERS['name']} / {MARKERS['phone']}")
+
+    monkeypatch.setattr(RecordService, "get", broken_get)
+    filed = leaky_client.get("/api/v1/records", params={"limit": 1}).json()["items"][0]
+    assert leaky_client.get(f"/api/v1/records/{filed['id']}").status_code == 500
+    service = [r for r in caplog.records if not r.name.startswith(CLIENT_LOGGERS)]
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in service)
+    assert "classification plugin leaky-classifier failed" in text and "builtins.ValueError" in text
+    assert "unhandled error on GET" in text and "builtins.RuntimeError" in text  # where and what, for operators
+    _assert_no_markers(text)
 
 
 @pytest.mark.slow

@@ -31,6 +31,7 @@ from records.api.tokens import MeController, TokenController
 from records.api.workflows import ClassificationController, PluginController, WorkflowController
 from records.audit.service import AuditService
 from records.installation import Installation
+from records.redaction import traceback_without_messages
 from records.settings import RecordsSettings
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
@@ -108,8 +109,8 @@ async def _seal_periodically(audit: AuditService, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await audit.seal()
-        except Exception:  # noqa: BLE001 - keep sealing; the next round retries
-            log.exception("sealing the audit log failed")
+        except Exception as exc:  # noqa: BLE001 - keep sealing; the next round retries
+            log.error("sealing the audit log failed\n%s", traceback_without_messages(exc))
 
 
 def _document_roles(app: Litestar) -> None:

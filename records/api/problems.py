@@ -22,6 +22,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, Field
 
 from records.errors import RecordsError
+from records.redaction import traceback_without_messages
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("records.api")
@@ -102,7 +103,7 @@ def handle_recursion(_: Request, exc: RecursionError) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s\n%s", request.method, request.url.path, traceback_without_messages(exc))
     return problem(500, "internal_error", "Internal error", "the server failed; the request changed nothing it did not finish")
 
 
