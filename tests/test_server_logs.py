@@ -122,3 +122,29 @@ def test_server_process_output_carries_no_personal_data(server: ServerProcess, d
     log = server.log()
     assert "GET /api/v1/records HTTP/1.1" in log  # requests are logged (access log)...
     _assert_no_markers(log)  # ...without the personal data, query strings included
+
+
+def test_exceptions_logged_by_the_server_stack_lose_their_messages(tmp_path) -> None:
+    from records import access_log
+
+    out = tmp_path / "server.log"
+    handler = logging.FileHandler(out)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    logger = logging.getLogger("uvicorn.error")
+    touched = [logging.getLogger(n) for n in ("uvicorn.access", *access_log.EXCEPTION_LOGGERS)]
+    saved = {id(t): list(t.filters) for t in touched}
+    logger.addHandler(handler)
+    try:
+        access_log.install()
+        try:
+            raise ValueError(f"bad request body for {MARKERS['name']}")
+        except ValueError:
+            logger.exception("Exception in ASGI application")
+    finally:
+        logger.removeHandler(handler)
+        for t in touched:  # install() is meant for a server process: leave the test run's loggers as they were
+            t.filters[:] = saved[id(t)]
+        handler.close()
+    log = out.read_text()
+    assert "Exception in ASGI application" in log and "builtins.ValueError (message withheld" in log
+    _assert_no_markers(log)
