@@ -1,30 +1,37 @@
-"""``python -m bench``: run every benchmark, print a table, write ``bench/results.json``."""
+"""``python -m bench [NAME ...] [--records N]``: run the benchmarks (all by default), print a
+table and write ``bench/results.json``."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
 
-import os
-
-from bench import attachments, audit, retention
-
-BENCHMARKS = {"attachments": attachments.run, "audit": audit.run, "retention": retention.run}
+BENCHMARKS = ("api", "attachments", "audit", "retention")
 
 
 def main(argv: list[str]) -> None:
-    if "--records" in argv:  # python -m bench retention --records 1000000
-        at = argv.index("--records")
-        os.environ["BENCH_RETENTION_RECORDS"] = argv[at + 1]
-        argv = argv[:at] + argv[at + 2:]
-    chosen = argv or list(BENCHMARKS)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default all)")
+    parser.add_argument("--records", type=int, help="records in the store the api and retention benchmarks use (BENCH_RECORDS)")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}")
+    if args.records is not None:
+        if args.records < 1:
+            parser.error("--records must be at least 1")
+        os.environ["BENCH_RECORDS"] = str(args.records)  # read when the module is imported, below
+        os.environ["BENCH_RETENTION_RECORDS"] = str(args.records)
+    from bench import api, attachments, audit, retention
+
+    runners = {"api": api.run, "attachments": attachments.run, "audit": audit.run, "retention": retention.run}
     results = {"python": platform.python_version(), "machine": platform.machine(), "benchmarks": {}}
-    for name in chosen:
-        if name not in BENCHMARKS:
-            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-        results["benchmarks"][name] = BENCHMARKS[name]()
+    for name in args.names or BENCHMARKS:
+        results["benchmarks"][name] = runners[name]()
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {out}")

@@ -1,12 +1,19 @@
-"""Keep personal data out of the server's access log.
+"""Keep personal data out of the server's log.
 
 Queries such as ``?customer_phone=13812345678`` carry personal data (GB/T 35273-2020), so the
-access log records paths without their query strings.
+access log records paths without their query strings. Exceptions that escape to the server or
+the event loop (uvicorn's "Exception in ASGI application", asyncio's unretrieved task errors)
+are logged with their traceback but not their message, as the service's own failures are.
 """
 
 from __future__ import annotations
 
 import logging
+
+from records.redaction import traceback_without_messages
+
+# Loggers of the libraries under the service that log exceptions they catch.
+EXCEPTION_LOGGERS = ("uvicorn.error", "uvicorn", "asyncio", "litestar")
 
 
 class DropQueryStrings(logging.Filter):
@@ -19,5 +26,15 @@ class DropQueryStrings(logging.Filter):
         return True
 
 
+class WithholdExceptionMessages(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            # Formatters print exc_text when it is set instead of formatting exc_info themselves.
+            record.exc_text = traceback_without_messages(record.exc_info[1])
+        return True
+
+
 def install() -> None:
     logging.getLogger("uvicorn.access").addFilter(DropQueryStrings())
+    for name in EXCEPTION_LOGGERS:
+        logging.getLogger(name).addFilter(WithholdExceptionMessages())

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError
 
+from records.redaction import traceback_without_messages
 from records.clock import as_utc
 from records.errors import InvalidConfiguration
 
@@ -131,8 +132,9 @@ class CalendarRegistry:
                 return answer, False
         try:
             answer = calendar.is_working_day(day)
-        except Exception:  # noqa: BLE001 - a calendar plugin's failure must never fail a request
-            log.exception("calendar %s failed for %s; counting Monday to Friday", calendar.name, day)
+        except Exception as exc:  # noqa: BLE001 - a calendar plugin's failure must never fail a request
+            log.error("calendar %s failed for %s; counting Monday to Friday\n%s", calendar.name, day,
+                      traceback_without_messages(exc))
             answer = None
         if answer is None:
             return day.weekday() < 5, True

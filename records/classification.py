@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from records.models import Record
+from records.redaction import traceback_without_messages
 
 log = logging.getLogger("records.plugins")
 CODE = re.compile(r"^[a-z0-9_]+(:[a-z0-9_.\-]+)*$")
@@ -48,7 +49,7 @@ def classifier(plugins) -> Callable[[Record], tuple[list[str], list[str]]]:  # t
             try:
                 proposed = impl.function(record=record) or []
             except Exception as exc:  # noqa: BLE001 - a notification-like hook: report, never fail the filing
-                log.exception("classification plugin %s failed", impl.plugin_name)
+                log.error("classification plugin %s failed\n%s", impl.plugin_name, traceback_without_messages(exc))
                 failed.append(impl.plugin_name)
                 status = getattr(plugins, "status", None)
                 if status is not None:

@@ -1,7 +1,7 @@
 """The ``records`` command line: serve the API and administer an installation.
 
 Every command takes ``--data-dir`` (or ``RECORDS_DATA_DIR``). Failures print
-``error [code]: message`` on stderr and exit with status 2 (bad input) or 1 (anything else),
+``Error: [code] message`` on stderr and exit with status 2 (bad input) or 1 (anything else),
 never a traceback.
 """
 
@@ -567,13 +567,22 @@ def plugins_keygen(keyfile: Path) -> None:
     from records.plugins.signing import new_private_key_pem
 
     private, public = new_private_key_pem()
+    pub = keyfile.with_name(keyfile.name + ".pub")
+    for path in (keyfile, pub):
+        if path.exists():
+            raise RecordsCliError(InvalidInput(f"{path} exists; not overwriting a key"))
     try:
         fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(private)
-        keyfile.with_name(keyfile.name + ".pub").write_text(public)
-    except FileExistsError:
-        raise RecordsCliError(InvalidInput(f"{keyfile} exists; not overwriting a key")) from None
+        try:
+            with open(pub, "x", encoding="ascii") as out:
+                out.write(public)
+        except OSError:
+            keyfile.unlink(missing_ok=True)  # half a key pair is no use: leave nothing
+            raise
+    except FileExistsError as exc:
+        raise RecordsCliError(InvalidInput(f"{exc.filename} exists; not overwriting a key")) from None
     except OSError as exc:
         raise RecordsCliError(InvalidInput(f"cannot write {keyfile}: {exc.strerror or exc}")) from None
     click.echo(public, nl=False)

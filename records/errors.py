@@ -18,6 +18,11 @@ class RecordsError(Exception):
         self.detail = detail
         self.extra = extra
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the problem response carries besides the body (e.g. ``Retry-After``)."""
+        return {}
+
 
 class InvalidConfiguration(RecordsError):
     code, status, title = "invalid_configuration", 500, "Invalid configuration"
@@ -104,6 +109,21 @@ class PreconditionRequired(RecordsError):
 
 class NotAuthenticated(RecordsError):
     code, status, title = "not_authenticated", 401, "Not authenticated"
+
+
+class TooManyAuthFailures(RecordsError):
+    """Too many failed authentications from one client address: refused, token unchecked, until
+    the oldest failure leaves the window (``RECORDS_AUTH_FAILURE_WINDOW_SECONDS``)."""
+
+    code, status, title = "too_many_auth_failures", 429, "Too many authentication failures"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class NotPermitted(RecordsError):

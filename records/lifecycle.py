@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from records.redaction import traceback_without_messages
 from records.plugins.status import PluginStatusBoard
 
 log = logging.getLogger("records.plugins")
@@ -51,7 +52,8 @@ class Notifier:
             try:
                 impl.function(event=event)
             except Exception as exc:  # noqa: BLE001 - a notification hook never fails anything but itself
-                log.exception("plugin %s failed on lifecycle event %s of %s", impl.plugin_name, event.name, event.record_id)
+                log.error("plugin %s failed on lifecycle event %s of %s\n%s", impl.plugin_name, event.name, event.record_id,
+                          traceback_without_messages(exc))
                 self._board.failed(impl.plugin_name, f"records_lifecycle({event.name}): {type(exc).__name__}: {exc}")
 
     async def drain(self) -> None:

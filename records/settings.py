@@ -57,6 +57,12 @@ class RecordsSettings(BaseSettings):
     audit_seal_seconds: float = Field(
         2.0, gt=0, le=3600, description="How often the service seals new audit events into a signed checkpoint."
     )
+    auth_failure_limit: int = Field(
+        20, ge=1, description="Failed authentications one client address may make within the window before it gets 429."
+    )
+    auth_failure_window_seconds: float = Field(
+        60.0, gt=0, le=86400, description="The sliding window over which failed authentications are counted."
+    )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
     plugins_block: str | None = Field(
         None, description="Plugins not to load: entry point or module names, comma-separated (built-ins too)."

@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from records.cli import main
 from tests.plugin_wheels import EXAMPLE_PACKAGE, build_wheel
@@ -384,3 +387,32 @@ def test_a_refused_uninstall_of_a_built_in_is_audited_as_failed(cli, d, data_dir
     assert cli("plugins", "uninstall", "telecom_metrics", *d).exit_code == 2
     events = _audit_events(data_dir, "plugin.uninstall")
     assert [(e.actor, e.outcome.value) for e in events] == [(f"cli:{getpass.getuser()}", "failed")]
+
+
+def test_names_are_matched_as_pip_matches_them(cli, d, trusted, wheel):
+    _signed(cli, trusted, wheel)
+    assert cli("plugins", "install", wheel, *d).exit_code == 0
+    result = cli("plugins", "disable", "Records_Example.Escalation", *d)
+    assert result.exit_code == 0, result.output
+    assert _listed(cli, d)[NAME]["status"] == "disabled"
+    assert cli("plugins", "enable", "records_example_escalation", *d).exit_code == 0
+    assert cli("plugins", "uninstall", "RECORDS-EXAMPLE-ESCALATION", *d).exit_code == 0
+    assert NAME not in _listed(cli, d)
+
+
+def test_an_upgrade_of_a_disabled_plugin_stays_disabled_until_enabled(cli, d, trusted, wheel, tmp_path):
+    _signed(cli, trusted, wheel)
+    assert cli("plugins", "install", wheel, *d).exit_code == 0
+    assert cli("plugins", "disable", NAME, *d).exit_code == 0
+    filename, data = build_wheel(version="1.1.0")
+    newer = tmp_path / "dist" / filename
+    newer.write_bytes(data)
+    _signed(cli, trusted, newer)
+    assert cli("plugins", "install", newer, *d).exit_code == 0
+    listed = _listed(cli, d)[NAME]
+    assert (listed["version"], listed["status"], listed["enabled"]) == ("1.1.0", "disabled", False)
+    result = cli("plugins", "enable", NAME, *d)
+    assert result.exit_code == 0 and result.stdout.strip() == f"{NAME}: active"
+    listed = _listed(cli, d)[NAME]
+    assert (listed["version"], listed["status"]) == ("1.1.0", "active")
+    assert EXAMPLE_HOOKS <= set(listed["hooks"])

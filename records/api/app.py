@@ -17,11 +17,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.pydantic import PydanticPlugin
 
 from records import __version__
 from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
+from records.api.security import AuthFailureThrottle, add_security_headers
 from records.api.records import RecordController
 from records.api.retention import RecordRetentionController, RetentionController
 from records.api.audit import AuditController
@@ -34,6 +36,7 @@ from records.audit.service import AuditService
 from records.installation import Installation
 from records.services.records import RecordService
 from records.retention.service import RetentionService
+from records.redaction import traceback_without_messages
 from records.settings import RecordsSettings
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
@@ -100,8 +103,14 @@ class RecordsApp(InitPluginProtocol):
             [AuditMiddleware(), DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.before_send.append(add_security_headers)  # every response, unknown routes included
         app_config.lifespan.append(self.lifespan)
-        app_config.state = State({"settings": self.settings})
+        app_config.state = State({
+            "settings": self.settings,
+            "auth_throttle": AuthFailureThrottle(
+                self.settings.auth_failure_limit, self.settings.auth_failure_window_seconds
+            ),
+        })
         app_config.openapi_config = OpenAPIConfig(
             title="records",
             version=__version__,
@@ -122,8 +131,8 @@ async def _seal_periodically(audit: AuditService, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await audit.seal()
-        except Exception:  # noqa: BLE001 - keep sealing; the next round retries
-            log.exception("sealing the audit log failed")
+        except Exception as exc:  # noqa: BLE001 - keep sealing; the next round retries
+            log.error("sealing the audit log failed\n%s", traceback_without_messages(exc))
 
 
 async def _report_breaches_periodically(records: RecordService, every: float) -> None:
@@ -179,6 +188,10 @@ def _document_roles(app: Litestar) -> None:
 
 def create_app(settings: RecordsSettings, plugins: pluggy.PluginManager | None = None) -> Litestar:
     # Passed here, not in on_app_init: litestar 2.25 ignores request_max_body_size set by a plugin.
-    app = Litestar(plugins=[RecordsApp(settings, plugins)], request_max_body_size=settings.max_request_bytes)
+    # prefer_alias: the OpenAPI document names fields as they travel (a transition's "from", not from_).
+    app = Litestar(
+        plugins=[RecordsApp(settings, plugins), PydanticPlugin(prefer_alias=True)],
+        request_max_body_size=settings.max_request_bytes,
+    )
     _document_roles(app)
     return app

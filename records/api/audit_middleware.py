@@ -25,12 +25,14 @@ MAX_PURPOSE = 500
 def outcome_for(status: int) -> Outcome:
     if status < 400:
         return Outcome.allowed
-    if status in (401, 403):
+    if status in (401, 403, 429):  # 429: a throttled authentication attempt
         return Outcome.denied
     return Outcome.failed
 
 
-def _problem_messages(status: int, code: str, title: str, detail: str) -> list[dict[str, Any]]:
+def _problem_messages(
+    status: int, code: str, title: str, detail: str, extra_headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     import json
 
     body = json.dumps({"type": f"urn:records:problem:{code}", "title": title, "status": status,
@@ -38,6 +40,7 @@ def _problem_messages(status: int, code: str, title: str, detail: str) -> list[d
     headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="records"'))
+    headers.extend((name.lower().encode(), value.encode()) for name, value in (extra_headers or {}).items())
     return [
         {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": body, "more_body": False},
@@ -115,7 +118,7 @@ class AuditMiddleware(ASGIMiddleware):
                 raise
             # Refusals raised before a handler runs (the token check) reach us as exceptions; answer
             # them here, through the audited path, so they carry their event and request id.
-            for m in _problem_messages(exc.status, exc.code, exc.title, exc.detail):
+            for m in _problem_messages(exc.status, exc.code, exc.title, exc.detail, exc.headers):
                 await send_audited(m)
         except Exception as exc:
             if not started:

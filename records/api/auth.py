@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from records.api.security import AuthFailureThrottle, client_address
 from records.audit import trail as audit_trail
 from records.errors import NotAuthenticated, NotPermitted, ValidationFailed
 from records.roles import Principal, Role
@@ -23,6 +24,22 @@ PUBLIC_PATH_PATTERNS = [r"^/health$", r"^/schema(/|$)"]
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        throttle: AuthFailureThrottle = connection.app.state.auth_throttle
+        client = client_address(connection.scope)
+        throttle.check(client)  # a throttled client's token is not even looked at
+        try:
+            principal = await self._principal(connection)
+        except NotAuthenticated:
+            throttle.failed(client)
+            raise
+        if (trail := audit_trail.current()) is not None:
+            trail.actor, trail.role = principal.name, principal.role.value
+            if trail.purpose_too_long:
+                raise ValidationFailed("X-Purpose may be at most 500 characters", field="X-Purpose")
+        return AuthenticationResult(user=principal, auth=None)
+
+    @staticmethod
+    async def _principal(connection: ASGIConnection) -> Principal:
         header = connection.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         if not header:
@@ -32,11 +49,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         principal = await connection.app.state.token_service.authenticate(secret.strip())
         if principal is None:
             raise NotAuthenticated("the token is unknown or revoked")
-        if (trail := audit_trail.current()) is not None:
-            trail.actor, trail.role = principal.name, principal.role.value
-            if trail.purpose_too_long:
-                raise ValidationFailed("X-Purpose may be at most 500 characters", field="X-Purpose")
-        return AuthenticationResult(user=principal, auth=None)
+        return principal
 
 
 def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

@@ -22,6 +22,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, Field
 
 from records.errors import RecordsError
+from records.redaction import traceback_without_messages
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("records.api")
@@ -44,11 +45,15 @@ class Problem(BaseModel):
     current_version: int | None = Field(None, description="For version conflicts: the record's version now.")
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
     body = {"type": f"urn:records:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="records"'} if status == 401 else None
-    return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="records"'
+    return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers or None)
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:
@@ -64,7 +69,7 @@ def handle_records_error(_: Request, exc: RecordsError) -> Response:
     extra = dict(exc.extra)
     field = extra.pop("field", None)
     errors = [{"field": field, "message": exc.detail}] if field else None
-    return problem(exc.status, exc.code, exc.title, exc.detail, errors=errors, **extra)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, errors=errors, **extra)
 
 
 def handle_http_exception(_: Request, exc: HTTPException) -> Response:
@@ -98,7 +103,7 @@ def handle_recursion(_: Request, exc: RecursionError) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s\n%s", request.method, request.url.path, traceback_without_messages(exc))
     return problem(500, "internal_error", "Internal error", "the server failed; the request changed nothing it did not finish")
 
 
@@ -114,7 +119,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problems a route can return.
 
     400 is always listed: litestar documents its own 400 for any route with parameters, and
-    this replaces it with the problem shape the client actually gets."""
+    this replaces it with the problem shape the client actually gets. 429 comes with 401."""
     described = {
         400: "Malformed request (bad JSON, bad cursor).",
         401: "No token, or an unknown or revoked token.",
@@ -122,12 +127,15 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         404: "No such record or attachment.",
         409: "Conflict: stale version or a name in use.",
         410: "The record was destroyed; its protected content is gone for good.",
+        429: "Too many failed authentications from this address; `Retry-After` says when to try again.",
         413: "Body larger than the configured limit.",
         415: "Wrong content type (uploads must be multipart/form-data).",
         422: "Validation failed; `errors` names each field.",
         428: "If-Match header required.",
     }
+    # Whatever needs a token can meet the authentication-failure throttle.
+    throttled = {429} if 401 in statuses else set()
     return {
         s: ResponseSpec(data_container=Problem, description=described[s], media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
-        for s in sorted({400, *statuses})
+        for s in sorted({400, *statuses, *throttled})
     }

@@ -67,7 +67,7 @@ class AttachmentDownloadOperation(Operation):
         if self.responses and "200" in self.responses:
             self.responses["200"] = OpenAPIResponse(
                 description="The attachment's bytes, with its content type, size, ETag (sha256) and filename.",
-                content={"application/octet-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
+                content={"*/*": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
             )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Collection
 
 import pluggy
 
+from records.redaction import traceback_without_messages
 from records import __version__
 from records.plugins import PROJECT, hookspecs
 from records.plugins.status import PluginStatusBoard
@@ -78,7 +79,7 @@ def plugin_manager(
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - report, start without it
-                log.exception("plugin %s failed to load", ep.name)
+                log.error("plugin %s failed to load\n%s", ep.name, traceback_without_messages(exc))
                 pm.status.refused(ep.name, origin, version, "failed", f"{type(exc).__name__}: {exc}", distribution)
                 continue
             error = _register(pm, plugin, ep.name)

@@ -140,6 +140,14 @@ class PluginService:
             log.error("the plugin set from the store is not usable here: %s", exc.detail)
         self._seen = generation
 
+    async def _advance_seen(self) -> None:
+        """After committing a change of our own (the lock held, synced just before it): count the
+        new generation as seen only if ours is the one change since; otherwise another instance
+        changed something meanwhile and the next sync must apply it."""
+        generation = await self._repo.generation()
+        if generation == self._seen + 1:
+            self._seen = generation
+
     async def _load(self, row: InstalledPlugin) -> None:
         """Load one installed plugin here (fetching its wheel from the blob store if this instance
         has not unpacked it) and check that everything plugins declare still builds."""
@@ -295,7 +303,7 @@ class PluginService:
             if prior is not None:
                 await self._blobs.delete(_blob_key(prior))
                 shutil.rmtree(self._loader.path_for(prior), ignore_errors=True)
-            self._seen = await self._repo.generation()
+            await self._advance_seen()
         return await self.get(key)
 
     # --- switching and removing --------------------------------------------------------------
@@ -307,7 +315,7 @@ class PluginService:
                 await self._switch_static(name, enabled)
             else:
                 await self._switch_installed(canonicalize_name(name), enabled)
-            self._seen = await self._repo.generation()
+            await self._advance_seen()
         return await self.get(name)
 
     async def _switch_static(self, name: str, enabled: bool) -> None:
@@ -369,7 +377,7 @@ class PluginService:
             self.pm.status.states.pop(key, None)
             await self._blobs.delete(_blob_key(row))
             self._loader.remove_files(key)
-            self._seen = await self._repo.generation()
+            await self._advance_seen()
 
     # --- the trust store ---------------------------------------------------------------------
 

@@ -1,12 +1,15 @@
 """API tokens: issue, authenticate, list, revoke.
 
 Tokens are 256-bit random secrets, so a single SHA-256 is enough to store them safely (slow
-password hashes exist for low-entropy secrets); lookups go by hash, never by comparing secrets.
+password hashes exist for low-entropy secrets); only the hash is stored. Lookups go by hash, never
+by comparing secrets, and the hash found is confirmed with a constant-time comparison, so that no
+timing of a string comparison in the store or here tells anything about a stored hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,8 +64,11 @@ class TokenService:
     async def authenticate(self, secret: str) -> Principal | None:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
-        token = await self._tokens.by_secret_hash(hash_secret(secret))
-        return Principal(name=token.name, role=token.role) if token else None
+        presented = hash_secret(secret)
+        token = await self._tokens.by_secret_hash(presented)
+        if token is None or not hmac.compare_digest(token.secret_hash, presented):
+            return None
+        return Principal(name=token.name, role=token.role)
 
     async def list(self, include_revoked: bool = False) -> list[ApiToken]:
         return await self._tokens.list(include_revoked=include_revoked)

@@ -179,3 +179,25 @@ def test_the_interactive_docs_page(client: TestClient) -> None:
     assert "<html" in response.text.lower()
     assert "SwaggerUIBundle" in response.text
     assert '"operationId":"fileRecord"' in response.text  # it renders this service's description
+
+
+# Found by the fuzzer (tests/api/test_fuzz.py): responses the document described wrongly.
+
+
+def test_workflow_transitions_are_documented_with_their_wire_name_from(spec, agent):
+    transition = spec["components"]["schemas"]["Transition"]
+    assert "from" in transition["properties"] and "from" in transition["required"]
+    assert "from_" not in transition["properties"]
+    sent = agent.get("/api/v1/workflows").json()["items"][0]["transitions"][0]
+    assert set(transition["required"]) <= set(sent)
+
+
+def test_audit_exports_are_documented_with_their_media_types(spec):
+    content = _operation(spec, "get", "/api/v1/audit/events")["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/EventPage"}
+    assert {"application/x-ndjson", "text/csv"} <= set(content)
+
+
+def test_attachment_download_is_documented_as_any_media_type(spec):
+    content = _operation(spec, "get", "/api/v1/records/{record_id}/attachments/{attachment_id}")["responses"]["200"]["content"]
+    assert list(content) == ["*/*"]  # the stored file's own type, whatever it is

@@ -84,6 +84,27 @@ def test_replace_is_compare_and_swap(open_storage):
     run(main)
 
 
+def test_replace_moves_a_record_between_classification_codes(open_storage):
+    async def main():
+        storage = open_storage()
+        record = make_record(1, classification=["a:one", "b:two"])
+        other = make_record(2, classification=["a:one"])
+        for r in (record, other):
+            await storage.records.add(r, key_of(r))
+        changed = record.model_copy(update={"version": 2, "classification": ["b:two", "c:three"]})
+        assert await storage.records.replace(changed, expected_version=1)
+
+        async def ids(code: str) -> list[str]:
+            return sorted(r.id for r in await storage.records.find(RecordQuery(classification=code)))
+
+        assert await ids("a:one") == [other.id]  # dropped from the record, kept on the other
+        assert await ids("b:two") == [record.id]
+        assert await ids("c:three") == [record.id]
+        await storage.close()
+
+    run(main)
+
+
 def test_find_orders_newest_first_with_ties_broken_by_id(open_storage):
     async def main():
         storage = open_storage()

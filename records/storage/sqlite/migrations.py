@@ -253,6 +253,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) STRICT
         """,
     ),
+    (
+        6,
+        "classification rows by record",
+        """
+        -- Removing or pruning a record cascades into record_classification, whose key starts with
+        -- the code: without this index each such delete scanned the whole table.
+        CREATE INDEX record_classification_by_record ON record_classification (record_id)
+        """,
+    ),
 ]
 
 
