@@ -108,7 +108,9 @@ class Installation:
         )
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
-        audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
+        # A sealer that stops renewing (crashed, partitioned) hands over after a few seal periods.
+        audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl", storage.leases,
+                             lease_seconds=max(15.0, 5 * settings.audit_seal_seconds))
         return cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
                    SchemeRegistry.from_plugins(plugins.hook), destroyed_again,
                    MetricService(storage.records, metric_registry), notifier)
@@ -125,6 +127,8 @@ class Installation:
         return LocalKeyring.open(directory, master)
 
     async def close(self) -> None:
+        if self.audit is not None:
+            await self.audit.resign()
         if self.notifier is not None:
             await self.notifier.drain()
             self.notifier.close()

@@ -232,3 +232,7 @@ class S3BlobStore:
 
     async def legal_hold(self, key: str) -> bool:
         return bool(await self._call(self._client.is_object_legal_hold_enabled, self.bucket, self._key(key)))
+
+    async def close(self) -> None:
+        """The SDK's connection pool closes with the process; nothing is held open between calls."""
+        self._client._http.clear()

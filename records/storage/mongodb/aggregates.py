@@ -55,8 +55,14 @@ def conditions(c: Criteria, now: str) -> list[dict[str, Any]]:
     return found
 
 
-def _all(expressions: list[dict[str, Any]]) -> dict[str, Any] | bool:
-    return {"$and": expressions} if expressions else True
+def _all(expressions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"$and": expressions}
+
+
+def _sum_where(condition: list[dict[str, Any]], value: Any) -> dict[str, Any]:
+    """$sum of ``value`` over the documents meeting ``condition`` (all of them when it is empty:
+    a bare ``true`` inside $cond is not accepted by every wire-compatible server)."""
+    return {"$sum": {"$cond": [_all(condition), value, 0]} if condition else value}
 
 
 def metric_pipeline(metric: Metric, query: MetricQuery) -> list[dict[str, Any]]:
@@ -74,17 +80,15 @@ def metric_pipeline(metric: Metric, query: MetricQuery) -> list[dict[str, Any]]:
     if metric.subject is Subject.deadlines:
         pipeline.append({"$unwind": "$deadlines"})
     denominator = conditions(metric.denominator, now)
-    numerator = _all(conditions(metric.numerator, now))
+    numerator = conditions(metric.numerator, now)
     if metric.measure is Measure.mean_hours:
         assert metric.between is not None
         start, end = (f"${name.removesuffix('_at')}_us" for name in metric.between)
         denominator.append(_is_set(end))
         hours = {"$divide": [{"$subtract": [end, start]}, _MICROS_PER_HOUR]}
-        counted: Any = {"$sum": {"$cond": [numerator, hours, 0]}}
-        total: Any = {"$sum": {"$cond": [numerator, 1, 0]}}
+        counted, total = _sum_where(numerator, hours), _sum_where(numerator, 1)
     else:
-        counted = {"$sum": {"$cond": [numerator, 1, 0]}}
-        total = {"$sum": 1}
+        counted, total = _sum_where(numerator, 1), {"$sum": 1}
     if denominator:
         pipeline.append({"$match": {"$expr": _all(denominator)}})
     pipeline.append({"$group": {"_id": PERIODS[query.group_by], "numerator": counted, "denominator": total}})

@@ -79,12 +79,13 @@ class MongoAuditLog:
         """Nodes first, then the checkpoint: nodes are idempotent (a node's hash depends only on
         the events below it) and only a checkpoint makes them count, so no transaction is needed
         and a crash in between leaves nothing a later seal does not overwrite."""
-        from pymongo import ReplaceOne
+        from pymongo import UpdateOne
 
         async with self._db.writing():
             if nodes:
                 await self._db.collection("audit_nodes").bulk_write(
-                    [ReplaceOne({"_id": f"{level}:{index}"}, {"hash": digest}, upsert=True) for level, index, digest in nodes],
+                    [UpdateOne({"_id": f"{level}:{index}"}, {"$set": {"hash": digest}}, upsert=True)
+                     for level, index, digest in nodes],
                     ordered=False,
                 )
             if checkpoint is not None:
