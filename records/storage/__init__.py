@@ -42,10 +42,14 @@ def open_storage(settings: RecordsSettings) -> Storage:
         from records.storage.mongodb.storage import MongoStorage
     except ImportError as exc:
         raise _driver_missing("RECORDS_STORE=mongodb://…", exc) from None
+    # The data dir still holds this instance's published audit checkpoints (and the keyring by default).
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise InvalidConfiguration(f"cannot use data dir {settings.data_dir}: {exc.strerror}") from None
     if blobs is None:
         from records.storage.localdisk import LocalDiskBlobStore
 
         # Valid for one instance only: several instances need blobs they all reach (s3://).
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         blobs = LocalDiskBlobStore(settings.blob_dir)
     return MongoStorage(settings.store, blobs)

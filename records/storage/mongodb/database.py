@@ -3,8 +3,9 @@
 A change that spans documents (record, data key, deadlines, audit events) runs in one MongoDB
 transaction, which a replica set or a sharded cluster provides. A server that accepts
 transactions without being either (a test server such as nx-27017, which runs them one at a
-time on one SQLite connection) gets every write of this process serialised, because such a
-server does not isolate concurrent transactions. A server without transactions at all (a
+time on one SQLite connection) gets every write serialised, within the process by a lock and
+across processes by a mutex document, because such a server does not isolate concurrent
+transactions (nor a plain write from a transaction another client has open). A server without transactions at all (a
 standalone mongod) is refused at start: acknowledged changes must never be half-written.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -21,6 +24,8 @@ from records.errors import InvalidConfiguration, StorageUnavailable
 T = TypeVar("T")
 DEFAULT_DATABASE = "records"
 _SERVER_TIMEOUT_MS = 10_000
+_WRITE_MUTEX = "write-mutex"  # in ``leases``: only on servers without isolated transactions
+_WRITE_MUTEX_TTL_US = 10_000_000  # a process that died holding it blocks writers this long
 
 
 def database_name(url: str) -> str:
@@ -55,6 +60,7 @@ class MongoDatabase:
         self.db = self.client[self.name]
         self._ready: asyncio.Task[None] | None = None
         self._serialise: asyncio.Lock | None = None
+        self._holder = uuid.uuid4().hex
 
     async def ready(self) -> None:
         """Initialise once (indexes, transaction support); every operation awaits this first."""
@@ -99,11 +105,37 @@ class MongoDatabase:
         await self.ready()
         async with self._serialise or contextlib.nullcontext():
             try:
-                yield
+                if self._serialise is not None:
+                    await self._take_write_mutex()
+                try:
+                    yield
+                finally:
+                    if self._serialise is not None:
+                        await self.db["leases"].delete_one({"_id": _WRITE_MUTEX, "holder": self._holder})
             except DuplicateKeyError:
                 raise
             except PyMongoError as exc:
                 raise StorageUnavailable(f"MongoDB error: {exc}") from None
+
+    async def _take_write_mutex(self) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        mutex = self.db["leases"]
+        deadline = time.monotonic() + 2 * _WRITE_MUTEX_TTL_US / 1_000_000
+        while True:
+            now = time.time_ns() // 1000
+            taken = await mutex.update_one({"_id": _WRITE_MUTEX, "expires_us": {"$lt": now}},
+                                           {"$set": {"holder": self._holder, "expires_us": now + _WRITE_MUTEX_TTL_US}})
+            if taken.matched_count == 1:
+                return
+            try:
+                await mutex.insert_one({"_id": _WRITE_MUTEX, "holder": self._holder, "expires_us": now + _WRITE_MUTEX_TTL_US})
+                return
+            except DuplicateKeyError:
+                pass
+            if time.monotonic() > deadline:
+                raise StorageUnavailable("another process holds the store's write mutex")
+            await asyncio.sleep(0.005)
 
     async def transaction(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(session)`` in a transaction, retried on transient errors (so ``fn`` must be
