@@ -65,6 +65,13 @@ class Conflict(RecordsError):
     code, status, title = "conflict", 409, "Conflict"
 
 
+class BlobLocked(Conflict):
+    """The object storage refuses: the blob is under retention (Object Lock) or a legal hold."""
+
+    code = "blob_locked"
+    title = "Blob under retention or legal hold"
+
+
 class VersionConflict(Conflict):
     code = "version_conflict"
     title = "Record changed since you read it"

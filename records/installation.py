@@ -137,7 +137,9 @@ class Installation:
         )
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
-        audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl")
+        # A sealer that stops renewing (crashed, partitioned) hands over after a few seal periods.
+        audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl", storage.leases,
+                             lease_seconds=max(15.0, 5 * settings.audit_seal_seconds))
         installation = cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
                            registries.schemes, destroyed_again, MetricService(storage.records, registries.metrics), notifier)
         retention = RetentionService(
@@ -186,6 +188,8 @@ class Installation:
     async def close(self) -> None:
         if self.plugin_service is not None:
             self.plugin_service.close()
+        if self.audit is not None:
+            await self.audit.resign()
         if self.notifier is not None:
             await self.notifier.drain()
             self.notifier.close()

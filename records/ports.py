@@ -300,6 +300,17 @@ class RetentionRepository(Protocol):
     async def certificate(self, certificate_id: str) -> DestructionCertificate | None: ...
 
 
+class Leases(Protocol):
+    """Leases with expiry shared by every instance on one store: which instance runs a singleton
+    job (the audit sealer) now. A holder that stops renewing loses its lease after the ttl."""
+
+    async def acquire(self, name: str, ttl_seconds: float) -> bool:
+        """Take or renew the lease ``name``; False while another instance holds it unexpired."""
+
+    async def release(self, name: str) -> None:
+        """Give the lease up (if held by this instance) so another can take it at once."""
+
+
 class Storage(Protocol):
     """One opened set of adapters."""
 
@@ -311,6 +322,8 @@ class Storage(Protocol):
     blobs: BlobStore
     plugins: PluginRepository
     retention: RetentionRepository
+    # None where one process serves the store (embedded); shared stores coordinate instances with it.
+    leases: Leases | None
 
     async def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the backends answer."""

@@ -32,8 +32,18 @@ class RecordsSettings(BaseSettings):
     data_dir: Path = Field(Path("records-data"), description="Where the embedded store keeps its database and blobs.")
     host: str = Field("127.0.0.1", description="Address `records serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `records serve` listens on.")
-    store: str = Field("sqlite", description="Record store adapter: `sqlite` (embedded default).")
-    blobs: str = Field("file", description="Blob store adapter: `file` (blobs under the data dir).")
+    store: str = Field(
+        "sqlite", description="Record store: `sqlite` (embedded default) or a `mongodb://` URL (a replica set)."
+    )
+    blobs: str = Field("file", description="Blob store: `file` (blobs under the data dir) or `s3://BUCKET`.")
+    s3_endpoint: str | None = Field(None, description="S3 server as `host:port`, for `RECORDS_BLOBS=s3://…`.")
+    s3_access_key: str | None = Field(None, description="S3 access key.")
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key.")
+    s3_secure: bool = Field(True, description="Use TLS to reach the S3 server.")
+    s3_lock_mode: str = Field(
+        "governance", pattern="^(governance|compliance)$",
+        description="Object Lock mode of retention put on archived files: `governance` or `compliance`.",
+    )
     max_request_bytes: int = Field(1 * MiB, ge=1024, description="Largest JSON request body accepted (413 beyond).")
     max_attachment_bytes: int = Field(
         10 * GiB, ge=1, description="Largest attachment upload accepted (413 beyond)."
@@ -140,6 +150,29 @@ class RecordsSettings(BaseSettings):
     def _page_sizes_agree(self) -> RecordsSettings:
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
+        return self
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value != "sqlite" and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must be `sqlite` or a mongodb:// URL")
+        return value
+
+    @field_validator("blobs")
+    @classmethod
+    def _known_blobs(cls, value: str) -> str:
+        if value != "file" and not value.startswith("s3://"):
+            raise ValueError("must be `file` or s3://BUCKET")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> RecordsSettings:
+        if self.blobs.startswith("s3://"):
+            missing = [f"RECORDS_{name.upper()}" for name in ("s3_endpoint", "s3_access_key", "s3_secret_key")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"RECORDS_BLOBS={self.blobs} needs {', '.join(missing)}")
         return self
 
     @classmethod

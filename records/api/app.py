@@ -89,7 +89,9 @@ class RecordsApp(InitPluginProtocol):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
-                await installation.audit.seal()  # a clean stop leaves nothing unsealed
+                # A clean stop leaves nothing unsealed (on the sealer; another instance's sealer
+                # covers this one's events in its next round).
+                await installation.audit.seal_if_sealer()
             await installation.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
@@ -125,12 +127,13 @@ class RecordsApp(InitPluginProtocol):
 
 
 async def _seal_periodically(audit: AuditService, every: float) -> None:
-    """Checkpoints follow events within ``every`` seconds (CT logs' maximum merge delay)."""
+    """Checkpoints follow events within ``every`` seconds (CT logs' maximum merge delay). With
+    several instances only the holder of the sealer lease seals; the others' rounds do nothing."""
     log = logging.getLogger("records.audit")
     while True:
         await asyncio.sleep(every)
         try:
-            await audit.seal()
+            await audit.seal_if_sealer()
         except Exception as exc:  # noqa: BLE001 - keep sealing; the next round retries
             log.error("sealing the audit log failed\n%s", traceback_without_messages(exc))
 

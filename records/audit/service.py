@@ -27,8 +27,10 @@ from records.clock import to_text, utcnow
 from records.crypto.keyring import LocalKeyring
 from records.durable import append_line
 from records.errors import InvalidInput, RecordsError
+from records.ports import Leases
 
 SEAL_BATCH = 20_000  # events hashed per store round trip while sealing
+SEALER_LEASE = "audit-sealer"
 
 
 class AuditUnavailable(RecordsError):
@@ -93,12 +95,17 @@ class VerificationReport:
 
 
 class AuditService:
-    def __init__(self, store: AuditLogStore, keyring: LocalKeyring, checkpoint_file: Path) -> None:
+    def __init__(self, store: AuditLogStore, keyring: LocalKeyring, checkpoint_file: Path,
+                 leases: Leases | None = None, lease_seconds: float = 30.0) -> None:
         self._store = store
         self._keyring = keyring
         self.checkpoint_file = checkpoint_file  # a copy outside the database: a rollback shows
         self._committer = GroupCommitter(store)
         self._seal_lock = asyncio.Lock()
+        # With several instances on one store exactly one seals: the holder of this lease. It
+        # keeps the lease while it runs (renewed at every seal) and gives it up on closing.
+        self._leases = leases
+        self._lease_seconds = lease_seconds
 
     # --- appending ---------------------------------------------------------------------------
 
@@ -108,42 +115,81 @@ class AuditService:
     # --- sealing -----------------------------------------------------------------------------
 
     async def seal(self) -> Checkpoint:
-        """Integrate every appended event into the tree and sign a checkpoint over it."""
+        """Integrate every appended event into the tree and sign a checkpoint over it. On an
+        instance that is not the sealer, wait for the sealer's checkpoint over the events
+        appended so far (or for its lease to expire, and seal then)."""
         async with self._seal_lock:
+            if await self._hold_lease():
+                return await self._seal_held()
+        return await self._checkpoint_from_the_sealer()
+
+    async def seal_if_sealer(self) -> Checkpoint | None:
+        """The periodic round: seal if this instance is (or can become) the sealer, else None."""
+        async with self._seal_lock:
+            if await self._hold_lease():
+                return await self._seal_held()
+        return None
+
+    async def resign(self) -> None:
+        """Give the sealer lease up (on a clean stop) so that another instance takes over at once."""
+        if self._leases is not None:
+            await self._leases.release(SEALER_LEASE)
+
+    async def _hold_lease(self) -> bool:
+        return self._leases is None or await self._leases.acquire(SEALER_LEASE, self._lease_seconds)
+
+    async def _checkpoint_from_the_sealer(self) -> Checkpoint:
+        wanted = await self._store.size()
+        deadline = asyncio.get_running_loop().time() + 2 * self._lease_seconds
+        while asyncio.get_running_loop().time() < deadline:
             latest = await self._store.latest_checkpoint()
-            sealed = latest.tree_size if latest else 0
-            size = await self._store.size()
-            if size < sealed:
-                raise AuditUnavailable(f"the log holds {size} events but a checkpoint was signed at {sealed}: "
-                                       "run `records audit verify`")
-            published = max(self._published(), key=lambda c: c.tree_size, default=None)
-            if published is not None and (latest is None or published.tree_size > sealed or (
-                    published.tree_size == sealed and published.root_hash != latest.root_hash)):
-                # Never sign a fork of what was published: the database was rolled back or replaced.
-                raise AuditUnavailable("the database's audit log is behind or differs from the published checkpoints; "
-                                       "run `records audit verify`")
-            if latest is not None and size == sealed:
+            if latest is not None and latest.tree_size >= wanted:
                 return latest
-            edge_keys = _recorded_keys(lambda look: MerkleFrontier.from_nodes(sealed, look))
-            known = await self._store.nodes(edge_keys)
-            if len(known) != len(edge_keys):
-                raise AuditUnavailable("stored Merkle nodes are missing; run `records audit verify`")
-            frontier = MerkleFrontier.from_nodes(sealed, lambda level, index: known[(level, index)])
-            if latest is not None and _frontier_root(frontier).hex() != latest.root_hash:
-                # Never extend (and sign) a tree that no longer matches what was signed.
-                raise AuditUnavailable("stored Merkle nodes disagree with the latest checkpoint; run `records audit verify`")
-            for start in range(sealed, size, SEAL_BATCH):
-                nodes: list[tuple[int, int, bytes]] = []
-                for entry in await self._store.entries(start, min(start + SEAL_BATCH, size)):
-                    nodes.extend(frontier.append(leaf_hash(entry.canonical)))
-                checkpoint = self._sign(frontier.size, _frontier_root(frontier)) if frontier.size == size else None
-                await self._store.seal(nodes, checkpoint)  # type: ignore[arg-type]
-            if size == 0:
-                checkpoint = self._sign(0, EMPTY_ROOT)
-                await self._store.seal([], checkpoint)
-            assert checkpoint is not None
-            self._publish(checkpoint)
-            return checkpoint
+            async with self._seal_lock:
+                if await self._hold_lease():  # the sealer stopped renewing: this instance takes over
+                    return await self._seal_held()
+            await asyncio.sleep(0.1)
+        raise AuditUnavailable("another instance holds the audit sealer lease but did not seal in time")
+
+    async def _seal_held(self) -> Checkpoint:
+        """Seal, this instance holding the lease (or no lease being needed)."""
+        latest = await self._store.latest_checkpoint()
+        sealed = latest.tree_size if latest else 0
+        size = await self._store.size()
+        if size < sealed:
+            raise AuditUnavailable(f"the log holds {size} events but a checkpoint was signed at {sealed}: "
+                                   "run `records audit verify`")
+        published = max(self._published(), key=lambda c: c.tree_size, default=None)
+        if published is not None and (latest is None or published.tree_size > sealed or (
+                published.tree_size == sealed and published.root_hash != latest.root_hash)):
+            # Never sign a fork of what was published: the database was rolled back or replaced.
+            raise AuditUnavailable("the database's audit log is behind or differs from the published checkpoints; "
+                                   "run `records audit verify`")
+        if latest is not None and size == sealed:
+            return latest
+        edge_keys = _recorded_keys(lambda look: MerkleFrontier.from_nodes(sealed, look))
+        known = await self._store.nodes(edge_keys)
+        if len(known) != len(edge_keys):
+            raise AuditUnavailable("stored Merkle nodes are missing; run `records audit verify`")
+        frontier = MerkleFrontier.from_nodes(sealed, lambda level, index: known[(level, index)])
+        if latest is not None and _frontier_root(frontier).hex() != latest.root_hash:
+            # Never extend (and sign) a tree that no longer matches what was signed.
+            raise AuditUnavailable("stored Merkle nodes disagree with the latest checkpoint; run `records audit verify`")
+        for start in range(sealed, size, SEAL_BATCH):
+            if start > sealed and not await self._hold_lease():
+                # A seal slower than the lease: another instance may seal now; never two at once.
+                raise AuditUnavailable("the audit sealer lease was lost while sealing; the next seal continues")
+            nodes: list[tuple[int, int, bytes]] = []
+            for entry in await self._store.entries(start, min(start + SEAL_BATCH, size)):
+                nodes.extend(frontier.append(leaf_hash(entry.canonical)))
+            checkpoint = self._sign(frontier.size, _frontier_root(frontier)) if frontier.size == size else None
+            await self._store.seal(nodes, checkpoint)  # type: ignore[arg-type]
+        if size == 0:
+            checkpoint = self._sign(0, EMPTY_ROOT)
+            await self._store.seal([], checkpoint)
+        assert checkpoint is not None
+        self._publish(checkpoint)
+        return checkpoint
 
     def _sign(self, tree_size: int, root_hash: bytes) -> Checkpoint:
         key_id, key = self._keyring.audit_signing_key()

@@ -1,0 +1,210 @@
+"""beanie documents: one collection per kind of stored thing, a named index for every query.
+
+Times are kept as ``records.clock.to_text`` strings (microsecond precision, text order = time
+order), exactly as the SQLite adapter keeps them, because BSON dates stop at milliseconds and a
+list cursor compares microseconds. Where a metric needs arithmetic on times, integer
+microseconds since the epoch sit beside the text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie import Document
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+
+def _newest(*fields: str, name: str) -> IndexModel:
+    """An index that serves one list filter in the list's order (newest first by created_at, id)."""
+    return IndexModel([*[(f, ASCENDING) for f in fields], ("created_at", DESCENDING), ("record_id", DESCENDING)], name=name)
+
+
+class DeadlineState(BaseModel):
+    """A deadline's copy inside its record's document, for list filters and metrics."""
+
+    name: str
+    due_at: str
+    met_at: str | None = None
+    open: bool  # not met yet: a boolean, because null inside $elemMatch is unreliable across servers
+    late: bool  # met after it was due
+
+
+class RecordDocument(Document):
+    id: str  # type: ignore[assignment]  # the record's id is the document's _id
+    # A copy of _id for compound indexes and sorts: some wire-compatible servers (nx-27017)
+    # cannot put _id inside a compound index, and the same indexes must work everywhere.
+    record_id: str
+    reference: str
+    kind: str
+    status: str
+    channel: str
+    urgency: str
+    owner: str
+    created_by: str
+    complexity: str | None = None
+    satisfaction: int | None = None
+    classification: list[str] = Field(default_factory=list)
+    created_at: str
+    received_at: str
+    updated_at: str
+    result_at: str | None = None
+    archived_at: str | None = None
+    destroyed_at: str | None = None
+    # Metric helpers: periods as labels and times as microseconds, so the pipeline needs no date operators.
+    received_day: str
+    received_week: str
+    received_month: str
+    received_us: int
+    created_us: int
+    result_us: int | None = None
+    archived_us: int | None = None
+    version: int
+    customer_phone_idx: str | None = None
+    customer_account_idx: str | None = None
+    deadlines: list[DeadlineState] = Field(default_factory=list)
+    doc: dict[str, Any]  # the whole StoredRecord (protected fields sealed), as JSON
+
+    class Settings:
+        name = "records"
+        # A write from a stale copy must fail instead of overwriting. Every change bumps the
+        # record's own ``version``, so the replace filters on it: the compare-and-swap that
+        # beanie's ``use_revision`` would do with a second, UUID-valued revision, which
+        # wire-compatible servers such as nx-27017 cannot match (they drop the UUID subtype).
+        use_revision = False
+        indexes = [
+            IndexModel([("reference", ASCENDING)], name="records_reference_unique", unique=True),
+            IndexModel([("created_at", DESCENDING), ("record_id", DESCENDING)], name="records_by_created"),
+            _newest("kind", name="records_by_kind"),
+            _newest("status", name="records_by_status"),
+            _newest("channel", name="records_by_channel"),
+            _newest("urgency", name="records_by_urgency"),
+            _newest("owner", name="records_by_owner"),
+            _newest("classification", name="records_by_classification"),
+            _newest("customer_phone_idx", name="records_by_phone"),
+            _newest("customer_account_idx", name="records_by_account"),
+            IndexModel([("received_at", ASCENDING)], name="records_by_received"),
+            IndexModel([("kind", ASCENDING), ("received_at", ASCENDING)], name="records_by_kind_received"),
+            IndexModel([("deadlines.open", ASCENDING), ("deadlines.due_at", ASCENDING)], name="records_by_open_deadline"),
+            IndexModel([("deadlines.late", ASCENDING)], name="records_by_late_deadline"),
+        ]
+
+
+class DeadlineDocument(Document):
+    """One deadline of one record, with whether its breach was reported: the sweep claims these."""
+
+    id: str  # type: ignore[assignment]  # "<record id>/<deadline name>"
+    record_id: str
+    name: str
+    reference: str
+    kind: str
+    due_at: str
+    met_at: str | None = None
+    open: bool
+    late: bool
+    record_destroyed: bool = False
+    breach_reported_at: str | None = None
+
+    class Settings:
+        name = "record_deadlines"
+        indexes = [
+            IndexModel([("record_id", ASCENDING)], name="deadlines_by_record"),
+            IndexModel([("breach_reported_at", ASCENDING), ("due_at", ASCENDING)], name="deadlines_unreported_by_due"),
+        ]
+
+
+class DataKeyDocument(Document):
+    id: str  # type: ignore[assignment]  # the record's id: one data key per record
+    key_version: int
+    kek_id: str
+    wrapped: bytes
+    created_at: str
+
+    class Settings:
+        name = "data_keys"
+        indexes = [IndexModel([("kek_id", ASCENDING)], name="data_keys_by_kek")]
+
+
+class TokenDocument(Document):
+    id: str  # type: ignore[assignment]  # the SHA-256 of the secret
+    name: str
+    role: str
+    created_at: str
+    revoked_at: str | None = None
+    # "active:<name>" while active, "revoked:<hash>" after: one unique index then allows one active
+    # token per name on every server (unique indexes treat nulls differently across servers).
+    name_slot: str
+
+    class Settings:
+        name = "api_tokens"
+        indexes = [
+            IndexModel([("name_slot", ASCENDING)], name="tokens_active_name_unique", unique=True),
+            IndexModel([("revoked_at", ASCENDING), ("role", ASCENDING)], name="tokens_by_state_role"),
+            IndexModel([("created_at", ASCENDING), ("name", ASCENDING)], name="tokens_by_created"),
+        ]
+
+
+class SequenceDocument(Document):
+    id: str  # type: ignore[assignment]
+    value: int
+
+    class Settings:
+        name = "sequences"
+
+
+class AuditEventDocument(Document):
+    id: int  # type: ignore[assignment]  # the sequence number
+    seq: int  # the same, for compound indexes (see RecordDocument.record_id)
+    at: str
+    actor: str | None = None
+    role: str | None = None
+    action: str
+    outcome: str
+    request_id: str | None = None
+    targets: list[str] = Field(default_factory=list)
+    canonical: bytes
+
+    class Settings:
+        name = "audit_events"
+        indexes = [
+            IndexModel([("actor", ASCENDING), ("seq", ASCENDING)], name="audit_by_actor"),
+            IndexModel([("role", ASCENDING), ("seq", ASCENDING)], name="audit_by_role"),
+            IndexModel([("action", ASCENDING), ("seq", ASCENDING)], name="audit_by_action"),
+            IndexModel([("outcome", ASCENDING), ("seq", ASCENDING)], name="audit_by_outcome"),
+            IndexModel([("targets", ASCENDING), ("seq", ASCENDING)], name="audit_by_target"),
+            IndexModel([("at", ASCENDING)], name="audit_by_time"),
+        ]
+
+
+class AuditNodeDocument(Document):
+    id: str  # type: ignore[assignment]  # "<level>:<index>"
+    hash: bytes
+
+    class Settings:
+        name = "audit_nodes"
+
+
+class AuditCheckpointDocument(Document):
+    id: int  # type: ignore[assignment]  # the tree size
+    root_hash: str
+    timestamp: str
+    key_id: str
+    signature: str
+
+    class Settings:
+        name = "audit_checkpoints"
+
+
+class LeaseDocument(Document):
+    id: str  # type: ignore[assignment]  # what is leased, e.g. "audit-sealer"
+    holder: str
+    expires_us: int
+
+    class Settings:
+        name = "leases"
+
+
+DOCUMENTS: list[type[Document]] = [
+    RecordDocument, DeadlineDocument, DataKeyDocument, TokenDocument, SequenceDocument,
+    AuditEventDocument, AuditNodeDocument, AuditCheckpointDocument, LeaseDocument,
+]
