@@ -81,7 +81,31 @@ def _with_installation(settings: RecordsSettings, action: Callable[[Any], Awaita
         raise RecordsCliError(exc) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RecordsGroup(click.Group):
+    """Operators get ``[code] message``, never a traceback: an error nobody anticipated (a full
+    disk mid-command, a bug) is reported as ``internal_error`` with its type and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except RecordsError as exc:
+            raise RecordsCliError(exc) from None
+        except OSError as exc:
+            raise InternalCliError(f"{type(exc).__name__}: {exc.strerror or exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence before a traceback
+            raise InternalCliError(f"unexpected {type(exc).__name__}: {exc}") from None
+
+
+class InternalCliError(click.ClickException):
+    exit_code = 1
+
+    def format_message(self) -> str:
+        return f"[internal_error] {self.message}"
+
+
+@click.group(cls=RecordsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="records")
 def main() -> None:
     """records: governance of customer-service files."""

@@ -135,3 +135,16 @@ def test_the_last_admin_token_cannot_be_revoked(cli, data_dir):
     assert refused.exit_code == 2 and "[last_admin_token]" in refused.stderr
     cli("tokens", "create", "--role", "admin", "--name", "root2", *d)
     assert cli("tokens", "revoke", "root", *d).exit_code == 0
+
+
+def test_an_unanticipated_failure_is_a_coded_error_not_a_traceback(monkeypatch, data_dir):
+    import records.fsck
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk controller on fire")
+
+    monkeypatch.setattr(records.fsck, "fsck", broken)
+    result = CliRunner().invoke(main, ["fsck", "--data-dir", str(data_dir)])
+    assert result.exit_code == 1
+    assert "[internal_error] unexpected RuntimeError: disk controller on fire" in result.output
+    assert "Traceback" not in result.output
