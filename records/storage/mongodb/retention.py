@@ -40,23 +40,31 @@ def _json(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
-def _assignment_doc(a: RetentionAssignment) -> dict[str, Any]:
+def assignment_doc(a: RetentionAssignment) -> dict[str, Any]:
     return {"_id": a.record_id, "record_id": a.record_id, "schedule_id": a.schedule.id if a.schedule else None,
             "retain_until": _t(a.retain_until), "batch_id": a.batch_id, "disposed": a.disposed_at is not None,
             "pending": a.retain_until is not None and a.batch_id is None and a.disposed_at is None, "doc": _json(a)}
 
 
-def _schedule_doc(s: RetentionSchedule) -> dict[str, Any]:
+def schedule_doc(s: RetentionSchedule) -> dict[str, Any]:
     return {"_id": f"{s.id}:{s.version}", "schedule_id": s.id, "version": s.version, "name": s.name, "latest": True,
             "name_slot": f"latest:{s.name}", "created_at": to_text(s.created_at), "doc": _json(s)}
 
 
-def _item_doc(batch_id: str, position: int, item: BatchItem) -> dict[str, Any]:
+def hold_doc(hold: LegalHold) -> dict[str, Any]:
+    q = hold.query
+    return {"_id": hold.id, "hold_id": hold.id, "placed_at": to_text(hold.placed_at), "released": hold.released_at is not None,
+            "has_query": q is not None, "q_kind": q.kind.value if q and q.kind else None,
+            "q_account_idx": q.customer_account_index if q else None, "q_phone_idx": q.customer_phone_index if q else None,
+            "q_from": _t(q.received_from) if q else None, "q_to": _t(q.received_to) if q else None, "doc": _json(hold)}
+
+
+def item_doc(batch_id: str, position: int, item: BatchItem) -> dict[str, Any]:
     return {"_id": f"{batch_id}/{item.record_id}", "batch_id": batch_id, "position": position,
             "record_id": item.record_id, "state": item.state.value, "doc": _json(item)}
 
 
-def _batch_header(batch: DispositionBatch) -> dict[str, Any]:
+def batch_header(batch: DispositionBatch) -> dict[str, Any]:
     return _json(batch.model_copy(update={"items": [], "progress": None}))
 
 
@@ -91,7 +99,7 @@ class MongoRetentionRepository:
         async def insert(session: Any) -> None:
             if await self._name_taken(schedule.name, None, session):
                 raise Conflict(f"a retention schedule named {schedule.name!r} exists")
-            await self._schedules.insert_one(_schedule_doc(schedule), session=session)
+            await self._schedules.insert_one(schedule_doc(schedule), session=session)
 
         try:
             await self._write(insert, events)
@@ -101,7 +109,7 @@ class MongoRetentionRepository:
     async def add_schedule_version(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> bool:
         from pymongo.errors import DuplicateKeyError
 
-        doc = _schedule_doc(schedule)
+        doc = schedule_doc(schedule)
 
         async def insert(session: Any) -> bool:
             if await self._schedules.find_one({"_id": doc["_id"]}, {"_id": 1}, session=session):
@@ -142,7 +150,7 @@ class MongoRetentionRepository:
         return RetentionAssignment.model_validate(found["doc"]) if found else None
 
     async def _put_assignment(self, a: RetentionAssignment, session: Any) -> None:
-        await self._assignments.replace_one({"_id": a.record_id}, _assignment_doc(a), upsert=True, session=session)
+        await self._assignments.replace_one({"_id": a.record_id}, assignment_doc(a), upsert=True, session=session)
 
     async def assignment(self, record_id: str) -> RetentionAssignment | None:
         return await self._db.read(lambda: self._get_assignment(record_id))
@@ -211,11 +219,7 @@ class MongoRetentionRepository:
     # --- legal holds ---------------------------------------------------------------------------
 
     async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None:
-        q = hold.query
-        doc = {"_id": hold.id, "hold_id": hold.id, "placed_at": to_text(hold.placed_at), "released": False,
-               "has_query": q is not None, "q_kind": q.kind.value if q and q.kind else None,
-               "q_account_idx": q.customer_account_index if q else None, "q_phone_idx": q.customer_phone_index if q else None,
-               "q_from": _t(q.received_from) if q else None, "q_to": _t(q.received_to) if q else None, "doc": _json(hold)}
+        doc = hold_doc(hold)
 
         async def insert(session: Any) -> None:
             await self._holds.insert_one(doc, session=session)
@@ -275,10 +279,10 @@ class MongoRetentionRepository:
 
         async def insert(session: Any) -> None:
             await self._batches.insert_one({"_id": batch_id, "batch_id": batch_id, "status": batch.status.value,
-                                            "created_at": to_text(batch.created_at), "doc": _batch_header(batch)},
+                                            "created_at": to_text(batch.created_at), "doc": batch_header(batch)},
                                            session=session)
             if batch.items:
-                await self._items.insert_many([_item_doc(batch_id, n, item) for n, item in enumerate(batch.items)],
+                await self._items.insert_many([item_doc(batch_id, n, item) for n, item in enumerate(batch.items)],
                                               session=session)
             for item in batch.items:
                 claimed = await self._assignments.update_one(
@@ -311,7 +315,7 @@ class MongoRetentionRepository:
     async def update_batch(self, batch: DispositionBatch, expected_status: str, events: Sequence[AuditEventDraft] = ()) -> bool:
         async def update(session: Any) -> bool:
             done = await self._batches.update_one({"_id": batch.id, "status": expected_status},
-                                                  {"$set": {"status": batch.status.value, "doc": _batch_header(batch)}},
+                                                  {"$set": {"status": batch.status.value, "doc": batch_header(batch)}},
                                                   session=session)
             return done.matched_count == 1
 
@@ -424,7 +428,7 @@ class MongoRetentionRepository:
                               events: Sequence[AuditEventDraft] = ()) -> bool:
         async def insert(session: Any) -> bool:
             done = await self._batches.update_one({"_id": batch.id, "status": "executing"},
-                                                  {"$set": {"status": batch.status.value, "doc": _batch_header(batch)}},
+                                                  {"$set": {"status": batch.status.value, "doc": batch_header(batch)}},
                                                   session=session)
             if done.matched_count != 1:
                 return False
