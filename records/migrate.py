@@ -80,6 +80,95 @@ async def _audit_root(storage: Storage) -> tuple[int, str]:
     return frontier.size, _frontier_root(frontier).hex()
 
 
+async def _rows(source, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    return await source._db.run(lambda c: c.execute(sql).fetchall())
+
+
+async def _insert(db, collection: str, docs: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    for start in range(0, len(docs), 1000):
+        await db.collection(collection).insert_many(docs[start : start + 1000])
+
+
+async def _copy_retention(source, db) -> None:  # type: ignore[no-untyped-def]
+    """Retention as stored, table by table, in the documents the Mongo adapter keeps (its own
+    builders make them, so the indexed fields are what the adapter itself would write)."""
+    from records.retention.models import (
+        BatchItem, DestructionCertificate, DispositionBatch, LegalHold, RetentionAssignment, RetentionSchedule, Tombstone,
+    )
+    from records.storage.mongodb.retention import _json, assignment_doc, batch_header, hold_doc, item_doc, schedule_doc
+
+    schedules = [RetentionSchedule.model_validate_json(r[0]) for r in await _rows(source, "SELECT doc FROM retention_schedules")]
+    latest = {}
+    for schedule in schedules:
+        latest[schedule.id] = max(latest.get(schedule.id, 0), schedule.version)
+    docs = []
+    for schedule in schedules:
+        doc = schedule_doc(schedule)
+        if schedule.version != latest[schedule.id]:
+            doc.update(latest=False, name_slot=f"old:{doc['_id']}")
+        docs.append(doc)
+    await _insert(db, "retention_schedules", docs)
+    await _insert(db, "retention_assignments", [assignment_doc(RetentionAssignment.model_validate_json(r[0]))
+                                                for r in await _rows(source, "SELECT doc FROM retention_assignments")])
+    await _insert(db, "retention_events", [{"_id": f"{name}/{rid}", "name": name, "record_id": rid, "occurred_at": at}
+                                           for name, rid, at in await _rows(
+                                               source, "SELECT name, record_id, occurred_at FROM retention_events")])
+    await _insert(db, "legal_holds", [hold_doc(LegalHold.model_validate_json(r[0]))
+                                      for r in await _rows(source, "SELECT doc FROM legal_holds")])
+    await _insert(db, "legal_hold_items", [{"_id": f"{hold}/{rid}", "hold_id": hold, "record_id": rid}
+                                           for rid, hold in await _rows(source, "SELECT record_id, hold_id FROM legal_hold_items")])
+    await _insert(db, "disposition_batches", [
+        {"_id": b.id, "batch_id": b.id, "status": b.status.value, "created_at": created, "doc": batch_header(b)}
+        for b, created in [(DispositionBatch.model_validate_json(doc), created)
+                           for doc, created in await _rows(source, "SELECT doc, created_at FROM disposition_batches")]])
+    await _insert(db, "disposition_items", [item_doc(batch_id, position, BatchItem.model_validate_json(doc))
+                                            for batch_id, position, doc in await _rows(
+                                                source, "SELECT batch_id, position, doc FROM disposition_items")])
+    await _insert(db, "tombstones", [{"_id": rid, "batch_id": batch_id, "doc": _json(Tombstone.model_validate_json(doc))}
+                                     for rid, batch_id, doc in await _rows(
+                                         source, "SELECT record_id, batch_id, doc FROM tombstones")])
+    await _insert(db, "destruction_certificates", [
+        {"_id": cid, "batch_id": batch_id, "issued_at": issued, "doc": _json(DestructionCertificate.model_validate_json(doc))}
+        for cid, batch_id, issued, doc in await _rows(source, "SELECT id, batch_id, issued_at, doc FROM destruction_certificates")])
+
+
+async def _copy_plugins(source, db) -> None:  # type: ignore[no-untyped-def]
+    """Installed plugins, switched-off built-ins and trusted keys; the generation moved with the
+    sequences (``plugins`` → ``counter:plugins``)."""
+    from records.ports import InstalledPlugin, TrustedKey
+
+    await _insert(db, "plugin_installs", [{"_id": name, "doc": InstalledPlugin.model_validate_json(doc).model_dump(mode="json")}
+                                          for name, doc in await _rows(source, "SELECT name, doc FROM plugin_installs")])
+    await _insert(db, "plugin_disabled_builtins", [{"_id": name, "disabled_at": at} for name, at in await _rows(
+        source, "SELECT name, disabled_at FROM plugin_disabled_builtins")])
+    await _insert(db, "plugin_trusted_keys", [
+        {"_id": name, "fingerprint": fp, "doc": TrustedKey.model_validate_json(doc).model_dump(mode="json")}
+        for name, fp, doc in await _rows(source, "SELECT name, fingerprint, doc FROM plugin_trusted_keys")])
+
+
+async def _wheel_keys(storage: Storage) -> list[str]:
+    from records.services.plugins import PluginService
+
+    return sorted(PluginService.wheel_key(p) for p in await storage.plugins.list_installed())
+
+
+# What ``prove`` counts on both sides: SQLite table → Mongo collection.
+TABLES = {
+    "schedules": ("retention_schedules", "retention_schedules"),
+    "assignments": ("retention_assignments", "retention_assignments"),
+    "ret. events": ("retention_events", "retention_events"),
+    "legal holds": ("legal_holds", "legal_holds"),
+    "hold items": ("legal_hold_items", "legal_hold_items"),
+    "batches": ("disposition_batches", "disposition_batches"),
+    "batch items": ("disposition_items", "disposition_items"),
+    "tombstones": ("tombstones", "tombstones"),
+    "certificates": ("destruction_certificates", "destruction_certificates"),
+    "plugins": ("plugin_installs", "plugin_installs"),
+    "builtins off": ("plugin_disabled_builtins", "plugin_disabled_builtins"),
+    "trusted keys": ("plugin_trusted_keys", "plugin_trusted_keys"),
+}
+
+
 async def migrate(source, target, progress: Callable[[str], None] = lambda _: None) -> MigrationReport:  # type: ignore[no-untyped-def]
     """Copy ``source`` (an ``EmbeddedStorage``) into ``target`` (a ``MongoStorage``), then prove it."""
     if await target.audit.size() or await target.records.find(RecordQuery(limit=1)) or await target.tokens.list(True):
@@ -120,8 +209,14 @@ async def migrate(source, target, progress: Callable[[str], None] = lambda _: No
         await db.collection("record_deadlines").update_one({"_id": f"{record_id}/{name}"},
                                                            {"$set": {"breach_reported_at": at}})
 
-    progress("attachments")
-    for key in _blob_keys(records):
+    progress("retention")
+    await _copy_retention(source, db)
+
+    progress("plugins")
+    await _copy_plugins(source, db)
+
+    progress("attachments and plugin wheels")
+    for key in _blob_keys(records) + await _wheel_keys(source):
         if await source.blobs.exists(key):
             await target.blobs.put(key, await source.blobs.open(key))
 
@@ -155,6 +250,10 @@ async def prove(source, target) -> MigrationReport:  # type: ignore[no-untyped-d
     report.counts["tokens"] = (len(await source.tokens.list(True)), len(await target.tokens.list(True)))
     report.counts["audit events"] = (await source.audit.size(), await target.audit.size())
     report.counts["checkpoints"] = (len(await source.audit.checkpoints()), len(await target.audit.checkpoints()))
+    for what, (table, collection) in TABLES.items():
+        (n,), = await _rows(source, f"SELECT count(*) FROM {table}")
+        report.counts[what] = (int(n), await target.database.read(lambda c=collection: target.database.collection(c).count_documents({})))
+    report.counts["plugin gen."] = (await source.plugins.generation(), await target.plugins.generation())
 
     def records_digest(records: list[StoredRecord]) -> str:
         digest = hashlib.sha256()
@@ -163,9 +262,9 @@ async def prove(source, target) -> MigrationReport:  # type: ignore[no-untyped-d
         return digest.hexdigest()
 
     report.records_digest = (records_digest(src_records), records_digest(dst_records))
-    keys = _blob_keys(src_records)
+    keys = _blob_keys(src_records) + await _wheel_keys(source)
     present = [k for k in keys if await source.blobs.exists(k)]
-    report.counts["attachments"] = (len(present), sum([await target.blobs.exists(k) for k in keys]))
+    report.counts["blobs"] = (len(present), sum([await target.blobs.exists(k) for k in keys]))
     src_blobs, dst_blobs = hashlib.sha256(), hashlib.sha256()
     for key in present:
         src_blobs.update(bytes.fromhex(await _blob_digest(source.blobs, key)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from records.audit.events import AuditEventDraft
 from records.audit.log import AuditLogStore
@@ -154,6 +154,19 @@ class BlobStore(Protocol):
 
     async def count_incomplete(self) -> int:
         """How many interrupted writes are waiting for ``discard_incomplete``."""
+
+
+@runtime_checkable
+class LockingBlobStore(Protocol):
+    """An optional capability of a blob store (S3 with Object Lock): the storage itself refuses to
+    delete or overwrite a locked blob, whoever asks. Services check ``isinstance(blobs,
+    LockingBlobStore)``; stores without it (local disk) are simply not locked."""
+
+    async def set_retention(self, key: str, until: datetime, mode: str | None = None) -> None:
+        """Keep every version of the blob until ``until`` (in the store's configured mode)."""
+
+    async def set_legal_hold(self, key: str, on: bool) -> None:
+        """Keep every version of the blob, whatever its retention, while ``on``."""
 
 
 class TrustedKey(BaseModel):

@@ -33,6 +33,7 @@ from records.audit.trail import end as end_trail
 from records.clock import as_utc, utcnow
 from records.errors import Conflict, InvalidInput, NotFound, RecordDestroyed, RecordNotFound
 from records.models import Kind, RecordQuery
+from records.ports import LockingBlobStore
 from records.retention import periods
 from records.retention.certificates import sign
 from records.retention.errors import (
@@ -228,6 +229,8 @@ class RetentionService:
                                                      "basis": f"{fresh.basis}; kept until the later date of v{a.schedule.version}"})
                 fresh.history = [*a.history, a.basis]
                 fresh.basis = f"{fresh.basis} ({note})"
+                if fresh.retain_until is not None and (a.retain_until is None or fresh.retain_until > a.retain_until):
+                    await self._lock(stored, fresh.retain_until)
                 await self._repo.put_assignment(fresh, _events(f"record:{a.record_id}", f"schedule:{schedule_id}",
                                                                action="retention.schedule.reapply_record"))
                 changed += 1
@@ -308,6 +311,11 @@ class RetentionService:
         if stored is None or stored.archived_at is None or stored.destroyed_at is not None:
             return None
         assignment = await self._compute(stored, await self._choose(stored.kind, stored.classification), utcnow())
+        # Locked before the assignment is stored: should locking fail, the record stays unassigned
+        # and the next reconciliation tries again.
+        await self._lock(stored, assignment.retain_until)
+        if await self._repo.holds_on(record_id):
+            await self._legal_hold(stored, True)
         await self._repo.put_assignment(assignment, _events(f"record:{record_id}", action="retention.assign"))
         return assignment
 
@@ -374,6 +382,7 @@ class RetentionService:
             assert a.schedule is not None and stored is not None
             fresh = await self._compute(stored, await self.schedule(a.schedule.id, a.schedule.version), utcnow())
             fresh.history = [*a.history, a.basis]
+            await self._lock(stored, fresh.retain_until)
             await self._repo.put_assignment(fresh, _events(f"record:{record_id}", action="retention.clock.start"))
             started += 1
         return RetentionEventResult(name=data.name, occurred_at=occurred, matched=len(ids), clocks_started=started)
@@ -401,6 +410,7 @@ class RetentionService:
         async with self._hold_gate:
             await self._repo.add_hold(hold, events)
         _committed_request_event(events)
+        await self._legal_holds(hold, True)
         return hold
 
     async def hold(self, hold_id: str) -> LegalHold:
@@ -421,7 +431,57 @@ class RetentionService:
         if not await self._repo.release_hold(released, events):
             raise HoldReleased(f"legal hold {hold_id} was released meanwhile")
         _committed_request_event(events)
+        await self._legal_holds(released, False)
         return released
+
+    # --- WORM: Object Lock where the blob store has it -------------------------------------------
+
+    async def _lock(self, stored: StoredRecord, until: datetime | None) -> None:
+        """Have the blob store itself keep the record's attachments until ``until`` (S3 Object
+        Lock retention in ``RECORDS_S3_LOCK_MODE``). The store enforces its own wall clock, so a
+        date already past by it needs (and takes) no lock; local disk cannot lock and is skipped."""
+        if until is None or not isinstance(self._blobs, LockingBlobStore) or as_utc(until) <= datetime.now(UTC):
+            return
+        for attachment in stored.attachments:
+            await self._blobs.set_retention(blob_key(stored.id, attachment.id), until)
+
+    async def _legal_hold(self, stored: StoredRecord, on: bool) -> None:
+        if isinstance(self._blobs, LockingBlobStore):
+            for attachment in stored.attachments:
+                await self._blobs.set_legal_hold(blob_key(stored.id, attachment.id), on)
+
+    async def _held_records(self, hold: LegalHold) -> AsyncIterator[StoredRecord]:
+        """The records a hold covers: those it names and those its saved query matches."""
+        for record_id in hold.record_ids:
+            stored = await self._record_repo.get(record_id)
+            if stored is not None:
+                yield stored
+        q = hold.query
+        if q is None:
+            return
+        query = RecordQuery(customer_account_index=q.customer_account_index, customer_phone_index=q.customer_phone_index,
+                            kind=q.kind, received_from=q.received_from, received_to=q.received_to, limit=PAGE)
+        after = None
+        while page := await self._record_repo.find(query.model_copy(update={"after": after})):
+            for stored in page:
+                if stored.id not in hold.record_ids:
+                    yield stored
+            if len(page) < PAGE:
+                return
+            after = (page[-1].created_at, page[-1].id)
+
+    async def _legal_holds(self, hold: LegalHold, on: bool) -> None:
+        """Object legal holds follow the hold (placed: on; released: off where no other active hold
+        covers the record). The hold itself is committed first and blocks destruction on its own, so
+        a storage failure here is logged, not raised."""
+        if not isinstance(self._blobs, LockingBlobStore):
+            return
+        try:
+            async for stored in self._held_records(hold):
+                if stored.destroyed_at is None and (on or not await self._repo.holds_on(stored.id)):
+                    await self._legal_hold(stored, on)
+        except Exception:  # noqa: BLE001
+            log.exception("setting object legal holds for hold %s failed", hold.id)
 
     async def check_not_held(self, record_id: str) -> None:
         holds = await self._repo.holds_on(record_id)
@@ -543,6 +603,10 @@ class RetentionService:
                 item.approvers = [actor.name]
                 item.state = ItemState.kept
             changed_items.append(item)
+        for a in assignments:  # kept longer (extended, or rejected until a review): locked longer too
+            stored = await self._record_repo.get(a.record_id)
+            if stored is not None:
+                await self._lock(stored, a.retain_until)
         targets = [f"batch:{batch_id}", *(f"record:{i.record_id}" for i in changed_items[:1000])]
         events = _events(*targets)
         if changed_items and not await self._repo.decide(batch_id, changed_items, assignments, events):

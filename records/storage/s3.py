@@ -169,6 +169,37 @@ class S3BlobStore:
         (AbortIncompleteMultipartUpload, see deploy/), which needs no listing here."""
         return 0
 
+    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+        """The latest, undeleted version of every object under ``prefix``, pulled from the SDK's
+        paged listing in worker threads a thousand keys at a time (never the whole bucket at once)."""
+        import itertools
+
+        listing = await self._call(lambda: iter(self._client.list_objects(self.bucket, prefix=prefix, recursive=True)))
+        while True:
+            page = await self._call(lambda: [o.object_name for o in itertools.islice(listing, 1000) if not o.is_dir])
+            for name in page:
+                yield name
+            if not page:
+                return
+
+    async def count_incomplete(self) -> int:
+        """Multipart uploads begun and neither completed nor aborted (a crash mid-upload; also
+        any upload in flight at this moment, from any instance). The SDK lists them only through
+        its private ``_list_multipart_uploads``, paged here by key and upload id markers."""
+        def count() -> int:
+            total, key_marker, upload_marker = 0, None, None
+            for _ in range(10_000):  # a bound, should a server repeat its markers
+                page = self._client._list_multipart_uploads(self.bucket, key_marker=key_marker,
+                                                            upload_id_marker=upload_marker, max_uploads=1000)
+                total += len(page.uploads)
+                if not page.is_truncated or not page.uploads:
+                    break
+                last = page.uploads[-1]
+                key_marker, upload_marker = last.object_name, last.upload_id
+            return total
+
+        return await self._call(count)
+
     async def exists(self, key: str) -> bool:
         from minio.error import S3Error
 

@@ -273,3 +273,168 @@ def test_data_keys_are_stored_with_their_record_and_can_be_destroyed(open_storag
         await storage.close()
 
     run(main)
+
+
+def test_blob_keys_are_listed_by_prefix_and_nothing_is_left_incomplete(open_storage):
+    async def main():
+        storage = open_storage()
+        for key in ("attachments/r1/a1", "attachments/r1/a2", "attachments/r2/a1", "plugins/p.whl"):
+            await storage.blobs.put(key, _chunks(b"x" * 10))
+        await storage.blobs.delete("attachments/r1/a2")
+        assert sorted([k async for k in storage.blobs.list_keys("attachments/")]) == ["attachments/r1/a1", "attachments/r2/a1"]
+        assert sorted([k async for k in storage.blobs.list_keys("attachments/r2/")]) == ["attachments/r2/a1"]
+        assert [k async for k in storage.blobs.list_keys("nothing/")] == []
+        assert await storage.blobs.count_incomplete() == 0
+        await storage.close()
+
+    run(main)
+
+
+def test_data_key_record_ids_page_in_id_order(open_storage):
+    async def main():
+        storage = open_storage()
+        for n in (3, 1, 4, 2):
+            await storage.records.add(make_record(n), key_of(make_record(n)))
+        await storage.data_keys.destroy("rec-0003")
+        assert await storage.data_keys.record_ids(None, 2) == ["rec-0001", "rec-0002"]
+        assert await storage.data_keys.record_ids("rec-0002", 10) == ["rec-0004"]
+        await storage.close()
+
+    run(main)
+
+
+def _event(action: str) -> "AuditEventDraft":
+    from records.audit.events import AuditEventDraft, Outcome
+
+    return AuditEventDraft(at=datetime(2026, 5, 1, tzinfo=UTC), actor="admin", role="admin", action=action,
+                           outcome=Outcome.allowed, targets=["plugin:x"])
+
+
+def test_plugin_repository_bumps_its_generation_and_commits_events(open_storage):
+    from records.errors import TrustedKeyExists
+    from records.ports import InstalledPlugin, TrustedKey
+
+    async def main():
+        storage = open_storage()
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        assert await storage.plugins.generation() == 0
+        assert await storage.plugins.list_installed() == [] and await storage.plugins.disabled_builtins() == set()
+        plugin = InstalledPlugin(name="acme-sla", display_name="Acme SLA", version="1.0", filename="acme_sla-1.0.whl",
+                                 sha256="ab" * 32, publisher="acme", entry_points={"records": "acme_sla"},
+                                 top_level=["acme_sla"], installed_at=now, installed_by="admin", updated_at=now)
+        await storage.plugins.save_installed(plugin, [_event("plugin.install")])
+        await storage.plugins.save_installed(plugin.model_copy(update={"version": "1.1", "enabled": False}))
+        assert [(p.version, p.enabled) for p in await storage.plugins.list_installed()] == [("1.1", False)]
+        assert await storage.plugins.generation() == 2
+        assert await storage.audit.size() == 1
+        await storage.plugins.set_builtin_disabled("records-basic", True)
+        await storage.plugins.set_builtin_disabled("records-basic", True)
+        assert await storage.plugins.disabled_builtins() == {"records-basic"}
+        await storage.plugins.set_builtin_disabled("records-basic", False)
+        assert await storage.plugins.disabled_builtins() == set()
+        key = TrustedKey(name="acme", public_key="PEM", fingerprint="f1", added_at=now, added_by="admin")
+        await storage.plugins.add_trusted_key(key, [_event("plugin.trust")])
+        generation = await storage.plugins.generation()
+        for clash in (key.model_copy(update={"fingerprint": "f2"}), key.model_copy(update={"name": "other"})):
+            with pytest.raises(TrustedKeyExists):
+                await storage.plugins.add_trusted_key(clash, [_event("plugin.trust")])
+        assert await storage.plugins.generation() == generation and await storage.audit.size() == 2
+        assert [k.name for k in await storage.plugins.list_trusted_keys()] == ["acme"]
+        assert await storage.plugins.remove_trusted_key("acme") and not await storage.plugins.remove_trusted_key("acme")
+        assert await storage.plugins.remove_installed("acme-sla", [_event("plugin.remove")])
+        assert not await storage.plugins.remove_installed("acme-sla", [_event("plugin.remove")])
+        assert await storage.audit.size() == 3 and await storage.plugins.list_installed() == []
+        await storage.close()
+        reopened = open_storage()
+        assert await reopened.plugins.generation() == generation + 2
+        await reopened.close()
+
+    run(main)
+
+
+def test_retention_repository_basics(open_storage):
+    from records.retention.models import (
+        BatchItem, BatchStatus, DispositionAction, DispositionBatch, HoldQuery, ItemState, LegalHold,
+        RetentionAssignment, RetentionSchedule, ScheduleRef, Tombstone,
+    )
+
+    async def main():
+        storage = open_storage()
+        repo = storage.retention
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        schedule = RetentionSchedule(id="s1", version=1, name="complaints", kinds=[Kind.complaint], trigger="archived",
+                                     period="P1Y", action=DispositionAction.destroy, created_at=now, created_by="admin")
+        await repo.add_schedule(schedule, [_event("retention.schedule.create")])
+        with pytest.raises(Conflict):
+            await repo.add_schedule(schedule.model_copy(update={"id": "s2"}))
+        v2 = schedule.model_copy(update={"version": 2, "period": "P2Y"})
+        assert await repo.add_schedule_version(v2) and not await repo.add_schedule_version(v2)
+        other = schedule.model_copy(update={"id": "s3", "name": "another"})
+        await repo.add_schedule(other)
+        with pytest.raises(Conflict):
+            await repo.add_schedule_version(other.model_copy(update={"version": 2, "name": "complaints"}))
+        assert (await repo.schedule("s1")).period == "P2Y" and (await repo.schedule("s1", 1)).period == "P1Y"
+        assert await repo.schedule("nope") is None
+        assert [(s.id, s.version) for s in await repo.schedules()] == [("s3", 1), ("s1", 2)]
+
+        records = [make_record(n) for n in range(1, 6)]
+        for r in records:
+            archived = r.model_copy(update={"status": "archived"})
+            await storage.records.add(archived, key_of(archived))
+        assert await repo.unassigned_archived(None, 10) == [r.id for r in records]
+        ref = ScheduleRef(id="s1", version=2, name="complaints")
+        for n, r in enumerate(records):
+            until = now + timedelta(days=n % 3) if n != 4 else None  # rec-0005: not due (no date)
+            await repo.put_assignment(RetentionAssignment(record_id=r.id, reference=r.reference, kind=r.kind, schedule=ref,
+                                                          retain_until=until, basis="test"))
+        assert await repo.unassigned_archived(None, 10) == []
+        assert (await repo.assignment("rec-0002")).retain_until == now + timedelta(days=1)
+        due = await repo.due(now + timedelta(days=1), None, 2)
+        assert [a.record_id for a in due] == ["rec-0001", "rec-0004"]
+        after = (due[-1].retain_until, due[-1].record_id)
+        assert [a.record_id for a in await repo.due(now + timedelta(days=1), after, 10)] == ["rec-0002"]
+        assert len(await repo.due(now + timedelta(days=9), None, 10)) == 4
+        assert [a.record_id for a in await repo.assignments_under("s1", "rec-0003", 10)] == ["rec-0004", "rec-0005"]
+
+        first = await repo.record_event("contract.end", "rec-0001", now)
+        assert first == now and await repo.record_event("contract.end", "rec-0001", now + timedelta(days=1)) == now
+        assert await repo.event_time("contract.end", "rec-0001") == now
+        assert await repo.event_time("contract.end", "rec-0002") is None
+
+        named = LegalHold(id="h1", reason="r", case_reference="c", record_ids=["rec-0001"], placed_at=now, placed_by="admin")
+        query = LegalHold(id="h2", reason="r", case_reference="c", query=HoldQuery(customer_account_index="account-2"),
+                          placed_at=now + timedelta(seconds=1), placed_by="admin")
+        await repo.add_hold(named)
+        await repo.add_hold(query)
+        assert await repo.holds_on("rec-0001") == ["h1"] and await repo.holds_on("rec-0002") == ["h2"]
+        assert await repo.holds_on("rec-0003") == []
+        assert [h.id for h in await repo.holds(active_only=True)] == ["h2", "h1"]
+        released = named.model_copy(update={"released_at": now, "released_by": "admin", "release_reason": "done"})
+        assert await repo.release_hold(released) and not await repo.release_hold(released)
+        assert await repo.holds_on("rec-0001") == [] and (await repo.hold("h1")).released_at == now
+
+        items = [BatchItem(record_id=a.record_id, reference=a.reference, kind=a.kind, action=DispositionAction.destroy,
+                           retain_until=a.retain_until, schedule=ref) for a in due]
+        batch = DispositionBatch(id="b1", status=BatchStatus.open, as_of=now, created_at=now, created_by="admin", items=items)
+        await repo.add_batch(batch)
+        with pytest.raises(Conflict):
+            await repo.add_batch(batch.model_copy(update={"id": "b2"}))
+        assert await repo.batch("b2") is None
+        assert [a.record_id for a in await repo.due(now + timedelta(days=9), None, 10)] == ["rec-0002", "rec-0003"]
+        assert (await repo.batch("b1")).progress.total == 2
+        assert not await repo.update_batch(batch.model_copy(update={"status": BatchStatus.executing}), "executing")
+        assert await repo.update_batch(batch.model_copy(update={"status": BatchStatus.executing}), "open")
+        assert [b.id for b in await repo.batches("executing", 10)] == ["b1"] and await repo.batches("open", 10) == []
+        assert await repo.claim_item("b1", "rec-0001") == "claimed"
+        assert await repo.claim_item("b1", "rec-0001") == "claimed"
+        tombstone = Tombstone(record_id="rec-0001", reference="CP-2026-000001", kind=Kind.complaint, received_at=now,
+                              created_at=now, archived_at=now, destroyed_at=now, disposition=DispositionAction.destroy,
+                              schedule=ref, retain_until=now, content_hash="00", batch_id="b1")
+        done = items[0].model_copy(update={"state": ItemState.disposed})
+        assert await repo.finish_item("b1", done, tombstone) and not await repo.finish_item("b1", done, tombstone)
+        assert (await repo.assignment("rec-0001")).disposed_at == now
+        assert not await repo.put_tombstone(tombstone)
+        assert (await repo.tombstone("rec-0001")).batch_id == "b1"
+        await storage.close()
+
+    run(main)

@@ -33,6 +33,26 @@ def test_migrate_embedded_to_mongo_and_s3_proves_and_serves(data_dir, nx_mongodb
         assert attached.status_code == 201, attached.text
         attachment_id = attached.json()["id"]
 
+    async def govern() -> None:  # retention and plugin state the migration must carry over
+        from datetime import UTC, datetime
+
+        from records.ports import TrustedKey
+        from records.retention.models import LegalHold
+        from records.storage.embedded import EmbeddedStorage
+
+        storage = EmbeddedStorage.open(data_dir)
+        try:
+            now = datetime.now(UTC)
+            await storage.retention.add_hold(LegalHold(id="hold-1", reason="litigation", case_reference="case 7",
+                                                       record_ids=[record_id], placed_at=now, placed_by="admin"))
+            await storage.plugins.add_trusted_key(TrustedKey(name="acme", public_key="PEM", fingerprint="f1",
+                                                             added_at=now, added_by="admin"))
+            await storage.plugins.set_builtin_disabled("records-example", True)
+        finally:
+            await storage.close()
+
+    asyncio.run(govern())
+
     for name, value in (("ENDPOINT", seaweedfs_s3.endpoint), ("ACCESS_KEY", seaweedfs_s3.access_key),
                         ("SECRET_KEY", seaweedfs_s3.secret_key), ("SECURE", "false")):
         monkeypatch.setenv(f"RECORDS_S3_{name}", value)
@@ -42,6 +62,8 @@ def test_migrate_embedded_to_mongo_and_s3_proves_and_serves(data_dir, nx_mongodb
     assert result.exit_code == 0, result.output
     assert "DIFFERENT" not in result.stdout and "audit root" in result.stdout
     assert "records                 1          1  same" in result.stdout
+    assert "legal holds             1          1  same" in result.stdout
+    assert "trusted keys            1          1  same" in result.stdout
 
     again = CliRunner().invoke(main, ["migrate", "--data-dir", str(data_dir), "--to-store", store,
                                       "--to-blobs", "s3://migrated"])
@@ -59,6 +81,11 @@ def test_migrate_embedded_to_mongo_and_s3_proves_and_serves(data_dir, nx_mongodb
         try:
             report = await installation.audit.verify()
             assert report.ok, report.problem
+            storage = installation.storage
+            assert await storage.retention.holds_on(record_id) == ["hold-1"]
+            assert [k.name for k in await storage.plugins.list_trusted_keys()] == ["acme"]
+            assert "records-example" in await storage.plugins.disabled_builtins()
+            assert await storage.retention.schedules()  # the seeded defaults
         finally:
             await installation.close()
 

@@ -56,3 +56,8 @@ class MongoDataKeyRepository:
         async with self._db.writing():
             result = await self._keys.delete_one({"_id": record_id})
         return result.deleted_count == 1
+
+    async def record_ids(self, after: str | None, limit: int) -> list[str]:
+        rows = await self._db.read(lambda: self._keys.find({"_id": {"$gt": after or ""}}, {"_id": 1})
+                                   .sort("_id", 1).limit(limit).to_list())
+        return [row["_id"] for row in rows]

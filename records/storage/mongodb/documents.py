@@ -87,6 +87,9 @@ class RecordDocument(Document):
             IndexModel([("kind", ASCENDING), ("received_at", ASCENDING)], name="records_by_kind_received"),
             IndexModel([("deadlines.open", ASCENDING), ("deadlines.due_at", ASCENDING)], name="records_by_open_deadline"),
             IndexModel([("deadlines.late", ASCENDING)], name="records_by_late_deadline"),
+            # Retention's reconciliation: archived, undestroyed records by id, a page at a time.
+            IndexModel([("status", ASCENDING), ("destroyed_at", ASCENDING), ("record_id", ASCENDING)],
+                       name="records_by_status_id"),
         ]
 
 
@@ -204,7 +207,169 @@ class LeaseDocument(Document):
         name = "leases"
 
 
+class PluginInstallDocument(Document):
+    id: str  # type: ignore[assignment]  # the canonical distribution name
+    doc: dict[str, Any]  # the whole InstalledPlugin
+
+    class Settings:
+        name = "plugin_installs"
+
+
+class PluginDisabledBuiltinDocument(Document):
+    id: str  # type: ignore[assignment]  # the built-in plugin's name
+    disabled_at: str
+
+    class Settings:
+        name = "plugin_disabled_builtins"
+
+
+class TrustedKeyDocument(Document):
+    id: str  # type: ignore[assignment]  # the key's name
+    fingerprint: str
+    doc: dict[str, Any]  # the whole TrustedKey
+
+    class Settings:
+        name = "plugin_trusted_keys"
+        indexes = [IndexModel([("fingerprint", ASCENDING)], name="trusted_keys_fingerprint_unique", unique=True)]
+
+
+class RetentionScheduleDocument(Document):
+    id: str  # type: ignore[assignment]  # "<schedule id>:<version>"
+    schedule_id: str
+    version: int
+    name: str
+    latest: bool  # the newest version of its schedule
+    # "latest:<name>" on the newest version, "old:<_id>" on the others: one unique index then
+    # keeps the names of current schedules apart (see TokenDocument.name_slot).
+    name_slot: str
+    created_at: str
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "retention_schedules"
+        indexes = [
+            IndexModel([("schedule_id", ASCENDING), ("version", DESCENDING)], name="schedules_by_id_version"),
+            IndexModel([("latest", ASCENDING), ("name", ASCENDING), ("schedule_id", ASCENDING)], name="schedules_latest_by_name"),
+            IndexModel([("name_slot", ASCENDING)], name="schedules_current_name_unique", unique=True),
+        ]
+
+
+class RetentionAssignmentDocument(Document):
+    id: str  # type: ignore[assignment]  # the record's id
+    record_id: str
+    schedule_id: str | None = None
+    retain_until: str | None = None
+    batch_id: str | None = None
+    disposed: bool
+    # retain_until set, in no batch, not disposed of: what the due query scans (booleans rather
+    # than nulls in indexes, which servers treat differently).
+    pending: bool
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "retention_assignments"
+        indexes = [
+            IndexModel([("pending", ASCENDING), ("retain_until", ASCENDING), ("record_id", ASCENDING)], name="retention_due"),
+            IndexModel([("schedule_id", ASCENDING), ("disposed", ASCENDING), ("record_id", ASCENDING)],
+                       name="retention_by_schedule"),
+        ]
+
+
+class RetentionEventDocument(Document):
+    id: str  # type: ignore[assignment]  # "<event name>/<record id>"
+    name: str
+    record_id: str
+    occurred_at: str
+
+    class Settings:
+        name = "retention_events"
+
+
+class LegalHoldDocument(Document):
+    id: str  # type: ignore[assignment]
+    hold_id: str
+    placed_at: str
+    released: bool
+    has_query: bool
+    q_kind: str | None = None
+    q_account_idx: str | None = None
+    q_phone_idx: str | None = None
+    q_from: str | None = None
+    q_to: str | None = None
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "legal_holds"
+        indexes = [
+            IndexModel([("released", ASCENDING), ("has_query", ASCENDING)], name="holds_active_queries"),
+            IndexModel([("placed_at", DESCENDING), ("hold_id", ASCENDING)], name="holds_by_placed"),
+        ]
+
+
+class LegalHoldItemDocument(Document):
+    id: str  # type: ignore[assignment]  # "<hold id>/<record id>"
+    hold_id: str
+    record_id: str
+
+    class Settings:
+        name = "legal_hold_items"
+        indexes = [IndexModel([("record_id", ASCENDING), ("hold_id", ASCENDING)], name="hold_items_by_record")]
+
+
+class DispositionBatchDocument(Document):
+    id: str  # type: ignore[assignment]
+    batch_id: str
+    status: str
+    created_at: str
+    doc: dict[str, Any]  # the batch without its items
+
+    class Settings:
+        name = "disposition_batches"
+        indexes = [
+            IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("batch_id", ASCENDING)], name="batches_by_status"),
+            IndexModel([("created_at", DESCENDING), ("batch_id", ASCENDING)], name="batches_by_created"),
+        ]
+
+
+class DispositionItemDocument(Document):
+    id: str  # type: ignore[assignment]  # "<batch id>/<record id>"
+    batch_id: str
+    position: int
+    record_id: str
+    state: str
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "disposition_items"
+        indexes = [IndexModel([("batch_id", ASCENDING), ("position", ASCENDING)], name="items_by_batch")]
+
+
+class TombstoneDocument(Document):
+    id: str  # type: ignore[assignment]  # the record's id
+    batch_id: str
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "tombstones"
+        indexes = [IndexModel([("batch_id", ASCENDING)], name="tombstones_by_batch")]
+
+
+class DestructionCertificateDocument(Document):
+    id: str  # type: ignore[assignment]
+    batch_id: str
+    issued_at: str
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "destruction_certificates"
+        indexes = [IndexModel([("batch_id", ASCENDING)], name="certificates_by_batch_unique", unique=True)]
+
+
 DOCUMENTS: list[type[Document]] = [
     RecordDocument, DeadlineDocument, DataKeyDocument, TokenDocument, SequenceDocument,
     AuditEventDocument, AuditNodeDocument, AuditCheckpointDocument, LeaseDocument,
+    PluginInstallDocument, PluginDisabledBuiltinDocument, TrustedKeyDocument,
+    RetentionScheduleDocument, RetentionAssignmentDocument, RetentionEventDocument, LegalHoldDocument,
+    LegalHoldItemDocument, DispositionBatchDocument, DispositionItemDocument, TombstoneDocument,
+    DestructionCertificateDocument,
 ]

@@ -8,7 +8,9 @@ from records.storage.mongodb.audit import MongoAuditLog
 from records.storage.mongodb.data_keys import MongoDataKeyRepository
 from records.storage.mongodb.database import MongoDatabase
 from records.storage.mongodb.leases import MongoLeases
+from records.storage.mongodb.plugins import MongoPluginRepository
 from records.storage.mongodb.records import MongoRecordRepository
+from records.storage.mongodb.retention import MongoRetentionRepository
 from records.storage.mongodb.tokens import MongoTokenRepository
 
 
@@ -22,6 +24,8 @@ class MongoStorage:
         self.data_keys = MongoDataKeyRepository(self.database)
         self.audit = MongoAuditLog(self.database)
         self.leases = MongoLeases(self.database)
+        self.plugins = MongoPluginRepository(self.database)
+        self.retention = MongoRetentionRepository(self.database)
         self.blobs = blobs
 
     async def ping(self) -> None:

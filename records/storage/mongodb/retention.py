@@ -1,0 +1,446 @@
+"""Retention on MongoDB: versioned schedules, assignments indexed by retain-until, events, legal
+holds, disposition batches with one document per item, tombstones and certificates.
+
+Each model is stored whole (``doc``) beside the fields queries use, with the same semantics as
+the SQLite adapter: every write commits its audit events in its transaction, and the due query
+is a range scan of the ``retention_due`` index (pending, retain_until, record_id), a page at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from records.audit.events import AuditEventDraft
+from records.clock import parse_text, to_text
+from records.errors import Conflict
+from records.retention.models import (
+    BatchItem,
+    DestructionCertificate,
+    DispositionBatch,
+    ItemState,
+    LegalHold,
+    RetentionAssignment,
+    RetentionSchedule,
+    Tombstone,
+)
+from records.storage.mongodb.audit import insert_events
+from records.storage.mongodb.database import MongoDatabase
+
+T = TypeVar("T")
+ARCHIVED = "archived"
+
+
+def _t(value: datetime | None) -> str | None:
+    return to_text(value) if value is not None else None
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+def assignment_doc(a: RetentionAssignment) -> dict[str, Any]:
+    return {"_id": a.record_id, "record_id": a.record_id, "schedule_id": a.schedule.id if a.schedule else None,
+            "retain_until": _t(a.retain_until), "batch_id": a.batch_id, "disposed": a.disposed_at is not None,
+            "pending": a.retain_until is not None and a.batch_id is None and a.disposed_at is None, "doc": _json(a)}
+
+
+def schedule_doc(s: RetentionSchedule) -> dict[str, Any]:
+    return {"_id": f"{s.id}:{s.version}", "schedule_id": s.id, "version": s.version, "name": s.name, "latest": True,
+            "name_slot": f"latest:{s.name}", "created_at": to_text(s.created_at), "doc": _json(s)}
+
+
+def hold_doc(hold: LegalHold) -> dict[str, Any]:
+    q = hold.query
+    return {"_id": hold.id, "hold_id": hold.id, "placed_at": to_text(hold.placed_at), "released": hold.released_at is not None,
+            "has_query": q is not None, "q_kind": q.kind.value if q and q.kind else None,
+            "q_account_idx": q.customer_account_index if q else None, "q_phone_idx": q.customer_phone_index if q else None,
+            "q_from": _t(q.received_from) if q else None, "q_to": _t(q.received_to) if q else None, "doc": _json(hold)}
+
+
+def item_doc(batch_id: str, position: int, item: BatchItem) -> dict[str, Any]:
+    return {"_id": f"{batch_id}/{item.record_id}", "batch_id": batch_id, "position": position,
+            "record_id": item.record_id, "state": item.state.value, "doc": _json(item)}
+
+
+def batch_header(batch: DispositionBatch) -> dict[str, Any]:
+    return _json(batch.model_copy(update={"items": [], "progress": None}))
+
+
+class MongoRetentionRepository:
+    def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
+        c = db.collection
+        self._schedules, self._assignments, self._events = c("retention_schedules"), c("retention_assignments"), c("retention_events")
+        self._holds, self._hold_items = c("legal_holds"), c("legal_hold_items")
+        self._batches, self._items = c("disposition_batches"), c("disposition_items")
+        self._tombstones, self._certificates = c("tombstones"), c("destruction_certificates")
+
+    async def _write(self, fn: Callable[[Any], Awaitable[T]], events: Sequence[AuditEventDraft]) -> T:
+        """``fn(session)`` and, unless it returns False, the audit ``events``, in one transaction."""
+        async def run(session: Any) -> T:
+            result = await fn(session)
+            if result is not False:
+                await insert_events(self._db, list(events), session)
+            return result
+
+        return await self._db.transaction(run)
+
+    # --- schedules -----------------------------------------------------------------------------
+
+    async def _name_taken(self, name: str, schedule_id: str | None, session: Any) -> bool:
+        found = await self._schedules.find_one({"name_slot": f"latest:{name}"}, session=session)
+        return found is not None and found["schedule_id"] != schedule_id
+
+    async def add_schedule(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        async def insert(session: Any) -> None:
+            if await self._name_taken(schedule.name, None, session):
+                raise Conflict(f"a retention schedule named {schedule.name!r} exists")
+            await self._schedules.insert_one(schedule_doc(schedule), session=session)
+
+        try:
+            await self._write(insert, events)
+        except DuplicateKeyError:  # a concurrent schedule took the name (or the id) first
+            raise Conflict(f"a retention schedule named {schedule.name!r} exists") from None
+
+    async def add_schedule_version(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> bool:
+        from pymongo.errors import DuplicateKeyError
+
+        doc = schedule_doc(schedule)
+
+        async def insert(session: Any) -> bool:
+            if await self._schedules.find_one({"_id": doc["_id"]}, {"_id": 1}, session=session):
+                return False
+            if await self._name_taken(schedule.name, schedule.id, session):
+                raise Conflict(f"a retention schedule named {schedule.name!r} exists")
+            previous = await self._schedules.find({"schedule_id": schedule.id, "latest": True}, {"_id": 1},
+                                                  session=session).to_list()
+            for row in previous:
+                await self._schedules.update_one({"_id": row["_id"]},
+                                                 {"$set": {"latest": False, "name_slot": f"old:{row['_id']}"}}, session=session)
+            await self._schedules.insert_one(doc, session=session)
+            return True
+
+        try:
+            return await self._write(insert, events)
+        except DuplicateKeyError:  # a concurrent edit stored this version, or took the name, first
+            if await self._db.read(lambda: self._schedules.find_one({"_id": doc["_id"]}, {"_id": 1})):
+                return False
+            raise Conflict(f"a retention schedule named {schedule.name!r} exists") from None
+
+    async def schedule(self, schedule_id: str, version: int | None = None) -> RetentionSchedule | None:
+        where: dict[str, Any] = {"schedule_id": schedule_id}
+        if version is not None:
+            where["version"] = version
+        rows = await self._db.read(lambda: self._schedules.find(where).sort("version", -1).limit(1).to_list())
+        return RetentionSchedule.model_validate(rows[0]["doc"]) if rows else None
+
+    async def schedules(self) -> list[RetentionSchedule]:
+        rows = await self._db.read(
+            lambda: self._schedules.find({"latest": True}).sort([("name", 1), ("schedule_id", 1)]).to_list())
+        return [RetentionSchedule.model_validate(r["doc"]) for r in rows]
+
+    # --- assignments ---------------------------------------------------------------------------
+
+    async def _get_assignment(self, record_id: str, session: Any = None) -> RetentionAssignment | None:
+        found = await self._assignments.find_one({"_id": record_id}, session=session)
+        return RetentionAssignment.model_validate(found["doc"]) if found else None
+
+    async def _put_assignment(self, a: RetentionAssignment, session: Any) -> None:
+        await self._assignments.replace_one({"_id": a.record_id}, assignment_doc(a), upsert=True, session=session)
+
+    async def assignment(self, record_id: str) -> RetentionAssignment | None:
+        return await self._db.read(lambda: self._get_assignment(record_id))
+
+    async def put_assignment(self, assignment: RetentionAssignment, events: Sequence[AuditEventDraft] = ()) -> None:
+        await self._write(lambda s: self._put_assignment(assignment, s), events)
+
+    async def unassigned_archived(self, after: str | None, limit: int) -> list[str]:
+        """Archived records by id (index records_by_status_id), a page at a time, less those
+        with an assignment (looked up by _id for the page): no join, nothing loaded whole."""
+        records = self._db.collection("records")
+        found: list[str] = []
+        cursor_after = after or ""
+        while len(found) < limit:
+            async def page(start: str = cursor_after) -> list[dict[str, Any]]:
+                return await records.find({"status": ARCHIVED, "destroyed_at": None, "record_id": {"$gt": start}},
+                                          {"record_id": 1}).sort("record_id", 1).limit(limit).to_list()
+
+            rows = await self._db.read(page)
+            if not rows:
+                break
+            ids = [r["record_id"] for r in rows]
+            assigned = {r["_id"] for r in await self._db.read(
+                lambda ids=ids: self._assignments.find({"_id": {"$in": ids}}, {"_id": 1}).to_list())}
+            found.extend(i for i in ids if i not in assigned)
+            if len(rows) < limit:
+                break
+            cursor_after = ids[-1]
+        return found[:limit]
+
+    async def due(self, as_of: datetime, after: tuple[datetime, str] | None, limit: int) -> list[RetentionAssignment]:
+        where: dict[str, Any] = {"pending": True, "retain_until": {"$lte": to_text(as_of)}}
+        if after is not None:
+            at = to_text(after[0])
+            where["$or"] = [{"retain_until": {"$gt": at}}, {"retain_until": at, "record_id": {"$gt": after[1]}}]
+
+        async def fetch() -> list[dict[str, Any]]:
+            cursor = self._assignments.find(where, {"doc": 1})  # retention_due
+            return await cursor.sort([("retain_until", 1), ("record_id", 1)]).limit(limit).to_list()
+
+        return [RetentionAssignment.model_validate(r["doc"]) for r in await self._db.read(fetch)]
+
+    async def assignments_under(self, schedule_id: str, after: str | None, limit: int) -> list[RetentionAssignment]:
+        rows = await self._db.read(lambda: self._assignments.find(
+            {"schedule_id": schedule_id, "disposed": False, "record_id": {"$gt": after or ""}}, {"doc": 1}
+        ).sort("record_id", 1).limit(limit).to_list())
+        return [RetentionAssignment.model_validate(r["doc"]) for r in rows]
+
+    async def record_event(self, name: str, record_id: str, occurred_at: datetime) -> datetime:
+        from pymongo.errors import DuplicateKeyError
+
+        key = f"{name}/{record_id}"
+        try:
+            async with self._db.writing():
+                await self._events.update_one(
+                    {"_id": key}, {"$setOnInsert": {"name": name, "record_id": record_id, "occurred_at": to_text(occurred_at)}},
+                    upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent upsert inserted it: the first occurrence stays
+        return await self.event_time(name, record_id)  # type: ignore[return-value]
+
+    async def event_time(self, name: str, record_id: str) -> datetime | None:
+        found = await self._db.read(lambda: self._events.find_one({"_id": f"{name}/{record_id}"}))
+        return parse_text(found["occurred_at"]) if found else None
+
+    # --- legal holds ---------------------------------------------------------------------------
+
+    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None:
+        doc = hold_doc(hold)
+
+        async def insert(session: Any) -> None:
+            await self._holds.insert_one(doc, session=session)
+            items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in dict.fromkeys(hold.record_ids)]
+            if items:
+                await self._hold_items.insert_many(items, session=session)
+
+        await self._write(insert, events)
+
+    async def hold(self, hold_id: str) -> LegalHold | None:
+        found = await self._db.read(lambda: self._holds.find_one({"_id": hold_id}))
+        return LegalHold.model_validate(found["doc"]) if found else None
+
+    async def holds(self, active_only: bool = False) -> list[LegalHold]:
+        where = {"released": False} if active_only else {}
+        rows = await self._db.read(lambda: self._holds.find(where, {"doc": 1}).sort([("placed_at", -1), ("hold_id", 1)]).to_list())
+        return [LegalHold.model_validate(r["doc"]) for r in rows]
+
+    async def release_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def update(session: Any) -> bool:
+            done = await self._holds.update_one({"_id": hold.id, "released": False},
+                                                {"$set": {"released": True, "doc": _json(hold)}}, session=session)
+            return done.modified_count == 1
+
+        return await self._write(update, events)
+
+    async def _holds_on(self, record_id: str, session: Any = None) -> list[str]:
+        """Active holds naming the record (hold_items_by_record), or whose saved query matches its
+        clear governance fields and blind indexes (holds_active_queries), never its personal data."""
+        named = [r["hold_id"] for r in await self._hold_items.find({"record_id": record_id}, session=session).to_list()]
+        found: set[str] = set()
+        if named:
+            active = await self._holds.find({"_id": {"$in": named}, "released": False}, {"_id": 1}, session=session).to_list()
+            found.update(r["_id"] for r in active)
+        record = await self._db.collection("records").find_one(
+            {"_id": record_id}, {"kind": 1, "customer_account_idx": 1, "customer_phone_idx": 1, "received_at": 1}, session=session)
+        if record is not None:
+            received = record["received_at"]
+            matching = await self._holds.find({"released": False, "has_query": True, "$and": [
+                {"$or": [{"q_kind": None}, {"q_kind": record["kind"]}]},
+                {"$or": [{"q_account_idx": None}, {"q_account_idx": record.get("customer_account_idx")}]},
+                {"$or": [{"q_phone_idx": None}, {"q_phone_idx": record.get("customer_phone_idx")}]},
+                {"$or": [{"q_from": None}, {"q_from": {"$lte": received}}]},
+                {"$or": [{"q_to": None}, {"q_to": {"$gt": received}}]},
+            ]}, {"_id": 1}, session=session).to_list()
+            found.update(r["_id"] for r in matching)
+        return sorted(found)
+
+    async def holds_on(self, record_id: str) -> list[str]:
+        return await self._db.read(lambda: self._holds_on(record_id))
+
+    # --- batches -------------------------------------------------------------------------------
+
+    async def add_batch(self, batch: DispositionBatch, events: Sequence[AuditEventDraft] = ()) -> None:
+        assert batch.id is not None
+        batch_id = batch.id
+
+        async def insert(session: Any) -> None:
+            await self._batches.insert_one({"_id": batch_id, "batch_id": batch_id, "status": batch.status.value,
+                                            "created_at": to_text(batch.created_at), "doc": batch_header(batch)},
+                                           session=session)
+            if batch.items:
+                await self._items.insert_many([item_doc(batch_id, n, item) for n, item in enumerate(batch.items)],
+                                              session=session)
+            for item in batch.items:
+                claimed = await self._assignments.update_one(
+                    {"_id": item.record_id, "batch_id": None, "disposed": False},
+                    {"$set": {"batch_id": batch_id, "pending": False, "doc.batch_id": batch_id}}, session=session)
+                if claimed.matched_count != 1:
+                    raise Conflict(f"record {item.record_id} was gathered by another sweep meanwhile; sweep again")
+
+        await self._write(insert, events)
+
+    async def batch(self, batch_id: str) -> DispositionBatch | None:
+        async def load() -> DispositionBatch | None:
+            found = await self._batches.find_one({"_id": batch_id})
+            if found is None:
+                return None
+            batch = DispositionBatch.model_validate(found["doc"])
+            rows = await self._items.find({"batch_id": batch_id}, {"doc": 1}).sort("position", 1).to_list()
+            batch.items = [BatchItem.model_validate(r["doc"]) for r in rows]
+            batch.progress = batch.summary()
+            return batch
+
+        return await self._db.read(load)
+
+    async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
+        where = {"status": status} if status else {}
+        rows = await self._db.read(lambda: self._batches.find(where, {"doc": 1}).sort(
+            [("created_at", -1), ("batch_id", 1)]).limit(limit).to_list())
+        return [DispositionBatch.model_validate(r["doc"]) for r in rows]
+
+    async def update_batch(self, batch: DispositionBatch, expected_status: str, events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def update(session: Any) -> bool:
+            done = await self._batches.update_one({"_id": batch.id, "status": expected_status},
+                                                  {"$set": {"status": batch.status.value, "doc": batch_header(batch)}},
+                                                  session=session)
+            return done.matched_count == 1
+
+        return await self._write(update, events)
+
+    async def decide(self, batch_id: str, items: list[BatchItem], assignments: list[RetentionAssignment],
+                     events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def update(session: Any) -> bool:
+            # Writing the batch document (not only reading it) makes a concurrent status change conflict.
+            opened = await self._batches.update_one({"_id": batch_id, "status": "open"}, {"$set": {"status": "open"}},
+                                                    session=session)
+            if opened.matched_count != 1:
+                return False
+            for i in items:
+                await self._items.update_one({"_id": f"{batch_id}/{i.record_id}"},
+                                             {"$set": {"state": i.state.value, "doc": _json(i)}}, session=session)
+            for a in assignments:
+                await self._put_assignment(a, session)
+            return True
+
+        return await self._write(update, events)
+
+    async def claim_item(self, batch_id: str, record_id: str, events: Sequence[AuditEventDraft] = ()) -> str:
+        async def claim(session: Any) -> str:
+            row = await self._items.find_one({"_id": f"{batch_id}/{record_id}"}, session=session)
+            if row is None:
+                raise Conflict(f"record {record_id} is not in batch {batch_id}")
+            if row["state"] == ItemState.executing.value:
+                return "claimed"  # a run that stopped half-way: carry on with it
+            if row["state"] != ItemState.waiting.value:
+                return row["state"]
+            item = BatchItem.model_validate(row["doc"])
+            if await self._holds_on(record_id, session):
+                # A hold wins: the item stays undone and the record leaves the batch, kept.
+                item.state = ItemState.held
+                assignment = await self._get_assignment(record_id, session)
+                if assignment is not None:
+                    await self._put_assignment(assignment.model_copy(update={"batch_id": None}), session)
+                result = "held"
+            else:
+                item.state = ItemState.executing
+                result = "claimed"
+            swapped = await self._items.update_one({"_id": row["_id"], "state": ItemState.waiting.value},
+                                                   {"$set": {"state": item.state.value, "doc": _json(item)}}, session=session)
+            if swapped.matched_count != 1:
+                raise Conflict(f"record {record_id} of batch {batch_id} was claimed meanwhile")
+            if result == "held":
+                await insert_events(self._db, list(events), session)
+            return result
+
+        return await self._db.transaction(claim)
+
+    async def release_item(self, batch_id: str, item: BatchItem, assignments: list[RetentionAssignment],
+                           events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def update(session: Any) -> bool:
+            done = await self._items.update_one(
+                {"_id": f"{batch_id}/{item.record_id}", "state": ItemState.executing.value},
+                {"$set": {"state": item.state.value, "doc": _json(item)}}, session=session)
+            if done.matched_count != 1:
+                return False
+            for a in assignments:
+                await self._put_assignment(a, session)
+            return True
+
+        return await self._write(update, events)
+
+    async def finish_item(self, batch_id: str, item: BatchItem, tombstone: Tombstone,
+                          events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def finish(session: Any) -> bool:
+            done = await self._items.update_one(
+                {"_id": f"{batch_id}/{item.record_id}", "state": ItemState.executing.value},
+                {"$set": {"state": ItemState.disposed.value, "doc": _json(item)}}, session=session)
+            if done.matched_count != 1:
+                return False
+            await self._tombstones.replace_one({"_id": tombstone.record_id},
+                                               {"_id": tombstone.record_id, "batch_id": batch_id, "doc": _json(tombstone)},
+                                               upsert=True, session=session)
+            assignment = await self._get_assignment(item.record_id, session)
+            if assignment is not None:
+                await self._put_assignment(assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}), session)
+            return True
+
+        return await self._write(finish, events)
+
+    async def tombstone(self, record_id: str) -> Tombstone | None:
+        found = await self._db.read(lambda: self._tombstones.find_one({"_id": record_id}))
+        return Tombstone.model_validate(found["doc"]) if found else None
+
+    async def put_tombstone(self, tombstone: Tombstone) -> bool:
+        from pymongo.errors import DuplicateKeyError
+
+        async def insert(session: Any) -> bool:
+            if await self._tombstones.find_one({"_id": tombstone.record_id}, {"_id": 1}, session=session):
+                return False
+            await self._tombstones.insert_one({"_id": tombstone.record_id, "batch_id": tombstone.batch_id,
+                                               "doc": _json(tombstone)}, session=session)
+            assignment = await self._get_assignment(tombstone.record_id, session)
+            if assignment is not None and assignment.disposed_at is None:
+                await self._put_assignment(assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}), session)
+            return True
+
+        try:
+            return await self._db.transaction(insert)
+        except DuplicateKeyError:
+            return False
+
+    # --- certificates --------------------------------------------------------------------------
+
+    async def add_certificate(self, certificate: DestructionCertificate, batch: DispositionBatch,
+                              events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def insert(session: Any) -> bool:
+            done = await self._batches.update_one({"_id": batch.id, "status": "executing"},
+                                                  {"$set": {"status": batch.status.value, "doc": batch_header(batch)}},
+                                                  session=session)
+            if done.matched_count != 1:
+                return False
+            await self._certificates.insert_one({"_id": certificate.id, "batch_id": certificate.batch_id,
+                                                 "issued_at": to_text(certificate.issued_at), "doc": _json(certificate)},
+                                                session=session)
+            await self._tombstones.update_many({"batch_id": certificate.batch_id},
+                                               {"$set": {"doc.certificate_id": certificate.id}}, session=session)
+            return True
+
+        return await self._write(insert, events)
+
+    async def certificate(self, certificate_id: str) -> DestructionCertificate | None:
+        found = await self._db.read(lambda: self._certificates.find_one({"_id": certificate_id}))
+        return DestructionCertificate.model_validate(found["doc"]) if found else None
