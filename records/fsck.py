@@ -12,7 +12,9 @@ Checks, each a finding with a stable code:
 - ``missing_blob``: a live record lists an attachment whose encrypted content is gone;
 - ``orphan_blob``: an attachment blob no live record lists, or a plugin wheel no installed
   plugin uses (repairable: deleted; the content of a destroyed record is undecryptable anyway);
-- ``incomplete_uploads``: partial uploads a crash left (repairable: discarded).
+- ``incomplete_uploads``: partial uploads a crash left (repairable: discarded);
+- ``interrupted_uploads``: uploads whose content was stored but never committed to their record
+  (found by their intent; removed at the service's start, or by ``--repair``).
 
 Records are read a page at a time and blobs are listed as a stream, so memory stays bounded
 however large the store.
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 from records.installation import Installation
 from records.models import RecordQuery
-from records.services.records import blob_key
+from records.services.records import UPLOAD_INTENTS, blob_key
 
 PAGE = 500
 
@@ -128,10 +130,22 @@ async def fsck(installation: Installation, repair: bool = False, progress: Calla
                     finding.repaired = True
 
     note("blobs")
+    if repair:  # the service is stopped: every upload with an intent left was interrupted
+        recovered = await installation.records.recover_interrupted_uploads()
+        if recovered:
+            finding = found("interrupted_uploads", "blobs", f"{recovered} upload(s) cut off before their commit",
+                            repairable=True)
+            finding.repaired = True
+    in_flight = set()
+    async for intent in storage.blobs.list_keys(UPLOAD_INTENTS):
+        _, _, rest = intent.partition("/")
+        in_flight.add(f"attachments/{rest}")
     present: set[str] = set()
     async for key in storage.blobs.list_keys("attachments"):
         report.blobs += 1
         present.add(key)
+        if key not in live_attachments and key in in_flight:
+            continue  # an upload being written (or one start-up recovery will remove)
         if key not in live_attachments:
             finding = found("orphan_blob", f"blob:{key}", "attachment content that no live record lists", repairable=True)
             if repair:

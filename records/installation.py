@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pluggy
 
+from records.audit.locked import LockedCheckpoints
 from records.audit.service import AuditService
 from records.classification import SchemeRegistry, classifier
 from records.crypto.blind_index import BlindIndex
@@ -23,7 +24,7 @@ from records.plugins.installed import InstalledPluginLoader
 from records.plugins.manager import RecordsPluginManager, plugin_manager
 from records.services.plugins import PluginService
 from records.plugins.status import PluginStatusBoard
-from records.ports import Storage
+from records.ports import LockingBlobStore, Storage
 from records.services.keys import RecordKeys
 from records.services.personal_data import PersonalDataPolicy
 from records.services.records import RecordService
@@ -138,8 +139,12 @@ class Installation:
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         # A sealer that stops renewing (crashed, partitioned) hands over after a few seal periods.
+        locked = None
+        if isinstance(storage.blobs, LockingBlobStore):
+            locked = LockedCheckpoints(storage.blobs, settings.audit_lock_publish_seconds,
+                                       timedelta(days=settings.audit_lock_retention_days))
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl", storage.leases,
-                             lease_seconds=max(15.0, 5 * settings.audit_seal_seconds))
+                             lease_seconds=max(15.0, 5 * settings.audit_seal_seconds), locked=locked)
         installation = cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
                            registries.schemes, destroyed_again, MetricService(storage.records, registries.metrics), notifier)
         retention = RetentionService(

@@ -73,6 +73,11 @@ class RecordsSettings(BaseSettings):
     auth_failure_window_seconds: float = Field(
         60.0, gt=0, le=86400, description="The sliding window over which failed authentications are counted."
     )
+    audit_lock_publish_seconds: float = Field(
+        300.0, gt=0, le=86400,
+        description="How often a checkpoint is also written to the Object Lock bucket (S3 blobs only).")
+    audit_lock_retention_days: int = Field(
+        3650, ge=1, le=36500, description="How long the bucket keeps each checkpoint copy locked (S3 blobs only).")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
     plugins_block: str | None = Field(
         None, description="Plugins not to load: entry point or module names, comma-separated (built-ins too)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,6 +60,11 @@ class RecordsApp(InitPluginProtocol):
         # Uploads cut off by a crash left partial files; nothing references them. Only the server
         # sweeps them: a CLI command opening the same data dir could meet an upload in flight.
         await installation.storage.blobs.discard_incomplete()
+        # Uploads a crash cut off between their content and their commit. With one process on the
+        # store (embedded) every such upload is dead now; on a shared store another instance may
+        # still be writing one, so only day-old intents count as interrupted.
+        shared = getattr(installation.storage, "leases", None) is not None
+        await installation.records.recover_interrupted_uploads(timedelta(days=1) if shared else timedelta(0))
         app.state.storage = installation.storage
         app.state.record_service = installation.records
         app.state.token_service = installation.tokens

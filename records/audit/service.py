@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 
 from records.audit.events import AuditEvent, AuditEventDraft, parse_canonical
+from records.audit.locked import LockedCheckpoints
 from records.audit.log import AuditLogStore, Checkpoint, EventQuery, checkpoint_message
 from records.audit.merkle import (
     EMPTY_ROOT,
@@ -96,7 +97,8 @@ class VerificationReport:
 
 class AuditService:
     def __init__(self, store: AuditLogStore, keyring: LocalKeyring, checkpoint_file: Path,
-                 leases: Leases | None = None, lease_seconds: float = 30.0) -> None:
+                 leases: Leases | None = None, lease_seconds: float = 30.0,
+                 locked: LockedCheckpoints | None = None) -> None:
         self._store = store
         self._keyring = keyring
         self.checkpoint_file = checkpoint_file  # a copy outside the database: a rollback shows
@@ -106,6 +108,8 @@ class AuditService:
         # keeps the lease while it runs (renewed at every seal) and gives it up on closing.
         self._leases = leases
         self._lease_seconds = lease_seconds
+        self._locked = locked  # copies under Object Lock, when the blob store has it
+        self._locked_checked = False
 
     # --- appending ---------------------------------------------------------------------------
 
@@ -159,7 +163,13 @@ class AuditService:
         if size < sealed:
             raise AuditUnavailable(f"the log holds {size} events but a checkpoint was signed at {sealed}: "
                                    "run `records audit verify`")
-        published = max(self._published(), key=lambda c: c.tree_size, default=None)
+        candidates = self._published()
+        if self._locked is not None and not self._locked_checked:
+            # Once per process (a list of the bucket): a data dir rolled back whole still shows.
+            locked = await self._locked.latest()
+            candidates += [locked] if locked else []
+            self._locked_checked = True
+        published = max(candidates, key=lambda c: c.tree_size, default=None)
         if published is not None and (latest is None or published.tree_size > sealed or (
                 published.tree_size == sealed and published.root_hash != latest.root_hash)):
             # Never sign a fork of what was published: the database was rolled back or replaced.
@@ -189,6 +199,8 @@ class AuditService:
             await self._store.seal([], checkpoint)
         assert checkpoint is not None
         self._publish(checkpoint)
+        if self._locked is not None:
+            await self._locked.publish(checkpoint)
         return checkpoint
 
     def _sign(self, tree_size: int, root_hash: bytes) -> Checkpoint:
@@ -272,6 +284,9 @@ class AuditService:
         # The published file first, then size and checkpoints in one view: a seal running meanwhile
         # can only add what this verification does not look at.
         published = self._published()
+        if self._locked is not None:
+            locked = await self._locked.latest()
+            published += [locked] if locked else []
         size, checkpoints = await self._store.head()
         keys = self._keyring.audit_public_keys()
         by_size = {c.tree_size: c for c in checkpoints}

@@ -76,6 +76,23 @@ class InstalledPluginLoader:
             raise
         return target
 
+    def prune(self, keep: set[Path]) -> int:
+        """Remove unpacked versions nothing uses (an upgrade killed after its commit left the old
+        one) and staging directories an interrupted unpack left; returns how many."""
+        removed = 0
+        if not self.directory.is_dir():
+            return 0
+        for plugin_dir in self.directory.iterdir():
+            if not plugin_dir.is_dir():
+                continue
+            for version_dir in plugin_dir.iterdir():
+                if version_dir not in keep:
+                    shutil.rmtree(version_dir, ignore_errors=True)
+                    removed += 1
+            if not any(plugin_dir.iterdir()):
+                plugin_dir.rmdir()
+        return removed
+
     def remove_files(self, name: str) -> None:
         shutil.rmtree(self.directory / name, ignore_errors=True)
 

@@ -138,6 +138,11 @@ class PluginService:
             self._apply()
         except InvalidConfiguration as exc:
             log.error("the plugin set from the store is not usable here: %s", exc.detail)
+        if self._seen == -1:
+            # At start-up only (no install of this process can be in flight): unpacked code of
+            # versions no longer installed (a crash between an upgrade's commit and its clean-up)
+            # and half-done unpacks go; what is installed stays, enabled or not.
+            self._loader.prune({self._loader.path_for(row) for row in rows.values()})
         self._seen = generation
 
     async def _advance_seen(self) -> None:

@@ -109,6 +109,17 @@ def blob_key(record_id: str, attachment_id: str) -> str:
     return f"attachments/{record_id}/{attachment_id}"
 
 
+UPLOAD_INTENTS = "uploads"
+
+
+def upload_intent_key(record_id: str, attachment_id: str) -> str:
+    return f"{UPLOAD_INTENTS}/{record_id}/{attachment_id}"
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 def blob_content_key(data_key: DataKey, attachment_id: str) -> bytes:
     """A key of its own per attachment, derived from the record's data key (HKDF-SHA256), so that
     destroying the data key destroys every attachment with it."""
@@ -445,6 +456,18 @@ class RecordService:
         attachment_id = str(uuid.uuid4())
         key = blob_key(record_id, attachment_id)
         plain = _Measured(upload.chunks())
+        # The intent, durable before the content: a crash between the content and the commit that
+        # lists it leaves both, and recovery (start-up, fsck) knows the content is an interrupted
+        # upload to delete, not evidence that went missing from a record.
+        intent = upload_intent_key(record_id, attachment_id)
+        await self._blobs.put(intent, _one_chunk(to_text(utcnow()).encode()))
+        try:
+            return await self._attach_content(record_id, attachment_id, key, data_key, meta, plain, actor)
+        finally:
+            await self._blobs.delete(intent)
+
+    async def _attach_content(self, record_id: str, attachment_id: str, key: str, data_key: DataKey, meta: UploadMeta,
+                              plain: _Measured, actor: Principal) -> Attachment:
         # Only ciphertext reaches the blob store; size and digest are of what the client sent.
         await self._blobs.put(key, encrypt_stream(blob_content_key(data_key, attachment_id), _blob_aad(record_id, attachment_id), plain))
         now = utcnow()
@@ -470,6 +493,31 @@ class RecordService:
             await self._blobs.delete(key)
             raise
         return attachment
+
+    async def recover_interrupted_uploads(self, older_than: timedelta = timedelta(0)) -> int:
+        """Delete the content of uploads a crash interrupted before their commit (their intent is
+        still there and no record lists them); returns how many. ``older_than`` spares uploads
+        other instances of a shared store may still be writing."""
+        recovered = 0
+        now = utcnow()
+        async for intent in self._blobs.list_keys(UPLOAD_INTENTS):
+            parts = intent.split("/")
+            if len(parts) != 3:
+                await self._blobs.delete(intent)
+                continue
+            _, record_id, attachment_id = parts
+            try:
+                started = as_utc(datetime.fromisoformat(b"".join([c async for c in await self._blobs.open(intent)]).decode()))
+            except (NotFound, ValueError, UnicodeDecodeError):
+                started = None
+            if started is not None and now - started < older_than:
+                continue
+            stored = await self._records.get(record_id)
+            if stored is None or all(a.id != attachment_id for a in stored.attachments):
+                await self._blobs.delete(blob_key(record_id, attachment_id))
+                recovered += 1
+            await self._blobs.delete(intent)
+        return recovered
 
     async def open_attachment(self, record_id: str, attachment_id: str) -> tuple[Attachment, AsyncIterator[bytes]]:
         _read(f"record:{record_id}", f"attachment:{attachment_id}")

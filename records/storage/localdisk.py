@@ -41,7 +41,10 @@ class LocalDiskBlobStore:
         partial = self._incoming / f"{uuid.uuid4().hex}.part"
         digest = hashlib.sha256()
         size = 0
-        handle = await anyio.to_thread.run_sync(open, partial, "xb")
+        try:
+            handle = await anyio.to_thread.run_sync(open, partial, "xb")
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot store blob: {exc.strerror or exc}") from None
         # Writes go to a worker thread in batches: one thread hop per 64 KiB chunk costs more
         # than the write itself.
         pending = bytearray()
@@ -57,6 +60,10 @@ class LocalDiskBlobStore:
             if pending:
                 await anyio.to_thread.run_sync(handle.write, pending)
             await anyio.to_thread.run_sync(self._seal, handle, partial, final)
+        except OSError as exc:  # a full disk (ENOSPC), a quota (EDQUOT), an I/O error while writing
+            handle.close()
+            partial.unlink(missing_ok=True)
+            raise StorageUnavailable(f"cannot store blob: {exc.strerror or exc}") from None
         except BaseException:
             handle.close()
             partial.unlink(missing_ok=True)
