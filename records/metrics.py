@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_serializer, model_validator
 
 from records.models import Channel, Complexity, Kind, Urgency
 
@@ -120,6 +120,12 @@ class MetricBucket(BaseModel):
     denominator: int
     value: float | None = Field(None, description="numerator / denominator; null when nothing was counted.")
 
+    # Rounded only on the way out: a total is summed from its periods' exact numerators, so grouping by
+    # day, week or month never changes it in the sixth decimal (rounding each period first did).
+    @field_serializer("numerator", "value")
+    def _six_decimals(self, number: float | None) -> float | None:
+        return None if number is None else round(number, 6)
+
 
 class MetricValues(BaseModel):
     name: str
@@ -138,8 +144,7 @@ class MetricValues(BaseModel):
 
 def bucket(period: str | None, numerator: float, denominator: int) -> MetricBucket:
     value = numerator / denominator if denominator else None
-    return MetricBucket(period=period, numerator=round(numerator, 6), denominator=denominator,
-                        value=round(value, 6) if value is not None else None)
+    return MetricBucket(period=period, numerator=numerator, denominator=denominator, value=value)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import re
 from datetime import date, datetime, time
 
@@ -47,7 +49,7 @@ class MetricService:
             raise InvalidInput("`from` must be before `to`", field="from")
         query = MetricQuery(received_from=start, received_to=end, kind=kind, channel=channel, group_by=group_by, now=utcnow())
         values = await self._records.aggregate(metric, query)
-        total = bucket(None, sum(v.numerator for v in values), sum(v.denominator for v in values))
+        total = bucket(None, math.fsum(v.numerator for v in values), sum(v.denominator for v in values))
         return MetricValues(
             name=metric.name, title=metric.title, measure=metric.measure, target=metric.target, group_by=group_by,
             received_from=start, received_to=end, kind=kind, channel=channel, values=values if group_by else [],

@@ -57,7 +57,7 @@ class MongoAuditLog:
     async def entries(self, start: int, end: int) -> list[StoredEvent]:
         async def fetch() -> list[dict[str, Any]]:
             cursor = self._db.collection("audit_events").find({"_id": {"$gte": start, "$lt": end}})
-            return await cursor.sort("_id", 1).to_list()
+            return await cursor.sort("seq", 1).to_list()  # not `_id`: see AuditCheckpointDocument.tree_size
 
         return [
             StoredEvent(seq=d["_id"], canonical=bytes(d["canonical"]), at=d["at"], actor=d["actor"], role=d["role"],
@@ -91,7 +91,7 @@ class MongoAuditLog:
             if checkpoint is not None:
                 await self._db.collection("audit_checkpoints").update_one(
                     {"_id": checkpoint.tree_size},
-                    {"$setOnInsert": checkpoint.model_dump(exclude={"tree_size"})},
+                    {"$setOnInsert": checkpoint.model_dump()},
                     upsert=True,
                 )
 
@@ -102,12 +102,12 @@ class MongoAuditLog:
         return await self.size(), checkpoints
 
     async def checkpoints(self) -> list[Checkpoint]:
-        rows = await self._db.read(lambda: self._db.collection("audit_checkpoints").find().sort("_id", 1).to_list())
+        rows = await self._db.read(lambda: self._db.collection("audit_checkpoints").find().sort("tree_size", 1).to_list())
         return [_checkpoint(r) for r in rows]
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         rows = await self._db.read(
-            lambda: self._db.collection("audit_checkpoints").find().sort("_id", -1).limit(1).to_list()
+            lambda: self._db.collection("audit_checkpoints").find().sort("tree_size", -1).limit(1).to_list()
         )
         return _checkpoint(rows[0]) if rows else None
 

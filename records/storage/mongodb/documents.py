@@ -189,6 +189,7 @@ class AuditNodeDocument(Document):
 
 class AuditCheckpointDocument(Document):
     id: int  # type: ignore[assignment]  # the tree size
+    tree_size: int  # the same, sorted on: some wire-compatible servers (nx-27017) order `_id` as text
     root_hash: str
     timestamp: str
     key_id: str
@@ -196,6 +197,7 @@ class AuditCheckpointDocument(Document):
 
     class Settings:
         name = "audit_checkpoints"
+        indexes = [IndexModel([("tree_size", ASCENDING)], name="checkpoints_by_size", unique=True)]
 
 
 class LeaseDocument(Document):
