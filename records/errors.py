@@ -234,3 +234,15 @@ class TrustedKeyNotFound(NotFound):
 
 class TrustedKeyExists(Conflict):
     code = "trusted_key_exists"
+
+
+class PluginChanged(Conflict):
+    """Another instance changed the plugin between this change's read and its write."""
+
+    code = "plugin_changed_concurrently"
+
+
+class PluginPublisherMismatch(Conflict):
+    """An upgrade signed by another publisher than the installed version's."""
+
+    code = "plugin_publisher_mismatch"

@@ -194,6 +194,12 @@ class InstalledPlugin(BaseModel):
     installed_at: datetime
     installed_by: str
     updated_at: datetime
+    publisher_fingerprint: str | None = None
+
+    @property
+    def stamp(self) -> str:
+        """What a change expects to find: the exact row it read (its bytes and when it changed)."""
+        return f"{self.sha256}@{self.updated_at.isoformat()}@{self.enabled}"
 
 
 class PluginRepository(Protocol):
@@ -205,10 +211,14 @@ class PluginRepository(Protocol):
 
     async def list_installed(self) -> list[InstalledPlugin]: ...
 
-    async def save_installed(self, plugin: InstalledPlugin, events: Sequence[AuditEventDraft] = ()) -> None:
-        """Insert or replace the plugin's row (install, upgrade, enable, disable)."""
+    async def save_installed(self, plugin: InstalledPlugin, expected: str | None,
+                             events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Insert or replace the plugin's row (install, upgrade, enable, disable) if the stored row
+        is still the one read (``expected`` its ``stamp``, None: there was none); False otherwise,
+        changing nothing — another instance changed the plugin meanwhile."""
 
-    async def remove_installed(self, name: str, events: Sequence[AuditEventDraft] = ()) -> bool: ...
+    async def remove_installed(self, name: str, expected: str, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Remove the row if it is still the one read; False otherwise."""
 
     async def disabled_builtins(self) -> set[str]: ...
 

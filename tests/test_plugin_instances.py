@@ -319,12 +319,12 @@ def test_a_change_committed_elsewhere_during_an_install_still_arrives(pair, publ
     save_installed = repository.save_installed
     done: list[int] = []
 
-    async def save_while_b_acts(plugin: Any, events: Any = ()) -> None:
+    async def save_while_b_acts(plugin: Any, expected: Any, events: Any = ()) -> bool:
         # B's change commits while A is installing (after A's own sync, before A's commit).
         response = await anyio.to_thread.run_sync(
             lambda: b.call(manager, "POST", f"{PLUGINS}/telecom_metrics/disable"))
         done.append(response.status_code)
-        await save_installed(plugin, events)
+        return await save_installed(plugin, expected, events)
 
     monkeypatch.setattr(repository, "save_installed", save_while_b_acts)
     assert _install(a, manager, publisher).status_code == 201

@@ -65,6 +65,8 @@ class RecordsApp(InitPluginProtocol):
         # still be writing one, so only day-old intents count as interrupted.
         shared = getattr(installation.storage, "leases", None) is not None
         await installation.records.recover_interrupted_uploads(timedelta(days=1) if shared else timedelta(0))
+        if installation.plugin_service is not None:
+            await installation.plugin_service.prune_unused()
         app.state.storage = installation.storage
         app.state.record_service = installation.records
         app.state.token_service = installation.tokens

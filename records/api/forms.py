@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from litestar import Request
 from litestar.exceptions import InternalServerException
-from multipart import MultipartSegment, ParserError, PushMultipartParser, parse_options_header
+from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from records.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, UploadIncomplete
 
@@ -22,7 +22,10 @@ async def read_form(request: Request, limits: dict[str, int]) -> tuple[dict[str,
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != "multipart/form-data" or not options.get("boundary"):
         raise UnsupportedMediaType(f"send multipart/form-data with the fields {', '.join(limits)}")
-    parser = PushMultipartParser(options["boundary"], max_header_count=16, max_segment_count=16)
+    try:
+        parser = PushMultipartParser(options["boundary"], max_header_count=16, max_segment_count=16)
+    except (MultipartError, ValueError) as exc:
+        raise InvalidInput(f"malformed multipart boundary: {exc}") from None
     fields: dict[str, bytearray] = {}
     filenames: dict[str, str] = {}
     current: str | None = None
@@ -48,7 +51,9 @@ async def read_form(request: Request, limits: dict[str, int]) -> tuple[dict[str,
                         raise PayloadTooLarge(f"{current} may be at most {limits[current]} bytes")
             if not chunk:
                 break
-    except ParserError as exc:
+    except ParserLimitReached as exc:  # too many parts, or a header line too long
+        raise PayloadTooLarge(f"multipart body beyond limits: {exc}") from None
+    except MultipartError as exc:  # every other parser complaint (state, syntax)
         raise InvalidInput(f"malformed multipart body: {exc}") from None
     except InternalServerException:
         raise UploadIncomplete("the client disconnected before the body was complete") from None

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from litestar import Request
 from litestar.exceptions import InternalServerException
-from multipart import MultipartSegment, ParserError, PushMultipartParser, parse_options_header
+from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from records.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, UploadIncomplete
 from records.services.records import UploadMeta
@@ -32,7 +32,10 @@ class MultipartUpload:
         content_type, options = parse_options_header(request.headers.get("content-type", ""))
         if content_type != "multipart/form-data" or not options.get("boundary"):
             raise UnsupportedMediaType("send the attachment as multipart/form-data with a 'file' field")
-        self._parser = PushMultipartParser(options["boundary"], max_header_count=16, max_segment_count=64)
+        try:
+            self._parser = PushMultipartParser(options["boundary"], max_header_count=16, max_segment_count=64)
+        except (MultipartError, ValueError) as exc:
+            raise InvalidInput(f"malformed multipart boundary: {exc}", field=FILE_FIELD) from None
         self._body = request.stream()
         self._pending: list[bytes] = []  # file bytes parsed from the chunk that carried the headers
         self._in_file = False
@@ -50,7 +53,9 @@ class MultipartUpload:
                     yield event
                 if not chunk:  # litestar ends the stream with b"", which closes the parser
                     break
-        except ParserError as exc:
+        except ParserLimitReached as exc:  # too many parts, or a header line too long
+            raise PayloadTooLarge(f"multipart body beyond limits: {exc}") from None
+        except MultipartError as exc:  # every other parser complaint (state, syntax)
             raise InvalidInput(f"malformed multipart body: {exc}", field=FILE_FIELD) from None
         except InternalServerException:
             raise UploadIncomplete("the client disconnected before the upload finished") from None

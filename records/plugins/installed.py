@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import shutil
 import sys
 import uuid
@@ -68,8 +69,17 @@ class InstalledPluginLoader:
                         destination.mkdir(parents=True, exist_ok=True)
                         continue
                     destination.parent.mkdir(parents=True, exist_ok=True)
-                    destination.write_bytes(archive.read(info))
-            staging.rename(target)
+                    with open(destination, "xb") as out:
+                        out.write(archive.read(info))
+                        out.flush()
+                        os.fsync(out.fileno())  # a power cut must not leave a renamed dir of empty files
+                    fsync_dir(destination.parent)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not target.is_dir():  # another process unpacked the same version first: theirs is as good
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
             fsync_dir(target.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -118,7 +128,7 @@ class InstalledPluginLoader:
                 refused = sorted(hooks & set(NOT_INSTALLABLE_HOOKS))
                 if refused:
                     raise ValueError(f"implements {', '.join(refused)}, which only a deployed plugin may (it runs at start-up)")
-        except Exception as exc:  # noqa: BLE001 - any failure of foreign code is the plugin's, reported by name
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of foreign code is the plugin's, reported by name
             for name in registered:
                 self.pm.unregister(name=name)
             self._forget(plugin, path)

@@ -19,6 +19,7 @@ import importlib.util
 import io
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 
@@ -28,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from records.errors import PluginPackageInvalid
 
 GROUP = "records"
+NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 MAX_FILES = 2000
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_RATIO = 200  # compressed → unpacked; beyond it the archive is a zip bomb, not code
@@ -101,6 +103,15 @@ def check_wheel(filename: str, data: bytes, *, allow_binary: bool = False, insta
         dist_info = candidates.pop()
         if canonicalize_name(dist_info[: -len(".dist-info/")].rsplit("-", 1)[0]) != dist:
             raise _fail(f"the .dist-info directory {dist_info!r} does not match the file name")
+        stripped = [n.rstrip("/") for n in names]
+        parents = {"/".join(n.split("/")[:i]) for n in stripped for i in range(1, n.count("/") + 1)}
+        both = sorted(n for n in names if not n.endswith("/") and n in parents)
+        if both:
+            raise _fail(f"{both[0]!r} is both a file and a directory in the wheel")
+        if not allow_binary:
+            native = [n for n in names if n.lower().endswith(NATIVE_SUFFIXES)]
+            if native:
+                raise _fail(f"the wheel contains compiled code ({native[0]}); binary plugins are not allowed here")
         if any(n.split("/", 1)[0].endswith(".data") for n in names):
             raise _fail("the wheel has a .data directory (scripts, headers, data files); plugins may only ship modules")
 
@@ -109,7 +120,7 @@ def check_wheel(filename: str, data: bytes, *, allow_binary: bool = False, insta
                 return archive.read(name)
             except KeyError:
                 raise _fail(f"the wheel lacks {name}") from None
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError, ValueError) as exc:
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError, ValueError, EOFError, zlib.error) as exc:
                 raise _fail(f"cannot read {name} from the wheel: {exc}") from None
 
         metadata = HeaderParser().parsestr(read(dist_info + "METADATA").decode("utf-8", "replace"))
@@ -156,8 +167,18 @@ def check_wheel(filename: str, data: bytes, *, allow_binary: bool = False, insta
         if not parser.has_section(GROUP) or not parser.items(GROUP):
             raise _fail(f"the wheel declares no entry point in the group {GROUP!r}: it would plug nothing in")
         entry_points = {k.strip(): v.strip() for k, v in parser.items(GROUP)}
-        top_level = sorted({i.filename.split("/", 1)[0].removesuffix(".py") for i in files
+        # Directory entries count too: an empty directory unpacked on sys.path is an importable
+        # namespace package, as able to shadow a module as a file is.
+        top_level = sorted({i.filename.split("/", 1)[0].removesuffix(".py") for i in infos
                             if not i.filename.startswith(dist_info)})
+        if not allow_binary:
+            wheel_meta = HeaderParser().parsestr(read(dist_info + "WHEEL").decode("utf-8", "replace"))
+            if (wheel_meta.get("Root-Is-Purelib") or "").strip().lower() != "true":
+                raise _fail("WHEEL says Root-Is-Purelib is not true: not a pure-Python wheel")
+            wheel_tags = [t.strip() for t in wheel_meta.get_all("Tag") or []]
+            if any(not t.endswith("-none-any") for t in wheel_tags):
+                raise _fail(f"WHEEL declares the platform tag {next(t for t in wheel_tags if not t.endswith('-none-any'))}; "
+                            "binary plugins are not allowed here")
         for name, target in entry_points.items():
             module = target.split(":", 1)[0].strip()
             if not module or module.split(".")[0] not in top_level:
@@ -165,7 +186,11 @@ def check_wheel(filename: str, data: bytes, *, allow_binary: bool = False, insta
         for module in top_level:
             if not module.isidentifier():
                 raise _fail(f"top-level name {module!r} is not an importable module name")
-            if module not in installed_modules and importlib.util.find_spec(module) is not None:
+            try:
+                importable = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):  # e.g. __main__, whose spec is None when run as a script
+                importable = True
+            if module in ("__main__", "__init__") or (module not in installed_modules and importable):
                 raise _fail(f"the wheel's module {module!r} would shadow one the service already imports")
         return CheckedWheel(
             filename=filename, name=meta_name, key=dist, version=version, sha256=hashlib.sha256(data).hexdigest(),

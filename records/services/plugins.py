@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import contextlib
+import functools
 import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
+import anyio.to_thread
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 from pydantic import BaseModel, Field
@@ -32,7 +35,9 @@ from records.errors import (
     PluginAlreadyInstalled,
     PluginLoadFailed,
     PluginNotFound,
+    PluginChanged,
     PluginPackageInvalid,
+    PluginPublisherMismatch,
     PluginRequired,
     PluginSignatureInvalid,
     RecordsError,
@@ -74,6 +79,11 @@ class TrustedKeyInfo(BaseModel):
     public_key: str
     added_at: datetime
     added_by: str
+
+
+def _signer(trusted: list[TrustedKey], signature: bytes, wheel: bytes) -> TrustedKey | None:
+    """The trusted publisher whose key verifies the signature over the wheel's bytes, if any."""
+    return next((k for k in trusted if verifies(load_public_key(k.public_key), signature, wheel)), None)
 
 
 def _blob_key(plugin: InstalledPlugin) -> str:
@@ -130,20 +140,25 @@ class PluginService:
                 try:
                     await self._load(row)
                     self._failed.pop(name, None)
-                except RecordsError as exc:
-                    log.error("installed plugin %s left disabled on this instance: %s", name, exc.detail)
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin must never stop the service
+                    detail = exc.detail if isinstance(exc, RecordsError) else f"{type(exc).__name__}: {exc}"
+                    log.error("installed plugin %s left disabled on this instance: %s", name, detail)
+                    self._loader.unload(name)
                     self._failed[name] = row.sha256
-                    self.pm.status.refused(name, "installed", row.version, "failed", exc.detail)
+                    self.pm.status.refused(name, "installed", row.version, "failed", detail)
         try:
             self._apply()
         except InvalidConfiguration as exc:
             log.error("the plugin set from the store is not usable here: %s", exc.detail)
-        if self._seen == -1:
-            # At start-up only (no install of this process can be in flight): unpacked code of
-            # versions no longer installed (a crash between an upgrade's commit and its clean-up)
-            # and half-done unpacks go; what is installed stays, enabled or not.
-            self._loader.prune({self._loader.path_for(row) for row in rows.values()})
         self._seen = generation
+
+    async def prune_unused(self) -> int:
+        """Remove unpacked code of versions no longer installed (a crash between an upgrade's
+        commit and its clean-up) and half-done unpacks. Only the server calls this, as it starts:
+        a CLI command on the same data dir could meet another process's install in flight."""
+        async with self._lock:
+            rows = await self._repo.list_installed()
+            return self._loader.prune({self._loader.path_for(row) for row in rows})
 
     async def _advance_seen(self) -> None:
         """After committing a change of our own (the lock held, synced just before it): count the
@@ -157,7 +172,7 @@ class PluginService:
         """Load one installed plugin here (fetching its wheel from the blob store if this instance
         has not unpacked it) and check that everything plugins declare still builds."""
         if not self._loader.is_unpacked(row):
-            self._loader.unpack(row, await self._fetch(row))
+            await anyio.to_thread.run_sync(self._loader.unpack, row, await self._fetch(row))
         self._loader.load(row)
         try:
             self._apply()
@@ -254,7 +269,9 @@ class PluginService:
             await self._sync()
             trusted = await self._repo.list_trusted_keys()
             # The signature is checked before the archive is even opened: untrusted bytes get no parser.
-            publisher = next((k for k in trusted if verifies(load_public_key(k.public_key), raw_signature, wheel)), None)
+            # Signature, archive checks and unpacking run in a worker thread: hashing and fsyncing a
+            # wheel of up to RECORDS_MAX_PLUGIN_BYTES must not stall every other request on this loop.
+            publisher = await anyio.to_thread.run_sync(_signer, trusted, raw_signature, wheel)
             if publisher is None:
                 raise PluginSignatureInvalid(
                     "the signature does not verify with any trusted publisher key"
@@ -264,12 +281,20 @@ class PluginService:
                 raise PluginAlreadyInstalled(f"{key} is the name of a built-in or package plugin")
             rows = {p.name: p for p in await self._repo.list_installed()}
             prior = rows.get(key)
-            checked = check_wheel(filename, wheel, allow_binary=self._settings.plugins_allow_binary,
-                                  installed_modules=frozenset(prior.top_level) if prior else frozenset())
+            if prior is not None and prior.publisher_fingerprint not in (None, publisher.fingerprint):
+                # A distribution belongs to the publisher who first installed it: another trusted
+                # team cannot replace its code by uploading a "newer version".
+                raise PluginPublisherMismatch(
+                    f"{prior.display_name} was installed from key {prior.publisher}; an upgrade must be signed by the same "
+                    "key (uninstall it first to hand the name to another publisher)")
+            checked = await anyio.to_thread.run_sync(functools.partial(
+                check_wheel, filename, wheel, allow_binary=self._settings.plugins_allow_binary,
+                installed_modules=frozenset(prior.top_level) if prior else frozenset()))
             if prior is not None and Version(prior.version) >= checked.version:
                 raise PluginAlreadyInstalled(
                     f"{prior.display_name} {prior.version} is installed; upload a newer version to upgrade it"
                 )
+            self._check_selected(checked.key, checked.top_level, checked.entry_points)
             taken = {m: p.name for p in rows.values() if p.name != key for m in p.top_level}
             clash = sorted(set(checked.top_level) & set(taken))
             if clash:
@@ -281,28 +306,46 @@ class PluginService:
                 publisher=publisher.name, entry_points=checked.entry_points, top_level=checked.top_level,
                 enabled=prior.enabled if prior else True, installed_at=prior.installed_at if prior else now,
                 installed_by=prior.installed_by if prior else actor.name, updated_at=now,
+                publisher_fingerprint=publisher.fingerprint,
             )
             await self._blobs.put(_blob_key(row), _one_chunk(wheel))
+            saved: bool | None = False  # None: the commit's outcome is unknown
             try:
-                self._loader.unpack(row, wheel)
-                if row.enabled:
-                    self._loader.unload(key)  # the prior version, if loaded
-                    try:
-                        await self._load(row)
-                    except RecordsError:
-                        if prior is not None and prior.enabled:
-                            await self._load(prior)
-                        raise
-                # The event names the version installed and, for an upgrade, the one it replaces.
-                targets = [f"plugin:{key}", f"plugin_version:{key}=={row.version}"]
+                try:
+                    await anyio.to_thread.run_sync(self._loader.unpack, row, wheel)
+                except OSError as exc:
+                    raise PluginPackageInvalid(f"the wheel cannot be unpacked: {type(exc).__name__}: {exc.strerror or exc}",
+                                               field="wheel") from None
+                self._loader.unload(key)  # the prior version, if loaded
+                # Loaded (and its hooks checked against the hookspecs) even when it will stay
+                # disabled: code that cannot load is refused now, not when someone enables it.
+                await self._load(row)
+                if not row.enabled:
+                    self._loader.unload(key)
+                    self._apply()
+                # The event names the bytes installed, who signed them and, for an upgrade, what they replace.
+                targets = [f"plugin:{key}", f"plugin_version:{key}=={row.version}", f"sha256:{row.sha256}",
+                           f"publisher:{publisher.name}@{publisher.fingerprint}"]
                 if prior is not None:
                     targets.append(f"plugin_version:{key}=={prior.version}")
-                await self._repo.save_installed(row, drafts_for_change(*targets))
+                saved = None
+                saved = await self._repo.save_installed(row, prior.stamp if prior else None, drafts_for_change(*targets))
+                if not saved:
+                    raise PluginChanged(f"{key} was changed through another instance meanwhile; list plugins and try again")
                 committed()
             except BaseException:
-                await self._blobs.delete(_blob_key(row))
-                if self._loader.loaded.get(key) is None or self._loader.loaded[key].plugin.sha256 != row.sha256:
+                # Back to what the store says: the new code unloaded, the prior version (if it was on) reloaded.
+                self._loader.unload(key)
+                if prior is not None and prior.enabled and saved is False:
+                    with contextlib.suppress(Exception):
+                        await self._load(prior)
+                with contextlib.suppress(InvalidConfiguration):
+                    self._apply()
+                if saved is False:  # surely not committed: nothing may point at these
+                    await self._blobs.delete(_blob_key(row))
                     shutil.rmtree(self._loader.path_for(row), ignore_errors=True)
+                else:
+                    self._seen = -1  # unknown outcome: reconcile with the store at the next sync
                 raise
             self._failed.pop(key, None)
             if prior is not None:
@@ -352,8 +395,10 @@ class PluginService:
         elif not enabled and key in self._loader.loaded:
             self._unload_checked(row)
         self._failed.pop(key, None)
-        await self._repo.save_installed(row.model_copy(update={"enabled": enabled, "updated_at": utcnow()}),
-                                        drafts_for_change(f"plugin:{key}"))
+        if not await self._repo.save_installed(row.model_copy(update={"enabled": enabled, "updated_at": utcnow()}),
+                                               row.stamp, drafts_for_change(f"plugin:{key}")):
+            self._seen = -1
+            raise PluginChanged(f"{key} was changed through another instance meanwhile; list plugins and try again")
         committed()
 
     def _unload_checked(self, row: InstalledPlugin) -> None:
@@ -376,13 +421,25 @@ class PluginService:
                 raise PluginNotFound(f"no plugin is called {name!r}; GET /api/v1/plugins lists them")
             if key in self._loader.loaded:
                 self._unload_checked(row)
-            await self._repo.remove_installed(key, drafts_for_change(f"plugin:{key}"))
+            if not await self._repo.remove_installed(key, row.stamp, drafts_for_change(f"plugin:{key}", f"sha256:{row.sha256}")):
+                self._seen = -1
+                raise PluginChanged(f"{key} was changed through another instance meanwhile; list plugins and try again")
             committed()
             self._failed.pop(key, None)
             self.pm.status.states.pop(key, None)
             await self._blobs.delete(_blob_key(row))
             self._loader.remove_files(key)
             await self._advance_seen()
+
+    def _check_selected(self, key: str, modules: list[str], entry_points: dict[str, str]) -> None:
+        """RECORDS_PLUGINS_BLOCK / _ALLOW bind installed plugins too, by distribution, module or entry point."""
+        block = set(self._settings.names("plugins_block"))
+        allow = set(self._settings.names("plugins_allow")) if self._settings.plugins_allow is not None else None
+        names = {key, *modules, *entry_points, *(v.split(":")[0].strip() for v in entry_points.values())}
+        if names & block:
+            raise PluginPackageInvalid(f"{key} is blocked by RECORDS_PLUGINS_BLOCK", field="wheel")
+        if allow is not None and not names & allow:
+            raise PluginPackageInvalid(f"{key} is not in RECORDS_PLUGINS_ALLOW", field="wheel")
 
     # --- the trust store ---------------------------------------------------------------------
 
@@ -395,7 +452,7 @@ class PluginService:
         key = load_public_key(pem)
         trusted = TrustedKey(name=name, public_key=public_pem(key), fingerprint=fingerprint(key), added_at=utcnow(),
                              added_by=actor.name)
-        await self._repo.add_trusted_key(trusted, drafts_for_change(f"trusted_key:{name}"))
+        await self._repo.add_trusted_key(trusted, drafts_for_change(f"trusted_key:{name}", f"fingerprint:{trusted.fingerprint}"))
         committed()
         return TrustedKeyInfo(**trusted.model_dump())
 

@@ -272,3 +272,98 @@ def test_a_private_key_pem_is_not_a_public_key(admin, publisher):
     private_pem = publisher.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()).decode()
     assert admin.post(KEYS, json={"name": "team-x", "public_key": private_pem}).status_code == 422
+
+
+# --- found by the security review -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["native_module", "binary_tag_in_wheel_file", "namespace_dir_shadowing",
+                                  "file_and_directory", "main_module"])
+def test_more_bad_wheels_are_refused_even_when_signed(plugin_manager, admin, trusted, case):
+    package = {f"{EXAMPLE_PACKAGE}/__init__.py": b"", f"{EXAMPLE_PACKAGE}/plugin.py": b"x = 1\n"}
+    kwargs: dict[str, Any] = {}
+    if case == "native_module":
+        package[f"{EXAMPLE_PACKAGE}/_speed.cpython-311-x86_64-linux-gnu.so"] = b"\x7fELF"
+    elif case == "file_and_directory":
+        package[f"{EXAMPLE_PACKAGE}/helpers"] = b"x = 1\n"
+        package[f"{EXAMPLE_PACKAGE}/helpers/more.py"] = b"x = 2\n"
+    elif case == "main_module":
+        package["__main__.py"] = b"print('hi')\n"
+    filename, wheel = build_wheel(files=package, **kwargs)
+    if case == "binary_tag_in_wheel_file":
+        wheel = _retag(wheel)  # a compiled wheel renamed py3-none-any: its WHEEL file still says so
+    elif case == "namespace_dir_shadowing":
+        import io
+        import zipfile
+
+        out = io.BytesIO(wheel)
+        with zipfile.ZipFile(out, "a") as target:
+            target.writestr(zipfile.ZipInfo("json/"), b"")  # an empty dir on sys.path shadows the stdlib's json
+        wheel = out.getvalue()
+    problem = _refused(plugin_manager, admin, filename, wheel, _sign(trusted, wheel))
+    assert problem["code"] == "plugin_package_invalid", problem
+
+
+def _retag(wheel: bytes) -> bytes:
+    """The same wheel whose WHEEL file (and its RECORD line) declares a binary tag."""
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(wheel))
+    files = {i.filename: source.read(i) for i in source.infolist()}
+    name = next(n for n in files if n.endswith(".dist-info/WHEEL"))
+    files[name] = files[name].replace(b"Tag: py3-none-any", b"Tag: cp311-cp311-linux_x86_64")
+    record = next(n for n in files if n.endswith(".dist-info/RECORD"))
+    digest = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(files[name]).digest()).rstrip(b"=").decode()
+    lines = [f"{name},{digest},{len(files[name])}" if line.startswith(name + ",") else line
+             for line in files[record].decode().splitlines()]
+    files[record] = ("\n".join(lines) + "\n").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for path, data in files.items():
+            target.writestr(path, data)
+    return out.getvalue()
+
+
+def test_an_upgrade_signed_by_another_publisher_is_refused(plugin_manager, admin, trusted):
+    filename, wheel = build_wheel(version="1.0.0")
+    assert _install(plugin_manager, filename, wheel, _sign(trusted, wheel)).status_code == 201
+    other = Ed25519PrivateKey.generate()
+    assert admin.post(KEYS, json={"name": "team-other", "public_key": public_pem(other.public_key())}).status_code == 201
+    filename2, wheel2 = build_wheel(version="2.0.0")
+    response = _install(plugin_manager, filename2, wheel2, _sign(other, wheel2))
+    assert response.status_code == 409 and response.json()["code"] == "plugin_publisher_mismatch"
+    assert _plugin(admin, "records-example-escalation")["version"] == "1.0.0"
+
+
+@pytest.mark.parametrize("body", ["many_parts", "long_header"])
+def test_malformed_multipart_is_4xx_never_500(plugin_manager, trusted, body):
+    boundary = "b0undary"
+    if body == "many_parts":
+        parts = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n" for i in range(40))
+    else:
+        parts = f"--{boundary}\r\nContent-Disposition: form-data; name=\"wheel\"; filename=\"{'a' * 6000}.whl\"\r\n\r\nx\r\n"
+    content = (parts + f"--{boundary}--\r\n").encode()
+    response = plugin_manager.post(PLUGINS, content=content, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_commit_that_fails_leaves_no_code_running(app, client, plugin_manager, admin, trusted, monkeypatch):
+    repository = app.state.storage.plugins
+
+    async def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(repository, "save_installed", full_disk)
+    filename, wheel = build_wheel()
+    response = _install(plugin_manager, filename, wheel, _sign(trusted, wheel))
+    assert response.status_code >= 500
+    monkeypatch.undo()
+    assert "major_complaint_share" not in _names(admin, "/api/v1/metrics")
+    assert "escalation" not in _names(admin, "/api/v1/classification-schemes")
+    assert _plugin(admin, "records-example-escalation") is None
+    # And the same upload installs cleanly once the store takes writes again.
+    assert _install(plugin_manager, filename, wheel, _sign(trusted, wheel)).status_code == 201

@@ -322,8 +322,12 @@ def test_plugin_repository_bumps_its_generation_and_commits_events(open_storage)
         plugin = InstalledPlugin(name="acme-sla", display_name="Acme SLA", version="1.0", filename="acme_sla-1.0.whl",
                                  sha256="ab" * 32, publisher="acme", entry_points={"records": "acme_sla"},
                                  top_level=["acme_sla"], installed_at=now, installed_by="admin", updated_at=now)
-        await storage.plugins.save_installed(plugin, [_event("plugin.install")])
-        await storage.plugins.save_installed(plugin.model_copy(update={"version": "1.1", "enabled": False}))
+        assert await storage.plugins.save_installed(plugin, None, [_event("plugin.install")])
+        assert not await storage.plugins.save_installed(plugin, None)  # it exists now: an install that raced
+        later = plugin.model_copy(update={"version": "1.1", "enabled": False, "updated_at": now + timedelta(seconds=1)})
+        assert await storage.plugins.save_installed(later, plugin.stamp)
+        # A change based on a row read before that one changes nothing (another instance won).
+        assert not await storage.plugins.save_installed(plugin.model_copy(update={"enabled": True}), plugin.stamp)
         assert [(p.version, p.enabled) for p in await storage.plugins.list_installed()] == [("1.1", False)]
         assert await storage.plugins.generation() == 2
         assert await storage.audit.size() == 1
@@ -341,8 +345,9 @@ def test_plugin_repository_bumps_its_generation_and_commits_events(open_storage)
         assert await storage.plugins.generation() == generation and await storage.audit.size() == 2
         assert [k.name for k in await storage.plugins.list_trusted_keys()] == ["acme"]
         assert await storage.plugins.remove_trusted_key("acme") and not await storage.plugins.remove_trusted_key("acme")
-        assert await storage.plugins.remove_installed("acme-sla", [_event("plugin.remove")])
-        assert not await storage.plugins.remove_installed("acme-sla", [_event("plugin.remove")])
+        assert not await storage.plugins.remove_installed("acme-sla", plugin.stamp, [_event("plugin.remove")])
+        assert await storage.plugins.remove_installed("acme-sla", later.stamp, [_event("plugin.remove")])
+        assert not await storage.plugins.remove_installed("acme-sla", later.stamp, [_event("plugin.remove")])
         assert await storage.audit.size() == 3 and await storage.plugins.list_installed() == []
         await storage.close()
         reopened = open_storage()
@@ -435,6 +440,28 @@ def test_retention_repository_basics(open_storage):
         assert (await repo.assignment("rec-0001")).disposed_at == now
         assert not await repo.put_tombstone(tombstone)
         assert (await repo.tombstone("rec-0001")).batch_id == "b1"
+        await storage.close()
+
+    run(main)
+
+
+def test_audit_log_orders_by_number_past_a_digit_boundary(open_storage):
+    """9 < 10 < 54: some wire-compatible servers order an integer `_id` as text, which once made the
+    latest checkpoint look older than a published one and stopped every seal."""
+    from records.audit.events import AuditEventDraft, Outcome
+    from records.audit.log import Checkpoint
+
+    async def main():
+        storage = open_storage()
+        drafts = [AuditEventDraft(at=datetime(2026, 5, 1, tzinfo=UTC), actor=f"user{n}", action="record.read",
+                                  outcome=Outcome.allowed) for n in range(12)]
+        await storage.audit.append(drafts)
+        assert [e.seq for e in await storage.audit.entries(8, 12)] == [8, 9, 10, 11]
+        for size in (9, 11, 2):
+            await storage.audit.seal([], Checkpoint(tree_size=size, root_hash="00" * 32, timestamp="2026-05-01T00:00:00Z",
+                                                    key_id="k", signature="s"))
+        assert (await storage.audit.latest_checkpoint()).tree_size == 11
+        assert [c.tree_size for c in await storage.audit.checkpoints()] == [2, 9, 11]
         await storage.close()
 
     run(main)

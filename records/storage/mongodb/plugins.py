@@ -37,16 +37,26 @@ class MongoPluginRepository:
         rows = await self._db.read(lambda: self._installs.find().sort("_id", 1).to_list())
         return [InstalledPlugin.model_validate(r["doc"]) for r in rows]
 
-    async def save_installed(self, plugin: InstalledPlugin, events: Sequence[AuditEventDraft] = ()) -> None:
-        async def save(session: Any) -> None:
+    async def _stamp(self, name: str, session: Any) -> str | None:
+        found = await self._installs.find_one({"_id": name}, session=session)
+        return InstalledPlugin.model_validate(found["doc"]).stamp if found else None
+
+    async def save_installed(self, plugin: InstalledPlugin, expected: str | None,
+                             events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def save(session: Any) -> bool:
+            if await self._stamp(plugin.name, session) != expected:
+                return False
             await self._installs.replace_one({"_id": plugin.name}, {"_id": plugin.name, "doc": plugin.model_dump(mode="json")},
                                              upsert=True, session=session)
             await self._bump(events, session)
+            return True
 
-        await self._db.transaction(save)
+        return await self._db.transaction(save)
 
-    async def remove_installed(self, name: str, events: Sequence[AuditEventDraft] = ()) -> bool:
+    async def remove_installed(self, name: str, expected: str, events: Sequence[AuditEventDraft] = ()) -> bool:
         async def remove(session: Any) -> bool:
+            if await self._stamp(name, session) != expected:
+                return False
             if (await self._installs.delete_one({"_id": name}, session=session)).deleted_count != 1:
                 return False
             await self._bump(events, session)

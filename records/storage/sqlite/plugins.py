@@ -18,6 +18,11 @@ def _bump(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO sequences (name, value) VALUES ('plugins', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1")
 
 
+def _stamp(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT doc FROM plugin_installs WHERE name = ?", (name,)).fetchone()
+    return InstalledPlugin.model_validate_json(row[0]).stamp if row else None
+
+
 class SqlitePluginRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -30,21 +35,26 @@ class SqlitePluginRepository:
         rows = await self._db.run(lambda c: c.execute("SELECT doc FROM plugin_installs ORDER BY name").fetchall())
         return [InstalledPlugin.model_validate_json(r[0]) for r in rows]
 
-    async def save_installed(self, plugin: InstalledPlugin, events: Sequence[AuditEventDraft] = ()) -> None:
-        def save(conn: sqlite3.Connection) -> None:
+    async def save_installed(self, plugin: InstalledPlugin, expected: str | None,
+                             events: Sequence[AuditEventDraft] = ()) -> bool:
+        def save(conn: sqlite3.Connection) -> bool:
+            if _stamp(conn, plugin.name) != expected:
+                return False
             conn.execute(
                 "INSERT INTO plugin_installs (name, doc) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
                 (plugin.name, plugin.model_dump_json()),
             )
             _bump(conn)
             insert_events(conn, list(events))
+            return True
 
-        await self._db.run(self._db.transaction(save))
+        return await self._db.run(self._db.transaction(save))
 
-    async def remove_installed(self, name: str, events: Sequence[AuditEventDraft] = ()) -> bool:
+    async def remove_installed(self, name: str, expected: str, events: Sequence[AuditEventDraft] = ()) -> bool:
         def remove(conn: sqlite3.Connection) -> bool:
-            if conn.execute("DELETE FROM plugin_installs WHERE name = ?", (name,)).rowcount != 1:
+            if _stamp(conn, name) != expected:
                 return False
+            conn.execute("DELETE FROM plugin_installs WHERE name = ?", (name,))
             _bump(conn)
             insert_events(conn, list(events))
             return True
