@@ -160,6 +160,12 @@ class Installation:
                     plugins, storage.plugins, storage.blobs, InstalledPluginLoader(plugins, settings.data_dir / "plugins"),
                     installation.apply_plugins, settings,
                 )
+
+                async def seed_default_schedules() -> None:
+                    await retention.seed_schedules(registered_schedules(plugins))
+
+                # A plugin installed or enabled at run time brings its default schedules at once.
+                installation.plugin_service.after_change.append(seed_default_schedules)
                 await installation.plugin_service.sync()  # installed plugins, and built-ins switched off
             await retention.seed_schedules(registered_schedules(plugins))
             await retention.enforce_tombstones()  # a restored backup gets its tombstones back

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 import anyio.to_thread
@@ -109,6 +109,17 @@ class PluginService:
         self._failed: dict[str, str] = {}  # installed plugins that failed to load on this instance
         self._lock = asyncio.Lock()
         self._seen = -1
+        # Run after the plugin set changed here (an install, an enable, a sync that loaded
+        # something): e.g. retention stores the default schedules a new plugin registers.
+        self.after_change: list[Callable[[], Awaitable[object]]] = []
+
+    async def _changed(self) -> None:
+        for callback in self.after_change:
+            try:
+                await callback()
+            except Exception as exc:  # noqa: BLE001 - the plugin change itself is committed and live
+                detail = exc.detail if isinstance(exc, RecordsError) else type(exc).__name__
+                log.error("after a plugin change, %s failed: %s", getattr(callback, "__name__", callback), detail)
 
     # --- keeping in step with the store ------------------------------------------------------
 
@@ -151,6 +162,7 @@ class PluginService:
         except InvalidConfiguration as exc:
             log.error("the plugin set from the store is not usable here: %s", exc.detail)
         self._seen = generation
+        await self._changed()
 
     async def prune_unused(self) -> int:
         """Remove unpacked code of versions no longer installed (a crash between an upgrade's
@@ -352,6 +364,7 @@ class PluginService:
                 await self._blobs.delete(_blob_key(prior))
                 shutil.rmtree(self._loader.path_for(prior), ignore_errors=True)
             await self._advance_seen()
+            await self._changed()
         return await self.get(key)
 
     # --- switching and removing --------------------------------------------------------------
@@ -364,6 +377,8 @@ class PluginService:
             else:
                 await self._switch_installed(canonicalize_name(name), enabled)
             await self._advance_seen()
+            if enabled:
+                await self._changed()
         return await self.get(name)
 
     async def _switch_static(self, name: str, enabled: bool) -> None:

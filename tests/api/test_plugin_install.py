@@ -367,3 +367,25 @@ def test_a_commit_that_fails_leaves_no_code_running(app, client, plugin_manager,
     assert _plugin(admin, "records-example-escalation") is None
     # And the same upload installs cleanly once the store takes writes again.
     assert _install(plugin_manager, filename, wheel, _sign(trusted, wheel)).status_code == 201
+
+
+def test_an_installed_plugin_brings_its_retention_schedules_at_once(plugin_manager, admin, archivist, trusted):
+    """Default schedules a plugin registers are stored when it is installed, not at the next start."""
+    source = b'''from records import hookimpl
+
+
+@hookimpl
+def records_register_retention_schedules(register):
+    register({"name": "Billing disputes", "kinds": ["work_order"], "classification": None, "trigger": "event:dispute_closed",
+              "period": "P7Y", "cutoff": None, "action": "review"})
+'''
+    filename, wheel = build_wheel(name="records-billing-retention", files={"records_billing_retention/__init__.py": source},
+                                  entry_points={"billing": "records_billing_retention"})
+
+    def names() -> set[str]:
+        return {s["name"] for s in archivist.get("/api/v1/retention/schedules").json()["items"]}
+
+    assert "Billing disputes" not in names()
+    assert _install(plugin_manager, filename, wheel, _sign(trusted, wheel)).status_code == 201
+    schedule = next(s for s in archivist.get("/api/v1/retention/schedules").json()["items"] if s["name"] == "Billing disputes")
+    assert schedule["period"] == "P7Y" and schedule["trigger"] == "event:dispute_closed"
