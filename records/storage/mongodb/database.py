@@ -92,8 +92,9 @@ class MongoDatabase:
                     await self.db["sequences"].find_one({"_id": "transactions-probe"}, session=session)
         except OperationFailure as exc:
             raise InvalidConfiguration(
-                "MongoDB must run as a replica set (a single-member one will do) or a sharded cluster: "
-                f"changes span documents and need transactions ({exc.details.get('errmsg', exc) if exc.details else exc})"
+                "MongoDB must run as a replica set (a single-member one will do: restart mongod with --replSet rs0 "
+                "and run rs.initiate() once) or a sharded cluster: changes span documents and need transactions "
+                f"({exc.details.get('errmsg', exc) if exc.details else exc})"
             ) from None
         self._serialise = asyncio.Lock()
 
