@@ -177,10 +177,14 @@ class SqliteRecordRepository:
             created, last_id = query.after
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
             args.extend([to_text(created), to_text(created), last_id])
-        sql = "SELECT doc FROM records"
+        # The page is chosen on row ids first and only its rows' documents are read: when no index
+        # gives the order (a received_at range walks records_by_received), SQLite sorts what it
+        # selects, and sorting whole documents of every candidate made that query 10x slower.
+        page = "SELECT rowid FROM records"
         if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            page += " WHERE " + " AND ".join(where)
+        page += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = f"SELECT doc FROM records WHERE rowid IN ({page}) ORDER BY created_at DESC, id DESC"
         args.append(query.limit)
         rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
         return [StoredRecord.model_validate_json(row[0]) for row in rows]
