@@ -178,7 +178,7 @@ class SqliteRecordRepository:
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
             args.extend([to_text(created), to_text(created), last_id])
         # The page is chosen on row ids first and only its rows' documents are read: when no index
-        # gives the order (a received_at range walks records_by_received), SQLite sorts what it
+        # gives the order (a received_at range walks records_by_received_created), SQLite sorts what it
         # selects, and sorting whole documents of every candidate made that query 10x slower.
         page = "SELECT rowid FROM records"
         if where:
