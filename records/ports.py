@@ -269,7 +269,9 @@ class RetentionRepository(Protocol):
 
     async def event_time(self, name: str, record_id: str) -> datetime | None: ...
 
-    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None: ...
+    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> list[str]:
+        """Store the hold; returns those of its ``record_ids`` whose destruction was already decided
+        (data key doomed or gone), read in the same transaction."""
 
     async def hold(self, hold_id: str) -> LegalHold | None: ...
 
@@ -280,6 +282,12 @@ class RetentionRepository(Protocol):
 
     async def holds_on(self, record_id: str) -> list[str]:
         """Ids of the active holds covering a record, by name or by saved query."""
+
+    async def decide_destruction(self, record_id: str) -> list[str]:
+        """The point of no return of a destruction, in one transaction with every hold placement:
+        the active holds on the record if there are any (then nothing changes), else the record's
+        data key is marked doomed and [] returned. A hold committed after this finds the key
+        doomed (``add_hold`` reports it) and no longer stops the destruction: it came second."""
 
     async def add_batch(self, batch: DispositionBatch, events: Sequence[AuditEventDraft] = ()) -> None:
         """Store a batch with its items and mark their assignments as in it, all or nothing."""

@@ -408,9 +408,14 @@ class RetentionService:
                          query=query, placed_at=utcnow(), placed_by=actor.name, already_disposed=disposed)
         events = _events(f"hold:{hold.id}", *(f"record:{r}" for r in ids[:1000]))
         async with self._hold_gate:
-            await self._repo.add_hold(hold, events)
+            decided = await self._repo.add_hold(hold, events)
         _committed_request_event(events)
-        await self._legal_holds(hold, True)
+        late = [r for r in decided if r not in disposed]
+        if late:
+            # Their destruction was decided before this hold committed (it is finishing now, or
+            # finished between the check above and the hold): the hold came second; say so.
+            hold = hold.model_copy(update={"already_disposed": disposed + late})
+        await self._legal_holds(hold, True, skip=set(late))
         return hold
 
     async def hold(self, hold_id: str) -> LegalHold:
@@ -470,7 +475,7 @@ class RetentionService:
                 return
             after = (page[-1].created_at, page[-1].id)
 
-    async def _legal_holds(self, hold: LegalHold, on: bool) -> None:
+    async def _legal_holds(self, hold: LegalHold, on: bool, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         """Object legal holds follow the hold (placed: on; released: off where no other active hold
         covers the record). The hold itself is committed first and blocks destruction on its own, so
         a storage failure here is logged, not raised."""
@@ -478,22 +483,21 @@ class RetentionService:
             return
         try:
             async for stored in self._held_records(hold):
-                if stored.destroyed_at is None and (on or not await self._repo.holds_on(stored.id)):
+                if stored.destroyed_at is None and stored.id not in skip and (on or not await self._repo.holds_on(stored.id)):
                     await self._legal_hold(stored, on)
         except Exception:  # noqa: BLE001
             log.exception("setting object legal holds for hold %s failed", hold.id)
 
-    async def check_not_held(self, record_id: str) -> None:
-        holds = await self._repo.holds_on(record_id)
-        if holds:
-            raise RecordOnHold(f"record {record_id} is under legal hold {', '.join(holds)}: it cannot be destroyed",
-                               holds=holds)
-
     @contextlib.asynccontextmanager
     async def destruction_gate(self, record_id: str) -> AsyncIterator[None]:
-        """Wraps every destruction of a data key (``RecordService.shred``): a hold wins, on every path."""
+        """Wraps every destruction of a data key (``RecordService.shred``): a hold wins, on every
+        path and across processes: checking the holds and dooming the key are one transaction,
+        serialised with every hold placement (``RetentionRepository.decide_destruction``)."""
         async with self._hold_gate:
-            await self.check_not_held(record_id)
+            holds = await self._repo.decide_destruction(record_id)
+            if holds:
+                raise RecordOnHold(f"record {record_id} is under legal hold {', '.join(holds)}: it cannot be destroyed",
+                                   holds=holds)
             yield
 
     # --- sweeps --------------------------------------------------------------------------------
@@ -744,6 +748,10 @@ class RetentionService:
             except RecordOnHold:
                 await self._keep(batch.id, item, "placed on hold during execution", assignment, state=ItemState.held)
                 return
+        # An object legal hold set by a hold placed after the decision (a saved query matching the
+        # record) would refuse the deletion; that hold came second, so it is lifted here.
+        with contextlib.suppress(NotFound):
+            await self._legal_hold(stored, False)
         for attachment in stored.attachments:
             await self._blobs.delete(blob_key(stored.id, attachment.id))
         await self._prune(item.record_id)

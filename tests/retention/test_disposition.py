@@ -135,6 +135,31 @@ def test_a_hold_placed_after_the_sweep_wins_at_execution(clock, agent, archivist
     assert agent.get(f"/api/v1/records/{record['id']}").status_code == 200
 
 
+def test_a_hold_placed_after_the_destruction_was_decided_is_told_so(clock, app, client, agent, archivist):
+    """Another process (a CLI run, a second instance) claimed the item and decided to destroy the
+    record, then stopped, just before the hold committed: the hold is stored, the response says the
+    record is already disposed of, and the resumed run completes the destruction rather than
+    leaving it half-done."""
+    record, bystander = archive(agent, archivist), archive(agent, archivist)
+    clock.set(2030, 1, 2)
+    batch = sweep(archivist)["batches"][0]
+    decisions = [{"record_id": i["record_id"], "decision": "approve"} for i in batch["items"]]
+    assert archivist.post(f"{RETENTION}/batches/{batch['id']}/decisions", json={"decisions": decisions}).status_code == 200
+    repo = app.state.storage.retention
+    with client.portal() as portal:
+        assert portal.call(repo.claim_item, batch["id"], record["id"]) == "claimed"
+        assert portal.call(repo.decide_destruction, record["id"]) == []
+    hold = archivist.post(f"{RETENTION}/holds", json={"reason": "Late", "case_reference": "C-10",
+                                                      "record_ids": [record["id"], bystander["id"]]})
+    assert hold.status_code == 201, hold.text
+    assert hold.json()["already_disposed"] == [record["id"]]
+    assert archivist.post(f"{RETENTION}/batches/{batch['id']}/execute").status_code == 202
+    done = wait_done(archivist, batch["id"])
+    assert done["progress"]["disposed"] == 1 and done["progress"]["held"] == 1
+    assert agent.get(f"/api/v1/records/{record['id']}").status_code == 410
+    assert agent.get(f"/api/v1/records/{bystander['id']}").status_code == 200
+
+
 def test_rejected_and_extended_items_stay(clock, agent, archivist):
     a, b, c = (archive(agent, archivist) for _ in range(3))
     clock.set(2030, 1, 2)

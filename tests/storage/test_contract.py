@@ -465,3 +465,34 @@ def test_audit_log_orders_by_number_past_a_digit_boundary(open_storage):
         await storage.close()
 
     run(main)
+
+
+def test_a_destruction_decision_and_a_hold_are_serialised(open_storage):
+    """Checking the holds and dooming the key are one transaction with every hold placement: a hold
+    committed first stops the destruction; one committed after is told the destruction was decided."""
+    from records.retention.models import HoldQuery, LegalHold
+
+    async def main():
+        storage = open_storage()
+        repo = storage.retention
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        for n in (1, 2, 3):
+            record = make_record(n)
+            await storage.records.add(record, key_of(record))
+        first = LegalHold(id="h1", reason="r", case_reference="c", record_ids=["rec-0001"], placed_at=now, placed_by="a")
+        assert await repo.add_hold(first) == []  # nothing decided yet
+        assert await repo.decide_destruction("rec-0001") == ["h1"]  # the hold came first: it wins
+        assert await repo.decide_destruction("rec-0002") == []  # no hold: decided, key doomed
+        by_query = LegalHold(id="h2", reason="r", case_reference="c", record_ids=["rec-0001", "rec-0002", "rec-0003"],
+                             query=HoldQuery(customer_phone_index="phone-0"), placed_at=now, placed_by="a")
+        assert await repo.add_hold(by_query) == ["rec-0002"]  # came second: told so
+        assert await repo.holds_on("rec-0002") == ["h2"]
+        assert await repo.decide_destruction("rec-0002") == []  # a resumed run: the decision stands
+        assert await repo.decide_destruction("rec-0003") == ["h2"]
+        assert (await storage.data_keys.get("rec-0002")) is not None  # doomed is not destroyed
+        await storage.data_keys.destroy("rec-0002")
+        late = LegalHold(id="h3", reason="r", case_reference="c", record_ids=["rec-0002"], placed_at=now, placed_by="a")
+        assert await repo.add_hold(late) == ["rec-0002"]  # its key is gone
+        await storage.close()
+
+    run(main)

@@ -122,6 +122,7 @@ class DataKeyDocument(Document):
     kek_id: str
     wrapped: bytes
     created_at: str
+    doomed_at: str | None = None  # its destruction was decided (RetentionRepository.decide_destruction)
 
     class Settings:
         name = "data_keys"

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from records.audit.events import AuditEventDraft
-from records.clock import parse_text, to_text
+from records.clock import parse_text, to_text, utcnow
 from records.errors import Conflict
 from records.retention.models import (
     BatchItem,
@@ -30,6 +30,11 @@ from records.storage.mongodb.database import MongoDatabase
 
 T = TypeVar("T")
 ARCHIVED = "archived"
+# One document every hold placement and every destruction decision writes in its transaction.
+# Snapshot isolation alone would let a decision (reads holds, writes a key) and a placement (reads
+# keys, writes a hold) both commit unseen by each other; writing a common document makes the
+# second one conflict and retry, so the two are serialised.
+HOLDS_FENCE = "legal-holds-fence"
 
 
 def _t(value: datetime | None) -> str | None:
@@ -221,13 +226,22 @@ class MongoRetentionRepository:
     async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None:
         doc = hold_doc(hold)
 
-        async def insert(session: Any) -> None:
+        async def insert(session: Any) -> list[str]:
+            await self._touch_fence(session)
             await self._holds.insert_one(doc, session=session)
-            items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in dict.fromkeys(hold.record_ids)]
+            ids = list(dict.fromkeys(hold.record_ids))
+            items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in ids]
             if items:
                 await self._hold_items.insert_many(items, session=session)
+            live = {row["_id"] for row in await self._db.collection("data_keys").find(
+                {"_id": {"$in": ids}, "doomed_at": None}, {"_id": 1}, session=session).to_list()} if ids else set()
+            return [rid for rid in ids if rid not in live]
 
-        await self._write(insert, events)
+        return await self._write(insert, events)
+
+    async def _touch_fence(self, session: Any) -> None:
+        await self._db.collection("sequences").update_one(
+            {"_id": HOLDS_FENCE}, {"$inc": {"value": 1}}, upsert=True, session=session)
 
     async def hold(self, hold_id: str) -> LegalHold | None:
         found = await self._db.read(lambda: self._holds.find_one({"_id": hold_id}))
@@ -270,6 +284,20 @@ class MongoRetentionRepository:
 
     async def holds_on(self, record_id: str) -> list[str]:
         return await self._db.read(lambda: self._holds_on(record_id))
+
+    async def decide_destruction(self, record_id: str) -> list[str]:
+        async def decide(session: Any) -> list[str]:
+            await self._touch_fence(session)
+            key = await self._db.collection("data_keys").find_one({"_id": record_id}, {"doomed_at": 1}, session=session)
+            if key is not None and key.get("doomed_at") is not None:
+                return []  # decided before (a resumed run): a hold placed since came second
+            holds = await self._holds_on(record_id, session)
+            if not holds:
+                await self._db.collection("data_keys").update_one(
+                    {"_id": record_id, "doomed_at": None}, {"$set": {"doomed_at": to_text(utcnow())}}, session=session)
+            return holds
+
+        return await self._db.transaction(decide)
 
     # --- batches -------------------------------------------------------------------------------
 

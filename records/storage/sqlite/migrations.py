@@ -273,6 +273,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX records_by_received
         """,
     ),
+    (
+        8,
+        "doomed data keys",
+        """
+        -- Set in the transaction that found no hold on the record: its destruction is decided, and
+        -- a hold placed afterwards is told so instead of silently losing the race.
+        ALTER TABLE data_keys ADD COLUMN doomed_at TEXT
+        """,
+    ),
 ]
 
 

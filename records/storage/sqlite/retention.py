@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from records.audit.events import AuditEventDraft
-from records.clock import to_text
+from records.clock import to_text, utcnow
 from records.errors import Conflict
 from records.retention.models import (
     BatchItem,
@@ -195,8 +195,12 @@ class SqliteRetentionRepository:
                  _t(q.received_from) if q else None, _t(q.received_to) if q else None, hold.model_dump_json()))
             conn.executemany("INSERT OR IGNORE INTO legal_hold_items (record_id, hold_id) VALUES (?, ?)",
                              [(rid, hold.id) for rid in hold.record_ids])
+            # Writers are serialised (BEGIN IMMEDIATE): a destruction decided before this
+            # transaction shows here as a doomed or missing key.
+            return [rid for rid in dict.fromkeys(hold.record_ids) if (row := conn.execute(
+                "SELECT doomed_at FROM data_keys WHERE record_id = ?", (rid,)).fetchone()) is None or row[0] is not None]
 
-        await self._write(insert, events)
+        return await self._write(insert, events)
 
     async def hold(self, hold_id: str) -> LegalHold | None:
         row = await self._db.run(lambda c: c.execute("SELECT doc FROM legal_holds WHERE id = ?", (hold_id,)).fetchone())
@@ -217,6 +221,19 @@ class SqliteRetentionRepository:
 
     async def holds_on(self, record_id: str) -> list[str]:
         return await self._db.run(lambda c: _holds_on(c, record_id))
+
+    async def decide_destruction(self, record_id: str) -> list[str]:
+        def decide(conn: sqlite3.Connection) -> list[str]:
+            doomed = conn.execute("SELECT doomed_at FROM data_keys WHERE record_id = ?", (record_id,)).fetchone()
+            if doomed is not None and doomed[0] is not None:
+                return []  # decided before (a resumed run): a hold placed since came second
+            holds = _holds_on(conn, record_id)
+            if not holds:
+                conn.execute("UPDATE data_keys SET doomed_at = coalesce(doomed_at, ?) WHERE record_id = ?",
+                             (to_text(utcnow()), record_id))
+            return holds
+
+        return await self._db.run(self._db.transaction(decide))
 
     # --- batches -------------------------------------------------------------------------------
 
