@@ -14,7 +14,10 @@ Checks, each a finding with a stable code:
   plugin uses (repairable: deleted; the content of a destroyed record is undecryptable anyway);
 - ``incomplete_uploads``: partial uploads a crash left (repairable: discarded);
 - ``interrupted_uploads``: uploads whose content was stored but never committed to their record
-  (found by their intent; removed at the service's start, or by ``--repair``).
+  (found by their intent; removed at the service's start, or by ``--repair``);
+- ``legal_hold_missing``: on an Object Lock store, an attachment of a record under a legal hold
+  whose object lacks the storage's legal hold (setting it failed after the hold was committed:
+  the database hold still stops every destruction; repairable: set).
 
 Records are read a page at a time and blobs are listed as a stream, so memory stays bounded
 however large the store.
@@ -27,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 from records.installation import Installation
 from records.models import RecordQuery
+from records.ports import LockingBlobStore
 from records.services.records import UPLOAD_INTENTS, blob_key
 
 PAGE = 500
@@ -168,6 +172,16 @@ async def fsck(installation: Installation, repair: bool = False, progress: Calla
             continue
         found("missing_blob", f"blob:{key}", "an installed plugin's wheel is gone: other instances cannot load it "
               "(upload it again)", repairable=False)
+
+    if isinstance(storage.blobs, LockingBlobStore) and installation.retention is not None:
+        note("object legal holds")
+        async for key in installation.retention.held_attachment_keys():
+            if key in present and not await storage.blobs.legal_hold(key):
+                finding = found("legal_hold_missing", f"blob:{key}",
+                                "a held record's attachment lacks the object legal hold", repairable=True)
+                if repair:
+                    await storage.blobs.set_legal_hold(key, True)
+                    finding.repaired = True
 
     incomplete = await storage.blobs.count_incomplete()
     if incomplete:

@@ -168,6 +168,9 @@ class LockingBlobStore(Protocol):
     async def set_legal_hold(self, key: str, on: bool) -> None:
         """Keep every version of the blob, whatever its retention, while ``on``."""
 
+    async def legal_hold(self, key: str) -> bool:
+        """Whether the blob's current version is under a legal hold (``records fsck`` checks it)."""
+
 
 class TrustedKey(BaseModel):
     """A plugin publisher's public key: wheels signed by it may be installed."""

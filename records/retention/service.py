@@ -475,6 +475,17 @@ class RetentionService:
                 return
             after = (page[-1].created_at, page[-1].id)
 
+    async def held_attachment_keys(self) -> AsyncIterator[str]:
+        """The blob keys of every live attachment an active hold covers (``records fsck`` checks
+        that each carries its object legal hold), a record at a time."""
+        seen: set[str] = set()
+        for hold in await self._repo.holds(active_only=True):
+            async for stored in self._held_records(hold):
+                if stored.destroyed_at is None and stored.id not in seen:
+                    seen.add(stored.id)
+                    for attachment in stored.attachments:
+                        yield blob_key(stored.id, attachment.id)
+
     async def _legal_holds(self, hold: LegalHold, on: bool, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         """Object legal holds follow the hold (placed: on; released: off where no other active hold
         covers the record). The hold itself is committed first and blocks destruction on its own, so

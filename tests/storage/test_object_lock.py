@@ -67,3 +67,53 @@ def test_attachments_are_locked_until_retain_until_and_while_held(name, request,
         await storage.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("fixture", ["seaweedfs_s3", "real_s3"], ids=["s3-seaweedfs", "s3-real"])
+def test_fsck_finds_and_repairs_a_held_attachment_without_its_object_legal_hold(fixture, request, tmp_path, monkeypatch):
+    """Setting the object legal hold can fail after the hold committed (the database hold still stops
+    every destruction); `records fsck` reports the gap and `--repair` closes it."""
+    import json
+    import uuid
+
+    from click.testing import CliRunner
+    from litestar.testing import TestClient
+
+    from records.api.app import create_app
+    from records.cli import main
+    from records.roles import Role
+    from records.settings import RecordsSettings
+    from tests.conftest import record_body
+
+    server = request.getfixturevalue(fixture)
+    env = {"RECORDS_DATA_DIR": str(tmp_path / "data"), "RECORDS_BLOBS": f"s3://fsck-{uuid.uuid4().hex[:12]}",
+           "RECORDS_S3_ENDPOINT": server.endpoint, "RECORDS_S3_ACCESS_KEY": server.access_key,
+           "RECORDS_S3_SECRET_KEY": server.secret_key, "RECORDS_S3_SECURE": str(server.secure).lower()}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = RecordsSettings()
+    with TestClient(create_app(settings)) as client:
+        with client.portal() as portal:
+            agent, archivist = (portal.call(client.app.state.token_service.issue, n, r.value).token
+                                for n, r in (("alice", Role.agent), ("ann", Role.archivist)))
+            made = client.post("/api/v1/records", json=record_body(), headers={"Authorization": f"Bearer {agent}"}).json()
+            uploaded = client.post(f"/api/v1/records/{made['id']}/attachments", headers={"Authorization": f"Bearer {agent}"},
+                                   files={"file": ("log.txt", b"signal log", "text/plain")}).json()
+            held = client.post("/api/v1/retention/holds", headers={"Authorization": f"Bearer {archivist}"},
+                               json={"reason": "Litigation", "case_reference": "C-1", "record_ids": [made["id"]]})
+            assert held.status_code == 201, held.text
+            blobs, key = client.app.state.storage.blobs, blob_key(made["id"], uploaded["id"])
+            assert portal.call(blobs.legal_hold, key)
+            portal.call(blobs.set_legal_hold, key, False)  # as if setting it had failed
+
+    def fsck(*flags: str) -> tuple[int, dict]:
+        result = CliRunner().invoke(main, ["fsck", "--json", *flags], catch_exceptions=False)
+        return result.exit_code, json.loads(result.stdout)
+
+    code, report = fsck()
+    assert code == 1 and [f["code"] for f in report["findings"]] == ["legal_hold_missing"]
+    assert report["findings"][0]["subject"] == f"blob:{key}"
+    code, report = fsck("--repair")
+    assert code == 0 and report["findings"][0]["repaired"]
+    code, report = fsck()
+    assert code == 0 and report["findings"] == []
