@@ -224,11 +224,18 @@ class LegalHold(BaseModel):
     released_at: datetime | None = None
     released_by: str | None = None
     release_reason: str | None = None
-    already_disposed: list[str] = Field(default_factory=list, description="Named records destroyed before the hold.")
+    already_disposed: list[str] = Field(default_factory=list, description=(
+        "Named records destroyed, or whose destruction was already decided, when the hold was placed: "
+        "the hold does not stop those."))
 
     @property
     def active(self) -> bool:
         return self.released_at is None
+
+    def with_decided(self, decided: list[str]) -> LegalHold:
+        """This hold as stored: ``already_disposed`` also names the records whose destruction was decided."""
+        late = [r for r in decided if r not in self.already_disposed]
+        return self.model_copy(update={"already_disposed": self.already_disposed + late}) if late else self
 
 
 class HoldList(BaseModel):

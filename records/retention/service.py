@@ -410,12 +410,10 @@ class RetentionService:
         async with self._hold_gate:
             decided = await self._repo.add_hold(hold, events)
         _committed_request_event(events)
-        late = [r for r in decided if r not in disposed]
-        if late:
-            # Their destruction was decided before this hold committed (it is finishing now, or
-            # finished between the check above and the hold): the hold came second; say so.
-            hold = hold.model_copy(update={"already_disposed": disposed + late})
-        await self._legal_holds(hold, True, skip=set(late))
+        # Records whose destruction was decided before this hold committed (finishing now, or
+        # finished between the check above and the hold): the hold came second, and says so.
+        hold = hold.with_decided(decided)
+        await self._legal_holds(hold, True, skip=set(decided))
         return hold
 
     async def hold(self, hold_id: str) -> LegalHold:

@@ -153,6 +153,7 @@ def test_a_hold_placed_after_the_destruction_was_decided_is_told_so(clock, app, 
                                                       "record_ids": [record["id"], bystander["id"]]})
     assert hold.status_code == 201, hold.text
     assert hold.json()["already_disposed"] == [record["id"]]
+    assert archivist.get(f"{RETENTION}/holds/{hold.json()['id']}").json()["already_disposed"] == [record["id"]]
     assert archivist.post(f"{RETENTION}/batches/{batch['id']}/execute").status_code == 202
     done = wait_done(archivist, batch["id"])
     assert done["progress"]["disposed"] == 1 and done["progress"]["held"] == 1

@@ -486,6 +486,7 @@ def test_a_destruction_decision_and_a_hold_are_serialised(open_storage):
         by_query = LegalHold(id="h2", reason="r", case_reference="c", record_ids=["rec-0001", "rec-0002", "rec-0003"],
                              query=HoldQuery(customer_phone_index="phone-0"), placed_at=now, placed_by="a")
         assert await repo.add_hold(by_query) == ["rec-0002"]  # came second: told so
+        assert (await repo.hold("h2")).already_disposed == ["rec-0002"]  # and it is stored so
         assert await repo.holds_on("rec-0002") == ["h2"]
         assert await repo.decide_destruction("rec-0002") == []  # a resumed run: the decision stands
         assert await repo.decide_destruction("rec-0003") == ["h2"]

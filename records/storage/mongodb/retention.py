@@ -223,19 +223,18 @@ class MongoRetentionRepository:
 
     # --- legal holds ---------------------------------------------------------------------------
 
-    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None:
-        doc = hold_doc(hold)
-
+    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> list[str]:
         async def insert(session: Any) -> list[str]:
             await self._touch_fence(session)
-            await self._holds.insert_one(doc, session=session)
             ids = list(dict.fromkeys(hold.record_ids))
+            live = {row["_id"] for row in await self._db.collection("data_keys").find(
+                {"_id": {"$in": ids}, "doomed_at": None}, {"_id": 1}, session=session).to_list()} if ids else set()
+            decided = [rid for rid in ids if rid not in live]
+            await self._holds.insert_one(hold_doc(hold.with_decided(decided)), session=session)
             items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in ids]
             if items:
                 await self._hold_items.insert_many(items, session=session)
-            live = {row["_id"] for row in await self._db.collection("data_keys").find(
-                {"_id": {"$in": ids}, "doomed_at": None}, {"_id": 1}, session=session).to_list()} if ids else set()
-            return [rid for rid in ids if rid not in live]
+            return decided
 
         return await self._write(insert, events)
 

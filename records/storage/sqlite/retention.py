@@ -183,22 +183,24 @@ class SqliteRetentionRepository:
 
     # --- legal holds ---------------------------------------------------------------------------
 
-    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> None:
+    async def add_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> list[str]:
         q = hold.query
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: sqlite3.Connection) -> list[str]:
+            # Writers are serialised (BEGIN IMMEDIATE): a destruction decided before this
+            # transaction shows here as a doomed or missing key, and the stored hold says so.
+            decided = [rid for rid in dict.fromkeys(hold.record_ids) if (row := conn.execute(
+                "SELECT doomed_at FROM data_keys WHERE record_id = ?", (rid,)).fetchone()) is None or row[0] is not None]
+            stored = hold.with_decided(decided)
             conn.execute(
                 "INSERT INTO legal_holds (id, placed_at, released_at, has_query, q_kind, q_account_idx, q_phone_idx,"
                 " q_from, q_to, doc) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
                 (hold.id, to_text(hold.placed_at), int(q is not None), q.kind.value if q and q.kind else None,
                  q.customer_account_index if q else None, q.customer_phone_index if q else None,
-                 _t(q.received_from) if q else None, _t(q.received_to) if q else None, hold.model_dump_json()))
+                 _t(q.received_from) if q else None, _t(q.received_to) if q else None, stored.model_dump_json()))
             conn.executemany("INSERT OR IGNORE INTO legal_hold_items (record_id, hold_id) VALUES (?, ?)",
                              [(rid, hold.id) for rid in hold.record_ids])
-            # Writers are serialised (BEGIN IMMEDIATE): a destruction decided before this
-            # transaction shows here as a doomed or missing key.
-            return [rid for rid in dict.fromkeys(hold.record_ids) if (row := conn.execute(
-                "SELECT doomed_at FROM data_keys WHERE record_id = ?", (rid,)).fetchone()) is None or row[0] is not None]
+            return decided
 
         return await self._write(insert, events)
 
