@@ -19,6 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from collections.abc import Set as AbstractSet  # noqa: N817 - the abstract set type, not a built-in set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -479,12 +480,13 @@ class RetentionService:
         seen: set[str] = set()
         for hold in await self._repo.holds(active_only=True):
             async for stored in self._held_records(hold):
-                if stored.destroyed_at is None and stored.id not in seen:
+                # Records whose destruction the hold came too late for are not held objects.
+                if stored.destroyed_at is None and stored.id not in seen and stored.id not in hold.already_disposed:
                     seen.add(stored.id)
                     for attachment in stored.attachments:
                         yield blob_key(stored.id, attachment.id)
 
-    async def _legal_holds(self, hold: LegalHold, on: bool, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    async def _legal_holds(self, hold: LegalHold, on: bool, skip: AbstractSet[str] = frozenset()) -> None:
         """Object legal holds follow the hold (placed: on; released: off where no other active hold
         covers the record). The hold itself is committed first and blocks destruction on its own, so
         a storage failure here is logged, not raised."""
@@ -759,8 +761,7 @@ class RetentionService:
                 return
         # An object legal hold set by a hold placed after the decision (a saved query matching the
         # record) would refuse the deletion; that hold came second, so it is lifted here.
-        with contextlib.suppress(NotFound):
-            await self._legal_hold(stored, False)
+        await self._legal_hold(stored, False)
         for attachment in stored.attachments:
             await self._blobs.delete(blob_key(stored.id, attachment.id))
         await self._prune(item.record_id)

@@ -494,6 +494,77 @@ def test_a_destruction_decision_and_a_hold_are_serialised(open_storage):
         await storage.data_keys.destroy("rec-0002")
         late = LegalHold(id="h3", reason="r", case_reference="c", record_ids=["rec-0002"], placed_at=now, placed_by="a")
         assert await repo.add_hold(late) == ["rec-0002"]  # its key is gone
+        assert await repo.decide_destruction("rec-0002") == []  # gone is decided too
+
+        # A hold by saved query is told about the destructions under way among the records it matches.
+        for n in (5, 7):  # phone-1, as rec-0001 and rec-0003 (undecided) are
+            record = make_record(n)
+            await storage.records.add(record, key_of(record))
+        assert await repo.decide_destruction("rec-0005") == []
+        by_phone = LegalHold(id="h4", reason="r", case_reference="c", query=HoldQuery(customer_phone_index="phone-1"),
+                             placed_at=now, placed_by="a")
+        assert await repo.add_hold(by_phone) == ["rec-0005"]
+        assert (await repo.hold("h4")).already_disposed == ["rec-0005"]
+        await storage.close()
+
+    run(main)
+
+
+def test_a_kept_item_voids_its_destruction_decision(open_storage):
+    """A resumed run that keeps an item after all (not due any more) clears the doomed mark, so holds
+    stop that record again instead of being skipped as "came second" forever."""
+    from records.retention.models import (
+        BatchItem, BatchStatus, DispositionAction, DispositionBatch, ItemState, LegalHold, RetentionAssignment, ScheduleRef,
+    )
+
+    async def main():
+        storage = open_storage()
+        repo = storage.retention
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        record = make_record(1)
+        await storage.records.add(record, key_of(record))
+        ref = ScheduleRef(id="s1", version=1, name="s")
+        await repo.put_assignment(RetentionAssignment(record_id=record.id, reference=record.reference, kind=record.kind,
+                                                      schedule=ref, retain_until=now, basis="test"))
+        item = BatchItem(record_id=record.id, reference=record.reference, kind=record.kind, action=DispositionAction.destroy,
+                         retain_until=now, schedule=ref)
+        await repo.add_batch(DispositionBatch(id="b1", status=BatchStatus.open, as_of=now, created_at=now,
+                                              created_by="admin", items=[item]))
+        assert await repo.claim_item("b1", record.id) == "claimed"
+        assert await repo.decide_destruction(record.id) == []
+        assert await repo.release_item("b1", item.model_copy(update={"state": ItemState.kept}), [])
+        hold = LegalHold(id="h1", reason="r", case_reference="c", record_ids=[record.id], placed_at=now, placed_by="a")
+        assert await repo.add_hold(hold) == []  # not being destroyed any more
+        assert await repo.decide_destruction(record.id) == ["h1"]  # and the hold stops it again
+        await storage.close()
+
+    run(main)
+
+
+def test_hold_placements_and_destruction_decisions_write_the_mongodb_fence(open_storage):
+    """Under snapshot isolation only a document both sides write makes them conflict and retry."""
+    from records.retention.models import LegalHold
+    from records.storage.mongodb.retention import HOLDS_FENCE
+
+    async def main():
+        storage = open_storage()
+        if not hasattr(storage, "database"):
+            await storage.close()
+            pytest.skip("SQLite serialises every writer: no fence document")
+        fences = storage.database.collection("sequences")
+
+        async def fence() -> int:
+            found = await fences.find_one({"_id": HOLDS_FENCE})
+            return int(found["value"]) if found else 0
+
+        record = make_record(1)
+        await storage.records.add(record, key_of(record))
+        before = await fence()
+        await storage.retention.add_hold(LegalHold(id="h1", reason="r", case_reference="c", record_ids=[record.id],
+                                                   placed_at=datetime(2026, 5, 1, tzinfo=UTC), placed_by="a"))
+        assert await fence() == before + 1
+        assert await storage.retention.decide_destruction(record.id) == ["h1"]
+        assert await fence() == before + 2
         await storage.close()
 
     run(main)

@@ -84,6 +84,14 @@ class MongoDatabase:
             hello = await self.client.admin.command("hello")
         except PyMongoError as exc:
             raise StorageUnavailable(f"cannot reach MongoDB at {_redact(self.url)}: {exc}") from None
+        try:
+            # The hold fence exists before any transaction writes it: two first upserts racing
+            # inside transactions could otherwise fail with a duplicate key, which is not retried.
+            from records.storage.mongodb.retention import HOLDS_FENCE
+
+            await self.db["sequences"].update_one({"_id": HOLDS_FENCE}, {"$setOnInsert": {"value": 0}}, upsert=True)
+        except PyMongoError as exc:
+            raise StorageUnavailable(f"cannot write to MongoDB at {_redact(self.url)}: {exc}") from None
         if hello.get("setName") or hello.get("msg") == "isdbgrid":
             return  # a replica set or a sharded cluster: real, isolated, concurrent transactions
         try:

@@ -126,7 +126,8 @@ class DataKeyDocument(Document):
 
     class Settings:
         name = "data_keys"
-        indexes = [IndexModel([("kek_id", ASCENDING)], name="data_keys_by_kek")]
+        indexes = [IndexModel([("kek_id", ASCENDING)], name="data_keys_by_kek"),
+                   IndexModel([("doomed_at", ASCENDING)], name="data_keys_doomed")]
 
 
 class TokenDocument(Document):

@@ -230,6 +230,8 @@ class MongoRetentionRepository:
             live = {row["_id"] for row in await self._db.collection("data_keys").find(
                 {"_id": {"$in": ids}, "doomed_at": None}, {"_id": 1}, session=session).to_list()} if ids else set()
             decided = [rid for rid in ids if rid not in live]
+            if hold.query is not None:
+                decided += [rid for rid in await self._doomed_matching(hold, session) if rid not in decided]
             await self._holds.insert_one(hold_doc(hold.with_decided(decided)), session=session)
             items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in ids]
             if items:
@@ -237,6 +239,25 @@ class MongoRetentionRepository:
             return decided
 
         return await self._write(insert, events)
+
+    async def _doomed_matching(self, hold: LegalHold, session: Any) -> list[str]:
+        """Records the hold's saved query matches whose destruction is under way (few: data_keys_doomed)."""
+        q = hold.query
+        assert q is not None
+        doomed = [row["_id"] for row in await self._db.collection("data_keys").find(
+            {"doomed_at": {"$type": "string"}}, {"_id": 1}, session=session).to_list()]
+        if not doomed:
+            return []
+        where: dict[str, Any] = {"_id": {"$in": doomed}}
+        for field, value in (("kind", q.kind.value if q.kind else None), ("customer_account_idx", q.customer_account_index),
+                             ("customer_phone_idx", q.customer_phone_index)):
+            if value is not None:
+                where[field] = value
+        received = {op: to_text(v) for op, v in (("$gte", q.received_from), ("$lt", q.received_to)) if v is not None}
+        if received:
+            where["received_at"] = received
+        rows = await self._db.collection("records").find(where, {"_id": 1}, session=session).to_list()
+        return sorted(row["_id"] for row in rows)
 
     async def _touch_fence(self, session: Any) -> None:
         await self._db.collection("sequences").update_one(
@@ -288,8 +309,8 @@ class MongoRetentionRepository:
         async def decide(session: Any) -> list[str]:
             await self._touch_fence(session)
             key = await self._db.collection("data_keys").find_one({"_id": record_id}, {"doomed_at": 1}, session=session)
-            if key is not None and key.get("doomed_at") is not None:
-                return []  # decided before (a resumed run): a hold placed since came second
+            if key is None or key.get("doomed_at") is not None:
+                return []  # decided before (a resumed run; or the key is gone): a hold placed since came second
             holds = await self._holds_on(record_id, session)
             if not holds:
                 await self._db.collection("data_keys").update_one(
@@ -405,6 +426,9 @@ class MongoRetentionRepository:
                 return False
             for a in assignments:
                 await self._put_assignment(a, session)
+            # Kept after all: the destruction decision is void (see the SQLite adapter).
+            await self._db.collection("data_keys").update_one(
+                {"_id": item.record_id}, {"$set": {"doomed_at": None}}, session=session)
             return True
 
         return await self._write(update, events)

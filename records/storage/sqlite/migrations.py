@@ -279,7 +279,9 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """
         -- Set in the transaction that found no hold on the record: its destruction is decided, and
         -- a hold placed afterwards is told so instead of silently losing the race.
-        ALTER TABLE data_keys ADD COLUMN doomed_at TEXT
+        ALTER TABLE data_keys ADD COLUMN doomed_at TEXT;
+        -- Destructions under way: a hold by saved query checks them as it is placed.
+        CREATE INDEX data_keys_doomed ON data_keys (record_id) WHERE doomed_at IS NOT NULL
         """,
     ),
 ]

@@ -191,6 +191,15 @@ class SqliteRetentionRepository:
             # transaction shows here as a doomed or missing key, and the stored hold says so.
             decided = [rid for rid in dict.fromkeys(hold.record_ids) if (row := conn.execute(
                 "SELECT doomed_at FROM data_keys WHERE record_id = ?", (rid,)).fetchone()) is None or row[0] is not None]
+            if q is not None:  # records the saved query matches whose destruction is under way (few: data_keys_doomed)
+                decided += [rid for (rid,) in conn.execute(
+                    "SELECT r.id FROM data_keys k JOIN records r ON r.id = k.record_id WHERE k.doomed_at IS NOT NULL"
+                    " AND (:kind IS NULL OR r.kind = :kind) AND (:account IS NULL OR r.customer_account_idx = :account)"
+                    " AND (:phone IS NULL OR r.customer_phone_idx = :phone) AND (:since IS NULL OR r.received_at >= :since)"
+                    " AND (:until IS NULL OR r.received_at < :until) ORDER BY r.id",
+                    {"kind": q.kind.value if q.kind else None, "account": q.customer_account_index,
+                     "phone": q.customer_phone_index, "since": _t(q.received_from), "until": _t(q.received_to)})
+                    if rid not in decided]
             stored = hold.with_decided(decided)
             conn.execute(
                 "INSERT INTO legal_holds (id, placed_at, released_at, has_query, q_kind, q_account_idx, q_phone_idx,"
@@ -227,8 +236,8 @@ class SqliteRetentionRepository:
     async def decide_destruction(self, record_id: str) -> list[str]:
         def decide(conn: sqlite3.Connection) -> list[str]:
             doomed = conn.execute("SELECT doomed_at FROM data_keys WHERE record_id = ?", (record_id,)).fetchone()
-            if doomed is not None and doomed[0] is not None:
-                return []  # decided before (a resumed run): a hold placed since came second
+            if doomed is None or doomed[0] is not None:
+                return []  # decided before (a resumed run; or the key is gone): a hold placed since came second
             holds = _holds_on(conn, record_id)
             if not holds:
                 conn.execute("UPDATE data_keys SET doomed_at = coalesce(doomed_at, ?) WHERE record_id = ?",
@@ -338,6 +347,9 @@ class SqliteRetentionRepository:
                 return False
             for a in assignments:
                 _put_assignment(conn, a)
+            # Kept after all (e.g. not due when a resumed run re-checked): the decision is void, so
+            # holds stop this record again and later holds are not told it is being destroyed.
+            conn.execute("UPDATE data_keys SET doomed_at = NULL WHERE record_id = ?", (item.record_id,))
             return True
 
         return await self._write(update, events)
