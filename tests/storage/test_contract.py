@@ -541,16 +541,14 @@ def test_a_kept_item_voids_its_destruction_decision(open_storage):
     run(main)
 
 
-def test_hold_placements_and_destruction_decisions_write_the_mongodb_fence(open_storage):
+@pytest.mark.parametrize("name", ["mongo-nx", "mongo-real"])  # SQLite serialises every writer: no fence there
+def test_hold_placements_and_destruction_decisions_write_the_mongodb_fence(name, request, tmp_path):
     """Under snapshot isolation only a document both sides write makes them conflict and retry."""
     from records.retention.models import LegalHold
     from records.storage.mongodb.retention import HOLDS_FENCE
 
     async def main():
-        storage = open_storage()
-        if not hasattr(storage, "database"):
-            await storage.close()
-            pytest.skip("SQLite serialises every writer: no fence document")
+        storage = STORAGES[name](Backends(tmp_path, request))
         fences = storage.database.collection("sequences")
 
         async def fence() -> int:
