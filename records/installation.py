@@ -160,13 +160,14 @@ class Installation:
                     plugins, storage.plugins, storage.blobs, InstalledPluginLoader(plugins, settings.data_dir / "plugins"),
                     installation.apply_plugins, settings,
                 )
+                await installation.plugin_service.sync()  # installed plugins, and built-ins switched off
 
                 async def seed_default_schedules() -> None:
                     await retention.seed_schedules(registered_schedules(plugins))
 
-                # A plugin installed or enabled at run time brings its default schedules at once.
+                # A plugin installed or enabled at run time brings its default schedules at once
+                # (registered after the first sync: the seed below does it at start, and raises).
                 installation.plugin_service.after_change.append(seed_default_schedules)
-                await installation.plugin_service.sync()  # installed plugins, and built-ins switched off
             await retention.seed_schedules(registered_schedules(plugins))
             await retention.enforce_tombstones()  # a restored backup gets its tombstones back
         except BaseException:
