@@ -26,6 +26,7 @@ from pydantic import (
 
 from records import clock
 from records.clock import as_utc
+from records.crypto.blind_index import normalise_identifier
 
 
 class Kind(StrEnum):
@@ -100,6 +101,23 @@ TokenName = Annotated[str, StringConstraints(min_length=1, max_length=64, patter
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 \-()]{2,31}$")
 
 
+def phone_number(value: str) -> str:
+    """A phone number as stored: one normalisation for every identifier (full-width and other
+    scripts' digits, every dash), then its shape checked. Raises ``ValueError``."""
+    value = normalise_identifier(value)
+    if not PHONE_PATTERN.match(value):
+        raise ValueError("must be a phone number: digits, optionally a leading +, spaces, dashes, parentheses")
+    return value
+
+
+def account_number(value: str) -> str:
+    """An account as stored: digits and dashes of every script and width as ASCII."""
+    value = normalise_identifier(value)
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
 class Strict(BaseModel):
     """Inputs refuse unknown fields so that a typo is an error, not silently dropped data."""
 
@@ -122,9 +140,12 @@ class Customer(Strict):
     @field_validator("phone")
     @classmethod
     def _phone_shape(cls, value: str) -> str:
-        if not PHONE_PATTERN.match(value):
-            raise ValueError("must be a phone number: digits, optionally a leading +, spaces, dashes, parentheses")
-        return value
+        return phone_number(value)
+
+    @field_validator("account")
+    @classmethod
+    def _account_shape(cls, value: str) -> str:
+        return account_number(value)
 
 
 class Incident(Strict):
@@ -255,6 +276,7 @@ class CustomerPatch(Strict):
     identity_verified: bool | None = None
 
     _phone_shape = field_validator("phone")(Customer._phone_shape.__func__)  # type: ignore[attr-defined]
+    _account_shape = field_validator("account")(Customer._account_shape.__func__)  # type: ignore[attr-defined]
 
 
 class RecordPatch(_RecordFields):

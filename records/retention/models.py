@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
-from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime
+from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime, account_number, phone_number
 from records.retention.periods import parse_period
 
 TRIGGER_PATTERN = r"^(archived|closed|event:[a-z0-9][a-z0-9_.\-]{0,63})$"
@@ -163,6 +163,16 @@ class HoldQueryIn(Strict):
     kind: Kind | None = None
     received_from: UtcDatetime | None = None
     received_to: UtcDatetime | None = None
+
+    @field_validator("customer_phone")
+    @classmethod
+    def _phone_shape(cls, value: str | None) -> str | None:
+        return None if value is None else phone_number(value)
+
+    @field_validator("customer_account")
+    @classmethod
+    def _account_shape(cls, value: str | None) -> str | None:
+        return None if value is None else account_number(value)
 
     @model_validator(mode="after")
     def _not_everything(self) -> HoldQueryIn:
