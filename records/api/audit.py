@@ -5,10 +5,6 @@ Only compliance officers and admins read the log, and reading it is audited too.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
@@ -22,15 +18,12 @@ from pydantic import BaseModel
 from records.api.auth import admits
 from records.api.problems import problem_responses
 from records.audit.events import AuditEvent, Outcome
-from records.audit.log import Checkpoint, EventQuery
-from records.audit.service import AuditService, events_jsonl
-from records.clock import as_utc
-from records.errors import InvalidCursor, InvalidInput
+from records.audit.explorer import EXPORT_MEDIA_TYPES, MAX_PAGE, event_page, event_query, export_chunks, export_filename
+from records.audit.log import Checkpoint
+from records.audit.service import AuditService
 from records.roles import Role
 
 AUDIT_READERS = frozenset({Role.compliance_officer, Role.admin})
-MAX_PAGE = 500
-CSV_FIELDS = ["seq", "at", "actor", "role", "action", "targets", "outcome", "status", "request_id", "client", "purpose"]
 
 
 class InclusionProof(BaseModel):
@@ -63,22 +56,6 @@ class EventPage(BaseModel):
 
 def _service(request: Request) -> AuditService:
     return request.app.state.audit_service
-
-
-def _cell(value: object) -> object:
-    """Neutralise spreadsheet formulas (CSV injection): X-Purpose and names come from callers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_line(event: AuditEvent) -> str:
-    buffer = io.StringIO()
-    row = event.model_dump(mode="json")
-    row["targets"] = " ".join(row["targets"])
-    row = {k: _cell(v) for k, v in row.items()}
-    csv.DictWriter(buffer, CSV_FIELDS).writerow(row)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -128,7 +105,8 @@ class AuditController(Controller):
         "/events",
         operation_id="listAuditEvents",
         summary="Query or export the access log",
-        description="Oldest first. `format=jsonl` or `csv` streams every matching event (no paging).",
+        description=("Oldest first. `format=jsonl` or `csv` streams every matching event after `cursor` (none: from the "
+                     "start), so an interrupted export resumes; each JSON line is the event's canonical bytes."),
         responses=problem_responses(400, 401, 403, 422),
         operation_class=AuditEventsOperation,
         **admits(AUDIT_READERS, audit="audit.events.read"),
@@ -147,32 +125,11 @@ class AuditController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
         format: FromQuery[Literal["json", "jsonl", "csv"]] = "json",
     ) -> Response[EventPage]:  # or a Stream of the export (Stream is a Response)
-        if since is not None and since.tzinfo is None or until is not None and until.tzinfo is None:
-            raise InvalidInput("since and until must include a time zone", field="since")
-        try:
-            since, until = (as_utc(t) if t is not None else None for t in (since, until))
-        except (ValueError, OverflowError) as exc:
-            raise InvalidInput(f"since/until: {exc}", field="since") from None
-        after = None
-        if cursor is not None:
-            if not re.fullmatch(r"[0-9]{1,18}", cursor):
-                raise InvalidCursor("cursor is not one this service issued")
-            after = int(cursor)
-        query = EventQuery(
-            target=f"record:{record_id}" if record_id else None, actor=actor, role=role.value if role else None,
-            action=action, outcome=outcome, since=since, until=until, after_seq=after, limit=limit + 1,
-        )
+        query = event_query(record_id=record_id, actor=actor, role=role.value if role else None, action=action,
+                            outcome=outcome, since=since, until=until, cursor=cursor, limit=limit)
         service = _service(request)
         if format != "json":
-            return Stream(_export(service, query, format), media_type="application/x-ndjson" if format == "jsonl" else "text/csv",
-                          headers={"Content-Disposition": f'attachment; filename="audit-events.{format}"'})
-        found = await service.find(query)
-        items, more = found[:limit], len(found) > limit
-        return Response(EventPage(items=items, next_cursor=str(items[-1].seq) if more else None))
-
-
-async def _export(service: AuditService, query: EventQuery, fmt: str) -> AsyncIterator[str]:
-    if fmt == "csv":
-        yield ",".join(CSV_FIELDS) + "\r\n"
-    async for event in service.export(query):
-        yield events_jsonl(event) if fmt == "jsonl" else _csv_line(event)
+            return Stream(export_chunks(service, query, format), media_type=EXPORT_MEDIA_TYPES[format],
+                          headers={"Content-Disposition": f'attachment; filename="{export_filename(format)}"'})
+        page = await event_page(service, query)
+        return Response(EventPage(items=page.items, next_cursor=page.next_cursor))

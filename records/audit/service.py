@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,16 +264,20 @@ class AuditService:
     async def find(self, query: EventQuery) -> list[AuditEvent]:
         return await self._store.find(query)
 
-    async def export(self, query: EventQuery) -> AsyncIterator[AuditEvent]:
-        """Every matching event, fetched page by page so an export of any size streams."""
+    async def export_pages(self, query: EventQuery, page: int = 1000) -> AsyncIterator[list[AuditEvent]]:
+        """Every matching event after ``query.after_seq``, ``page`` at a time, up to the log's size
+        when the export starts: memory stays one page whatever the size, and a log that grows
+        meanwhile cannot keep the export running."""
+        end = await self._store.size()
         after = query.after_seq
         while True:
-            page = await self._store.find(query.model_copy(update={"after_seq": after, "limit": 1000}))
-            for event in page:
-                yield event
-            if len(page) < 1000:
+            found = await self._store.find(query.model_copy(update={"after_seq": after, "limit": page}))
+            within = [event for event in found if event.seq < end]
+            if within:
+                yield within
+            if len(found) < page or len(within) < len(found):
                 return
-            after = page[-1].seq
+            after = found[-1].seq
 
     # --- verification ------------------------------------------------------------------------
 
@@ -380,7 +383,3 @@ def _entry_problem(entry) -> str | None:  # type: ignore[no-untyped-def]
         if getattr(entry, name) != value:
             return f"its queryable {name} ({getattr(entry, name)!r}) differs from the hashed event ({value!r})"
     return None
-
-
-def events_jsonl(event: AuditEvent) -> str:
-    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False) + "\n"
