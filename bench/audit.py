@@ -1,6 +1,8 @@
 """Audit log throughput: events appended per second under concurrent audited reads (real
 server), sealing and verification rates over a large log, beside raw SHA-256 leaf hashing and
-raw durable SQLite commits measured in the same run.
+raw durable SQLite commits measured in the same run; then the whole large log exported as CSV
+and as JSON Lines through a real server, with the server's resident memory watched meanwhile
+(an export must stream in constant memory).
 
 ``BENCH_AUDIT_EVENTS`` sets the size of the verified log (default 1,000,000).
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.server import file_record, records_server
+from bench.server import file_record, records_server, records_server_process, resident_mib
 from records.audit.events import AuditEventDraft, Outcome
 from records.clock import utcnow
 
@@ -113,6 +115,54 @@ def seal_and_verify(tmp: Path) -> dict[str, float]:
     return asyncio.run(run())
 
 
+def export_at_scale(data_dir: Path, events: int) -> dict[str, float]:
+    """Stream the whole log (``events`` of them, the export's own event aside) as CSV, as JSON Lines
+    and as JSON Lines over a time range (the range may not make the store sort the whole log),
+    sampling the server's resident memory every 50 ms."""
+    results: dict[str, float] = {}
+    with records_server_process(data_dir, role="compliance_officer") as (base, token, server):
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+            client.get("/api/v1/audit/events", params={"limit": 1}).raise_for_status()  # warm up
+            results["server_rss_before_mib"] = resident_mib(server.pid)
+            peak = results["server_rss_before_mib"]
+            for name, params in (("csv", {"format": "csv"}), ("jsonl", {"format": "jsonl"}),
+                                 ("jsonl_since", {"format": "jsonl", "since": "2000-01-01T00:00:00Z"})):
+                rows = size = 0
+                sampling, samples = True, []
+
+                def sample() -> None:
+                    while sampling:
+                        samples.append(resident_mib(server.pid))
+                        time.sleep(0.05)
+
+                watcher = threading.Thread(target=sample)
+                watcher.start()
+                start = time.perf_counter()
+                first_byte = None
+                try:
+                    with client.stream("GET", "/api/v1/audit/events", params=params) as response:
+                        response.raise_for_status()
+                        for chunk in response.iter_bytes():
+                            first_byte = first_byte or time.perf_counter() - start
+                            rows += chunk.count(b"\n")
+                            size += len(chunk)
+                finally:
+                    sampling = False
+                    watcher.join()
+                elapsed = time.perf_counter() - start
+                rows -= 1 if name == "csv" else 0  # the header line
+                # Every event, plus the export's own (appended before its first byte) and earlier reads.
+                if rows < events:
+                    raise RuntimeError(f"the {name} export wrote {rows:,} events of {events:,}")
+                peak = max([peak, *samples])
+                results[f"export_{name}_events_per_s"] = rows / elapsed
+                results[f"export_{name}_first_byte_ms"] = (first_byte or elapsed) * 1000
+                results[f"export_{name}_mib"] = size / 2**20
+            results["server_rss_peak_mib"] = peak
+    return results
+
+
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -120,8 +170,10 @@ def run() -> dict[str, float]:
         commits = raw_durable_commits(tmp / "raw.sqlite3")
         reads = appends_under_reads(tmp)
         big = seal_and_verify(tmp)
+        exports = export_at_scale(tmp / "big", EVENTS)
     results = {"raw_sha256_leaves_per_s": round(sha), "raw_durable_sqlite_commits_per_s": round(commits),
-               **{k: round(v, 1) for k, v in reads.items()}, **{k: round(v) for k, v in big.items()}}
+               **{k: round(v, 1) for k, v in reads.items()}, **{k: round(v) for k, v in big.items()},
+               **{k: round(v, 1) for k, v in exports.items()}}
     print(f"audit ({CLIENTS} concurrent readers for {SECONDS:.0f} s; log of {EVENTS:,} events)")
     rows = [
         ("raw SHA-256 leaf hashes /s", sha, 1.0),
@@ -133,6 +185,11 @@ def run() -> dict[str, float]:
     for label, value, ratio in rows:
         extra = f"{ratio:>8.3f}x of raw SHA-256" if ratio is not None else ""
         print(f"  {label:<40} {value:>12,.0f} {extra}")
+    for name, label in (("csv", "CSV"), ("jsonl", "JSON Lines"), ("jsonl_since", "JSON Lines, since=")):
+        print(f"  export {label:<33} {exports[f'export_{name}_events_per_s']:>12,.0f} events/s, "
+              f"{exports[f'export_{name}_mib']:,.0f} MiB, first byte {exports[f'export_{name}_first_byte_ms']:.0f} ms")
+    print(f"  server resident memory: {exports['server_rss_before_mib']:.0f} MiB before the exports, "
+          f"{exports['server_rss_peak_mib']:.0f} MiB at most during them")
     print(f"  events per durable commit (group commit): {reads['audited_reads_per_s'] / commits:.2f}x of raw commits/s;"
           f" read p50 {reads['p50_ms']:.1f} ms, p99 {reads['p99_ms']:.1f} ms")
     return results

@@ -23,6 +23,21 @@ def free_port() -> int:
 @contextmanager
 def records_server(data_dir: Path, role: str = "agent") -> Iterator[tuple[str, str]]:
     """Yields (base URL, token of ``role``) while the server runs; stops it afterwards."""
+    with records_server_process(data_dir, role) as (base, token, _):
+        yield base, token
+
+
+def resident_mib(pid: int) -> float:
+    """The process's resident memory now (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextmanager
+def records_server_process(data_dir: Path, role: str = "agent") -> Iterator[tuple[str, str, subprocess.Popen]]:
+    """Like ``records_server``, also yielding the server process (to watch its memory)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
     cli = [sys.executable, "-m", "records"]
     token = subprocess.run(
@@ -44,7 +59,7 @@ def records_server(data_dir: Path, role: str = "agent") -> Iterator[tuple[str, s
                 time.sleep(0.1)
         else:
             raise RuntimeError("records serve did not start")
-        yield base, token
+        yield base, token, server
     finally:
         server.terminate()
         server.wait(timeout=30)
