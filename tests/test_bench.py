@@ -32,3 +32,11 @@ def test_seeded_records_read_decrypt_and_filter_like_filed_ones(data_dir):
             "kind": "complaint", "channel": "phone", "urgency": "general", "subject": "s", "description": "d",
             "customer": {"name": "N", "phone": "13800000000", "account": "A"}})
         assert filed.status_code == 201, filed.text  # seeded references never collide with new ones
+
+
+def test_the_export_benchmark_streams_the_whole_log_and_reads_server_memory(data_dir):
+    from bench.audit import export_at_scale
+
+    results = export_at_scale(data_dir, events=1)  # a fresh log: the token's creation and the warm-up read
+    assert results["server_rss_peak_mib"] >= results["server_rss_before_mib"] > 10
+    assert results["export_csv_events_per_s"] > 0 and results["export_jsonl_since_mib"] > 0
