@@ -137,6 +137,33 @@ class NotPermitted(RecordsError):
     code, status, title = "forbidden", 403, "Forbidden"
 
 
+class LookupNotPermitted(NotPermitted):
+    """The role may not look files up by a personal identifier (``RECORDS_LOOKUP_ROLES``)."""
+
+    code = "lookup_not_permitted"
+
+
+class PurposeRequired(InvalidInput):
+    """The action discloses personal data and needs a stated purpose (``X-Purpose``)."""
+
+    code, title = "purpose_required", "Purpose required"
+
+
+class TooManyLookups(RecordsError):
+    """One principal looked files up by personal identifier too often (``RECORDS_LOOKUP_LIMIT``
+    within ``RECORDS_LOOKUP_WINDOW_SECONDS``)."""
+
+    code, status, title = "too_many_lookups", 429, "Too many lookups by personal identifier"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class NotRecordOwner(NotPermitted):
     code = "not_record_owner"
 

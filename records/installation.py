@@ -26,6 +26,7 @@ from records.services.plugins import PluginService
 from records.plugins.status import PluginStatusBoard
 from records.ports import LockingBlobStore, Storage
 from records.services.keys import RecordKeys
+from records.services.lookups import IdentifierLookups
 from records.services.personal_data import PersonalDataPolicy
 from records.services.records import RecordService
 from records.services.tokens import TokenService
@@ -136,6 +137,9 @@ class Installation:
             validator(plugins),
             timedelta(seconds=settings.due_soon_seconds),
         )
+        records.lookups = IdentifierLookups(
+            BlindIndex(keyring.index_key), settings.roles("identity_roles"), settings.roles("lookup_roles"),
+            settings.lookup_limit, settings.lookup_window_seconds)
         audit_dir = settings.data_dir / "audit"
         audit_dir.mkdir(mode=0o700, exist_ok=True)
         # A sealer that stops renewing (crashed, partitioned) hands over after a few seal periods.

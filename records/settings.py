@@ -64,6 +64,14 @@ class RecordsSettings(BaseSettings):
         "agent,supervisor,compliance_officer",
         description="Roles that may read one record's personal data in clear (`GET /api/v1/records/{id}/identity`).",
     )
+    lookup_roles: str = Field(
+        "admin,archivist,compliance_officer",
+        description="Roles outside `RECORDS_IDENTITY_ROLES` that may look files up by phone or account, each time with an `X-Purpose`.",
+    )
+    lookup_limit: int = Field(
+        120, ge=1, description="Lookups by personal identifier one principal may make within the lookup window (429 beyond).")
+    lookup_window_seconds: float = Field(
+        3600.0, gt=0, le=86400 * 7, description="The sliding window over which lookups by personal identifier are counted.")
     audit_seal_seconds: float = Field(
         2.0, gt=0, le=3600, description="How often the service seals new audit events into a signed checkpoint."
     )
@@ -135,7 +143,7 @@ class RecordsSettings(BaseSettings):
         value = getattr(self, field)
         return [n.strip() for n in value.split(",") if n.strip()] if value is not None else []
 
-    @field_validator("identity_roles", "reveal_roles")
+    @field_validator("identity_roles", "reveal_roles", "lookup_roles")
     @classmethod
     def _known_roles(cls, value: str) -> str:
         names = [part.strip() for part in value.split(",") if part.strip()]

@@ -21,7 +21,7 @@ from litestar.plugins import InitPluginProtocol
 from litestar.plugins.pydantic import PydanticPlugin
 
 from records import __version__
-from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware
+from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware, configure_roles
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.security import AuthFailureThrottle, add_security_headers
@@ -187,10 +187,12 @@ async def _sweep_periodically(retention: RetentionService, every: float) -> None
             audit_trail.end(token)
 
 
-def _document_roles(app: Litestar) -> None:
-    """Append each route's admitted roles to its OpenAPI description, from the guard's own list."""
+def _document_roles(app: Litestar, settings: RecordsSettings) -> None:
+    """Append each route's admitted roles to its OpenAPI description, from the guard's own list
+    (narrowed first to the settings' roles for routes that follow one, e.g. ``revealIdentity``)."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
+            configure_roles(handler, settings)
             roles = handler.opt.get("roles")
             if roles and "**Roles:**" not in (handler.description or ""):
                 names = ", ".join(sorted(r.value for r in roles))
@@ -204,5 +206,5 @@ def create_app(settings: RecordsSettings, plugins: pluggy.PluginManager | None =
         plugins=[RecordsApp(settings, plugins), PydanticPlugin(prefer_alias=True)],
         request_max_body_size=settings.max_request_bytes,
     )
-    _document_roles(app)
+    _document_roles(app, settings)
     return app

@@ -7,9 +7,11 @@ response starts, and answers 503 instead if the event cannot be stored: no event
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
+from urllib.parse import unquote
 
-from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -52,6 +54,28 @@ def _with_request_id(message: Any, request_id: str) -> Any:
     return {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
 
 
+_RFC8187 = re.compile(r"^utf-8'[A-Za-z0-9\-]*'(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def decode_purpose(raw: bytes) -> str:
+    """``X-Purpose`` as the caller wrote it: UTF-8 bytes (HTTP headers default to Latin-1, which
+    garbled ``审计``), percent-encoded UTF-8 (``%E5%AE%A1%E8%AE%A1``), or RFC 8187 ext-value
+    (``UTF-8''%E5%AE%A1%E8%AE%A1``). Bytes that are not UTF-8 become U+FFFD, never an error."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    match = _RFC8187.match(text)
+    if match:
+        text = unquote(match.group(1), encoding="utf-8", errors="replace")
+    elif "%" in text and re.search(r"%[0-9A-Fa-f]{2}", text):
+        text = unquote(text, encoding="utf-8", errors="replace")
+    # A decoded %0A must not put a line break (or any control character) into the audit log.
+    return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text).strip()
+
+
+def _purpose_header(scope: Scope) -> str | None:
+    values = [value for name, value in scope.get("headers", []) if name.lower() == b"x-purpose"]
+    return decode_purpose(b", ".join(values)) if values else None
+
+
 def _status_of(exc: Exception) -> int:
     status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
     return status if isinstance(status, int) else 500
@@ -66,11 +90,10 @@ class AuditMiddleware(ASGIMiddleware):
         if action is None:
             await next_app(scope, receive, send)
             return
-        headers = Headers.from_scope(scope)
         trail = audit_trail.AuditTrail(
             action=action,
             client=(scope.get("client") or (None,))[0],
-            purpose=headers.get("x-purpose"),
+            purpose=_purpose_header(scope),
             success_status=getattr(handler, "status_code", None),
         )
         for name, value in (scope.get("path_params") or {}).items():

@@ -61,12 +61,24 @@ def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         )
 
 
-def admits(*roles: Role | frozenset[Role], audit: str) -> dict[str, Any]:
+def admits(*roles: Role | frozenset[Role], audit: str, roles_from: str | None = None) -> dict[str, Any]:
     """Route keyword arguments admitting exactly ``roles``: the guard, the OpenAPI record of it,
-    and the action every call of the route is audited as."""
+    and the action every call of the route is audited as. ``roles_from`` names a setting (e.g.
+    ``reveal_roles``) that narrows ``roles`` when the app is built (``configure_roles``), so the
+    guard and the OpenAPI document say what the installation is configured to admit."""
     admitted = frozenset(r for group in roles for r in (group if isinstance(group, frozenset) else [group]))
+    opt: dict[str, Any] = {"roles": admitted, "audit": audit}
+    if roles_from is not None:
+        opt["roles_from"] = roles_from
     return {
         "guards": [role_guard],
-        "opt": {"roles": admitted, "audit": audit},
+        "opt": opt,
         "security": [{"BearerToken": []}],
     }
+
+
+def configure_roles(handler: BaseRouteHandler, settings: Any) -> None:
+    """Narrow a route declared with ``roles_from`` to the roles its setting names."""
+    setting = handler.opt.get("roles_from")
+    if setting:
+        handler.opt = {**handler.opt, "roles": handler.opt["roles"] & settings.roles(setting)}

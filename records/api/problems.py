@@ -127,7 +127,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         404: "No such record or attachment.",
         409: "Conflict: stale version or a name in use.",
         410: "The record was destroyed; its protected content is gone for good.",
-        429: "Too many failed authentications from this address; `Retry-After` says when to try again.",
+        429: "Too many failed authentications from this address, or too many lookups by personal identifier; `Retry-After` says when to try again.",
         413: "Body larger than the configured limit.",
         415: "Wrong content type (uploads must be multipart/form-data).",
         422: "Validation failed; `errors` names each field.",

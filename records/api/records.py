@@ -107,7 +107,7 @@ class RecordController(Controller):
         operation_id="listRecords",
         summary="List and filter records",
         description="Newest first. Filters combine with AND; ranges include `*_from` and exclude `*_to`.",
-        responses=problem_responses(400, 401, 403, 422),
+        responses=problem_responses(400, 401, 403, 422, 429),
         **admits(READ_RECORDS, audit="record.list"),
     )
     async def list_records(
@@ -130,11 +130,17 @@ class RecordController(Controller):
             QueryParameter(description="`breached`: a deadline met late or past due; `due_soon`: one due within RECORDS_DUE_SOON_SECONDS."),
         ] = None,
         customer_phone: Annotated[
-            str | None, QueryParameter(max_length=32, description="Exact match, normalised (blind index).")
+            str | None, QueryParameter(max_length=32, description=(
+                "Exact match, normalised (blind index). A lookup by personal identifier: roles outside "
+                "`RECORDS_IDENTITY_ROLES` need to be in `RECORDS_LOOKUP_ROLES` and send `X-Purpose`; "
+                "rate-limited per caller (429 `too_many_lookups`)."))
         ] = None,
         customer_account: Annotated[
-            str | None, QueryParameter(max_length=64, description="Exact match, normalised (blind index).")
+            str | None, QueryParameter(max_length=64, description="Exact match, normalised (blind index); a lookup like `customer_phone`.")
         ] = None,
+        x_purpose: Annotated[str | None, HeaderParameter(
+            name="X-Purpose", required=False, max_length=2000,
+            description="Why a lookup by phone or account is needed (roles that see personal data masked).")] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
         limit: Annotated[int | None, QueryParameter(description="Page size; at most the configured maximum (200 by default).")] = None,
     ) -> RecordPage:
@@ -175,14 +181,19 @@ class RecordController(Controller):
         operation_id="revealIdentity",
         summary="Read the customer's personal data in clear",
         description=(
-            "For roles that see personal data masked in ordinary reads. Each call is its own action, "
-            "accountable apart from ordinary reads; send `X-Purpose` to say why."
+            "For roles that see personal data masked in ordinary reads (`RECORDS_REVEAL_ROLES`). Each call is its "
+            "own action, accountable apart from ordinary reads, and needs `X-Purpose` saying why (422 "
+            "`purpose_required` without); the purpose is recorded in the call's event."
         ),
-        responses=problem_responses(401, 403, 404, 410),
-        **admits(READ_RECORDS, audit="record.reveal_identity"),
+        responses=problem_responses(401, 403, 404, 410, 422),
+        **admits(READ_RECORDS, audit="record.reveal_identity", roles_from="reveal_roles"),
     )
     async def reveal_identity(
-        self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]
+        self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService],
+        x_purpose: Annotated[str | None, HeaderParameter(
+            name="X-Purpose", required=False, max_length=2000,
+            description="Why the identity is needed: UTF-8, percent-encoded UTF-8 or RFC 8187 (`UTF-8''…`); "
+                        "at most 500 characters once decoded.")] = None,
     ) -> Customer:
         return await records.reveal_identity(record_id, request.user)
 

@@ -362,7 +362,8 @@ class RetentionService:
             if await self._record_repo.get(record_id) is None:
                 raise RecordNotFound(f"no record has id {record_id!r}", field="record_ids")
         if data.customer_account is not None:
-            query = RecordQuery(customer_account_index=self._index.account(data.customer_account), limit=PAGE + 1)
+            query = RecordQuery(customer_account_index=self._look_up(actor, "customer.account", data.customer_account),
+                                limit=PAGE + 1)
             after = None
             while True:
                 page = await self._record_repo.find(query.model_copy(update={"after": after}))
@@ -388,6 +389,10 @@ class RetentionService:
             started += 1
         return RetentionEventResult(name=data.name, occurred_at=occurred, matched=len(ids), clocks_started=started)
 
+    def _look_up(self, actor: Principal, index: str, value: str) -> str:
+        """A lookup by personal identifier: the same privilege, event and rate limit as a search."""
+        return self._records.look_up(actor, index, value)
+
     # --- legal holds ---------------------------------------------------------------------------
 
     async def place_hold(self, data: HoldIn, actor: Principal) -> LegalHold:
@@ -402,8 +407,8 @@ class RetentionService:
         if data.query is not None:
             q = data.query
             query = HoldQuery(
-                customer_account_index=self._index.account(q.customer_account) if q.customer_account else None,
-                customer_phone_index=self._index.phone(q.customer_phone) if q.customer_phone else None,
+                customer_account_index=self._look_up(actor, "customer.account", q.customer_account) if q.customer_account else None,
+                customer_phone_index=self._look_up(actor, "customer.phone", q.customer_phone) if q.customer_phone else None,
                 kind=q.kind, received_from=q.received_from, received_to=q.received_to)
         hold = LegalHold(id=str(uuid.uuid4()), reason=data.reason, case_reference=data.case_reference, record_ids=ids,
                          query=query, placed_at=utcnow(), placed_by=actor.name, already_disposed=disposed)

@@ -67,6 +67,7 @@ from records.crypto.sealing import RecordSealer
 from records.crypto.stream import decrypt_stream, encrypt_stream
 from records.ports import BlobStore, RecordRepository, TokenRepository
 from records.services.keys import RecordKeys
+from records.services.lookups import IdentifierLookups, stated_purpose
 from records.services.personal_data import PersonalDataPolicy
 from records.stored import StoredRecord
 from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
@@ -203,6 +204,8 @@ class RecordService:
         self.archive_listeners: list[Callable[[Record], Awaitable[None]]] = []
         self.destruction_gate: Callable[[str], AbstractAsyncContextManager[None]] | None = None
         self.disposal_check: Callable[[StoredRecord], Awaitable[None]] | None = None
+        # Who may look files up by personal identifier, and how often (set by the installation).
+        self.lookups: IdentifierLookups | None = None
 
     def _notify(self, name: str, record: Record, actor: str | None, **detail: object) -> None:
         if self._notifier is not None:
@@ -268,8 +271,10 @@ class RecordService:
         return self._sealer.open(stored, await self._keys.for_record(stored))
 
     async def reveal_identity(self, record_id: str, actor: Principal) -> Customer:
-        """The customer's personal data unmasked: its own, separately accountable action."""
+        """The customer's personal data unmasked: its own, separately accountable action, for a
+        stated purpose (the request's ``X-Purpose``, recorded in its event)."""
         self._policy.check_may_reveal(actor)
+        stated_purpose(what="revealing a customer's identity")
         record = await self._open(record_id)
         if record.customer is None:
             raise RecordDestroyed(f"record {record.reference} was destroyed; its personal data is gone")
@@ -321,10 +326,12 @@ class RecordService:
         if not 1 <= limit <= self.page_size_max:
             raise InvalidInput(f"limit must be between 1 and {self.page_size_max}", field="limit")
         # Personal data is looked up through keyed blind indexes; the plaintext goes no further.
+        # A lookup by identifier is a privilege of its own, audited and rate-limited.
         if customer_phone is not None:
-            query = query.model_copy(update={"customer_phone_index": self._sealer.index.phone(customer_phone)})
+            query = query.model_copy(update={"customer_phone_index": self.look_up(actor, "customer.phone", customer_phone)})
         if customer_account is not None:
-            query = query.model_copy(update={"customer_account_index": self._sealer.index.account(customer_account)})
+            query = query.model_copy(
+                update={"customer_account_index": self.look_up(actor, "customer.account", customer_account)})
         if query.sla is not None:
             now = utcnow()
             query = query.model_copy(update={"sla_now": now, "sla_soon_until": now + self.due_soon})
@@ -338,6 +345,13 @@ class RecordService:
         _read(*(f"record:{s.id}" for s in stored))
         next_cursor = self._encode_cursor(items[-1], fingerprint) if more else None
         return RecordPage(items=items, next_cursor=next_cursor)
+
+    def look_up(self, actor: Principal, index: str, value: str) -> str:
+        """The blind-index value for a lookup by ``index`` (``IdentifierLookups`` decides whether
+        ``actor`` may look up now; without it, library use, anyone may)."""
+        if self.lookups is not None:
+            return self.lookups.look_up(actor, index, value)
+        return self._sealer.index.value(index, value)
 
     @staticmethod
     def _fingerprint(query: RecordQuery) -> str:

@@ -150,9 +150,9 @@ POLICY: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/records", READERS, 200, lambda w: ("/api/v1/records", {})),
     Operation("GET", "/api/v1/records/{id}", READERS, 200, lambda w: (f"/api/v1/records/{w.record_id}", {})),
     Operation(
-        "GET", "/api/v1/records/{id}/identity", READERS, 200,
-        lambda w: (f"/api/v1/records/{w.record_id}/identity", {}),
-        configured=frozenset({Role.agent, Role.supervisor, Role.compliance_officer}),
+        # The guard admits RECORDS_REVEAL_ROLES (defaults here), and the OpenAPI document says so.
+        "GET", "/api/v1/records/{id}/identity", frozenset({Role.agent, Role.supervisor, Role.compliance_officer}), 200,
+        lambda w: (f"/api/v1/records/{w.record_id}/identity", {"headers": {"X-Purpose": "authorization test"}}),
     ),
     Operation(
         "PATCH", "/api/v1/records/{id}", FILERS, 200, _amend,

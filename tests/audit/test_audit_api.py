@@ -486,7 +486,8 @@ def test_reads_name_every_record_and_attachment_they_returned(app: Litestar, cli
     listed = agent.get(RECORDS, params={"customer_phone": "13812345678"})
     assert {item["id"] for item in listed.json()["items"]} == set(ids)
     event = event_for(app, client, before, listed.headers["x-request-id"])
-    assert sorted(event["targets"]) == sorted(f"record:{i}" for i in ids)
+    assert sorted(t for t in event["targets"] if not t.startswith("lookup:")) == sorted(f"record:{i}" for i in ids)
+    assert [t.split(":")[1] for t in event["targets"] if t.startswith("lookup:")] == ["customer.phone"]
 
     attachment = agent.post(f"{RECORDS}/{ids[0]}/attachments", files={"file": ("a.txt", b"abc", "text/plain")}).json()
     before = log_size(app, client)
