@@ -377,7 +377,7 @@ def destroyed_record_answers(agent: RoleClient, record: dict, attachment: dict) 
         agent.patch(url, json={"subject": "again"}, headers={"If-Match": agent.get(url).headers["etag"]}),
         agent.post(f"{url}/notes", json={"text": "more"}),
         agent.post(f"{url}/attachments", files={"file": ("x.txt", b"x", "text/plain")}),
-        agent.get(f"{url}/identity"),
+        agent.get(f"{url}/identity", headers={"X-Purpose": "complaint follow-up"}),
     ]
 
 
@@ -581,10 +581,11 @@ def test_personal_data_is_masked_for_roles_without_need(
     assert archivist.get(f"/api/v1/records/{filed['id']}").json()["subject"] == filed["subject"]
     # Revealing is a separate action, allowed only to some roles.
     identity = f"/api/v1/records/{filed['id']}/identity"
-    assert compliance_officer.get(identity).json() == CLEAR_CUSTOMER
-    assert agent.get(identity).json() == CLEAR_CUSTOMER
+    purpose = {"X-Purpose": "complaint follow-up"}
+    assert compliance_officer.get(identity, headers=purpose).json() == CLEAR_CUSTOMER
+    assert agent.get(identity, headers=purpose).json() == CLEAR_CUSTOMER
     for who in (archivist, admin):
-        assert_problem(who.get(identity), 403, "forbidden")
+        assert_problem(who.get(identity, headers=purpose), 403, "forbidden")
 
 
 def test_who_sees_personal_data_is_configuration(monkeypatch, tmp_path):

@@ -84,7 +84,8 @@ def test_event_trigger_starts_the_clock(clock, agent, archivist, admin):
     assert status["schedule"]["name"] == "Closed accounts" and status["retain_until"] is None
     assert "has not happened yet" in status["basis"]
     fired = archivist.post(f"{RETENTION}/events", json={"name": "account_closed", "customer_account": "acc-1001",
-                                                       "occurred_at": "2026-05-10T08:00:00Z"})
+                                                       "occurred_at": "2026-05-10T08:00:00Z"},
+                             headers={"X-Purpose": "account closure notice"})
     assert fired.status_code == 200, fired.text
     assert fired.json()["clocks_started"] == 1
     status = archivist.get(f"/api/v1/records/{record['id']}/retention").json()
@@ -98,7 +99,8 @@ def test_holds_block_every_path_until_released(clock, app, client, agent, archiv
                                                       "record_ids": [record["id"]]})
     assert hold.status_code == 201, hold.text
     query_hold = archivist.post(f"{RETENTION}/holds", json={"reason": "Regulator enquiry", "case_reference": "REG-1",
-                                                            "query": {"customer_phone": "+86 138-1234-5678"}})
+                                                            "query": {"customer_phone": "+86 138-1234-5678"}},
+                                headers={"X-Purpose": "regulator enquiry REG-1"})
     assert query_hold.status_code == 201, query_hold.text
     assert archivist.get(f"/api/v1/records/{record['id']}/retention").json()["holds"] == sorted(
         [hold.json()["id"], query_hold.json()["id"]])
