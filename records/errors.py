@@ -28,6 +28,12 @@ class InvalidConfiguration(RecordsError):
     code, status, title = "invalid_configuration", 500, "Invalid configuration"
 
 
+class MissingDependency(InvalidConfiguration):
+    """The configuration needs an optional driver that is not installed; the detail names the extra."""
+
+    code, title = "missing_dependency", "Missing dependency"
+
+
 class InvalidInput(RecordsError):
     code, status, title = "invalid_input", 422, "Invalid input"
 

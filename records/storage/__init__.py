@@ -4,13 +4,14 @@ extra)."""
 
 from __future__ import annotations
 
-from records.errors import InvalidConfiguration
+from records.errors import InvalidConfiguration, MissingDependency
 from records.ports import BlobStore, Storage
 from records.settings import RecordsSettings
 
 
-def _driver_missing(what: str, exc: ImportError) -> InvalidConfiguration:
-    return InvalidConfiguration(f"{what} needs the production drivers: pip install 'records[production]' ({exc})")
+def _driver_missing(what: str, exc: ImportError) -> MissingDependency:
+    missing = f"{exc.name} is not installed" if exc.name else str(exc)
+    return MissingDependency(f"{what} needs the production extra ({missing}): pip install 'records[production]'")
 
 
 def open_blobs(settings: RecordsSettings) -> BlobStore | None:
@@ -25,8 +26,12 @@ def open_blobs(settings: RecordsSettings) -> BlobStore | None:
         raise _driver_missing("RECORDS_BLOBS=s3://…", exc) from None
     if settings.s3_endpoint is None or settings.s3_access_key is None or settings.s3_secret_key is None:
         raise InvalidConfiguration("RECORDS_BLOBS=s3://… needs RECORDS_S3_ENDPOINT, RECORDS_S3_ACCESS_KEY and RECORDS_S3_SECRET_KEY")
-    return S3BlobStore(settings.s3_endpoint, bucket_name(settings.blobs), settings.s3_access_key,
-                       settings.s3_secret_key.get_secret_value(), settings.s3_secure, settings.s3_lock_mode)
+    try:
+        # The adapter imports minio when it is constructed, not when its module is imported.
+        return S3BlobStore(settings.s3_endpoint, bucket_name(settings.blobs), settings.s3_access_key,
+                           settings.s3_secret_key.get_secret_value(), settings.s3_secure, settings.s3_lock_mode)
+    except ImportError as exc:
+        raise _driver_missing("RECORDS_BLOBS=s3://…", exc) from None
 
 
 def open_storage(settings: RecordsSettings) -> Storage:
