@@ -7,7 +7,6 @@ propose codes; they are added to what the caller gave.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,9 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from records.models import Record
-from records.redaction import traceback_without_messages
-
-log = logging.getLogger("records.plugins")
+from records.plugins.failures import customer_identifiers, failure_report
 CODE = re.compile(r"^[a-z0-9_]+(:[a-z0-9_.\-]+)*$")
 
 
@@ -49,11 +46,11 @@ def classifier(plugins) -> Callable[[Record], tuple[list[str], list[str]]]:  # t
             try:
                 proposed = impl.function(record=record) or []
             except Exception as exc:  # noqa: BLE001 - a notification-like hook: report, never fail the filing
-                log.error("classification plugin %s failed\n%s", impl.plugin_name, traceback_without_messages(exc))
+                failure = failure_report(impl.plugin_name, "records_classify", exc, customer_identifiers(record))
                 failed.append(impl.plugin_name)
                 status = getattr(plugins, "status", None)
                 if status is not None:
-                    status.failed(impl.plugin_name, f"records_classify: {type(exc).__name__}: {exc}")
+                    status.failed(failure)
                 continue
             codes.extend(c for c in proposed if isinstance(c, str) and CODE.fullmatch(c))
         return list(dict.fromkeys(codes)), failed

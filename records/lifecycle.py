@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from records.redaction import traceback_without_messages
+from records.audit import trail as audit_trail
+from records.plugins.failures import failure_report
 from records.plugins.status import PluginStatusBoard
 
-log = logging.getLogger("records.plugins")
 
 EVENTS = ("created", "amended", "transitioned", "archived", "destroyed", "deadline_breached")
 
@@ -43,18 +43,18 @@ class Notifier:
     def emit(self, event: LifecycleEvent) -> None:
         if not self._plugins.hook.records_lifecycle.get_hookimpls():
             return
-        future = self._executor.submit(self._deliver, event)
+        trail = audit_trail.current()  # the worker thread has no trail: its failures name this request
+        future = self._executor.submit(self._deliver, event, trail.request_id if trail is not None else None)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
-    def _deliver(self, event: LifecycleEvent) -> None:
+    def _deliver(self, event: LifecycleEvent, request_id: str | None = None) -> None:
         for impl in self._plugins.hook.records_lifecycle.get_hookimpls():
             try:
                 impl.function(event=event)
             except Exception as exc:  # noqa: BLE001 - a notification hook never fails anything but itself
-                log.error("plugin %s failed on lifecycle event %s of %s\n%s", impl.plugin_name, event.name, event.record_id,
-                          traceback_without_messages(exc))
-                self._board.failed(impl.plugin_name, f"records_lifecycle({event.name}): {type(exc).__name__}: {exc}")
+                self._board.failed(failure_report(impl.plugin_name, f"records_lifecycle({event.name})", exc,
+                                                  request_id=request_id))
 
     async def drain(self) -> None:
         """Wait until every event emitted so far has been delivered."""

@@ -1,7 +1,8 @@
 """Record validation by plugins (``records_validate_record``), a decision hook.
 
 Every plugin is asked; their problems are gathered and the change refused with all of them at
-once. A plugin that raises fails the request naming itself, and nothing is stored.
+once. A plugin that raises fails the request naming itself, its hook, the exception's type and
+the request id (never the exception's message), and nothing is stored.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from records.errors import PluginFailed, RecordRejected
 from records.models import Record
+from records.plugins.failures import customer_identifiers, failure_report
 from records.roles import Principal
 
 Validate = Callable[[Record, Record | None, Principal], None]
@@ -22,9 +24,11 @@ def validator(plugins) -> Validate:  # type: ignore[no-untyped-def]
             try:
                 found = impl.function(record=record, previous=previous, actor=actor) or []
             except Exception as exc:  # noqa: BLE001 - reported as the plugin's failure, by name
-                plugins.status.failed(impl.plugin_name, f"records_validate_record: {type(exc).__name__}: {exc}") \
-                    if hasattr(plugins, "status") else None
-                raise PluginFailed(f"validation plugin {impl.plugin_name} failed: {type(exc).__name__}: {exc}") from None
+                failure = failure_report(impl.plugin_name, "records_validate_record", exc,
+                                         (*customer_identifiers(record), *customer_identifiers(previous)))
+                if hasattr(plugins, "status"):
+                    plugins.status.failed(failure)
+                raise PluginFailed(f"plugin {impl.plugin_name} failed: {failure}") from None
             problems.extend(f"{impl.plugin_name}: {p}" for p in found if isinstance(p, str) and p)
         if problems:
             raise RecordRejected("; ".join(problems[:20]))

@@ -107,7 +107,7 @@ def test_failures_are_logged_without_the_personal_data_in_their_messages(leaky_c
     assert leaky_client.get(f"/api/v1/records/{filed['id']}").status_code == 500
     service = [r for r in caplog.records if not r.name.startswith(CLIENT_LOGGERS)]
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in service)
-    assert "classification plugin leaky-classifier failed" in text and "builtins.ValueError" in text
+    assert "plugin leaky-classifier failed: records_classify raised builtins.ValueError" in text
     assert "unhandled error on GET" in text and "builtins.RuntimeError" in text  # where and what, for operators
     _assert_no_markers(text)
 

@@ -20,11 +20,18 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pluggy
+
 from records.durable import fsync_dir
 from records.errors import PluginLoadFailed
+from records.plugins.failures import load_failure
 from records.plugins.manager import RecordsPluginManager
 from records.plugins.wheels import NOT_INSTALLABLE_HOOKS
 from records.ports import InstalledPlugin
+
+
+class _NotLoadable(Exception):
+    """A wheel whose code imported but that this service refuses to register."""
 
 
 @dataclass
@@ -120,19 +127,21 @@ class InstalledPluginLoader:
                     obj = getattr(obj, part)
                 name = pluggy_name(plugin, entry_point)
                 if self.pm.get_plugin(name) is not None:
-                    raise ValueError(f"a plugin called {name} is already registered")
+                    raise _NotLoadable(f"a plugin called {name} is already registered")
                 self.pm.register(obj, name=name)
                 registered.append(name)
                 self.pm.check_pending()  # a hook no hookspec declares: refused now, not ignored
                 hooks = {caller.name for caller in self.pm.get_hookcallers(obj) or []}
                 refused = sorted(hooks & set(NOT_INSTALLABLE_HOOKS))
                 if refused:
-                    raise ValueError(f"implements {', '.join(refused)}, which only a deployed plugin may (it runs at start-up)")
+                    raise _NotLoadable(f"implements {', '.join(refused)}, which only a deployed plugin may (it runs at start-up)")
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of foreign code is the plugin's, reported by name
             for name in registered:
                 self.pm.unregister(name=name)
             self._forget(plugin, path)
-            raise PluginLoadFailed(f"plugin {plugin.display_name} {plugin.version} failed to load: {type(exc).__name__}: {exc}") from None
+            # Our refusals and pluggy's hook checks say why in their own words; the plugin's code by type.
+            why = str(exc) if isinstance(exc, (_NotLoadable, pluggy.PluginValidationError)) else load_failure(exc)
+            raise PluginLoadFailed(f"plugin {plugin.display_name} {plugin.version} failed to load: {why}") from None
         loaded = LoadedPlugin(plugin, path, registered)
         self.loaded[plugin.name] = loaded
         for name in registered:

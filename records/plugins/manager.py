@@ -18,6 +18,7 @@ import pluggy
 from records.redaction import traceback_without_messages
 from records import __version__
 from records.plugins import PROJECT, hookspecs
+from records.plugins.failures import load_failure
 from records.plugins.status import PluginStatusBoard
 
 log = logging.getLogger("records.plugins")
@@ -80,7 +81,7 @@ def plugin_manager(
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - report, start without it
                 log.error("plugin %s failed to load\n%s", ep.name, traceback_without_messages(exc))
-                pm.status.refused(ep.name, origin, version, "failed", f"{type(exc).__name__}: {exc}", distribution)
+                pm.status.refused(ep.name, origin, version, "failed", load_failure(exc), distribution)
                 continue
             error = _register(pm, plugin, ep.name)
             if error is not None:

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from records.clock import utcnow
+from records.plugins.failures import PluginFailure
 
 
 @dataclass
@@ -18,8 +18,11 @@ class PluginState:
     status: str = "active"  # active | blocked | failed (to load); "failing" is derived from failures
     error: str | None = None
     failures: int = 0
-    last_failure: str | None = None
-    last_failure_at: datetime | None = None
+    last_failure: PluginFailure | None = None
+
+    @property
+    def last_failure_at(self) -> datetime | None:
+        return self.last_failure.at if self.last_failure is not None else None
 
 
 @dataclass
@@ -34,9 +37,10 @@ class PluginStatusBoard:
                 distribution: str | None = None) -> None:
         self.states[name] = PluginState(name, origin, version, distribution, status=status, error=error)
 
-    def failed(self, name: str, error: str) -> None:
-        """A runtime failure of a loaded plugin's hook (notification, classification…)."""
+    def failed(self, failure: PluginFailure) -> None:
+        """A runtime failure of a loaded plugin's hook (notification, classification…), as
+        ``failure_report`` reported it: no exception message is kept."""
         with self._lock:
-            state = self.states.setdefault(name, PluginState(name, origin="registered"))
+            state = self.states.setdefault(failure.plugin, PluginState(failure.plugin, origin="registered"))
             state.failures += 1
-            state.last_failure, state.last_failure_at = error[:500], utcnow()
+            state.last_failure = failure

@@ -17,6 +17,7 @@ import functools
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from datetime import datetime
 
 import anyio.to_thread
@@ -43,6 +44,7 @@ from records.errors import (
     RecordsError,
     TrustedKeyNotFound,
 )
+from records.plugins.failures import PluginFailure, load_failure
 from records.plugins.installed import InstalledPluginLoader
 from records.plugins.manager import RecordsPluginManager
 from records.plugins.signing import decode_signature, fingerprint, load_public_key, public_pem, verifies
@@ -69,8 +71,18 @@ class PluginInfo(BaseModel):
     installed_by: str | None = None
     error: str | None = Field(None, description="Why it is blocked or failed to load.")
     failures: int = Field(0, description="Runtime failures of its hooks since this instance started.")
-    last_failure: str | None = None
+    last_failure: str | None = Field(
+        None, description="The last runtime failure: its hook, the exception's type and the request id "
+                          "(`records_classify raised builtins.ValueError (request 3f2a…)`), never the exception's message.")
+    last_failure_request_id: str | None = Field(
+        None, description="The request the last failure happened in (its `X-Request-Id` and audit event's `request_id`).")
     last_failure_at: datetime | None = None
+
+
+def _last_failure(failure: PluginFailure | None) -> dict[str, Any]:
+    if failure is None:
+        return {}
+    return {"last_failure": str(failure), "last_failure_request_id": failure.request_id, "last_failure_at": failure.at}
 
 
 class TrustedKeyInfo(BaseModel):
@@ -152,7 +164,8 @@ class PluginService:
                     await self._load(row)
                     self._failed.pop(name, None)
                 except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin must never stop the service
-                    detail = exc.detail if isinstance(exc, RecordsError) else f"{type(exc).__name__}: {exc}"
+                    # Our own refusals say why in words we wrote; the plugin's own exceptions by type only.
+                    detail = exc.detail if isinstance(exc, RecordsError) else load_failure(exc)
                     log.error("installed plugin %s left disabled on this instance: %s", name, detail)
                     self._loader.unload(name)
                     self._failed[name] = row.sha256
@@ -230,8 +243,7 @@ class PluginService:
                 name=name, origin=state.origin if state else "registered", distribution=state.distribution if state else None,
                 version=state.version if state else None, enabled=name not in disabled, hooks=hooks,
                 status="disabled" if name in disabled else ("failing" if failures else "active"),
-                failures=failures, last_failure=state.last_failure if state else None,
-                last_failure_at=state.last_failure_at if state else None,
+                failures=failures, **_last_failure(state.last_failure if state else None),
             )
         for name, state in board.items():
             if name not in items and state.status in ("blocked", "failed") and state.origin != "installed":
@@ -256,7 +268,7 @@ class PluginService:
                 hooks=sorted({c.name for n in names for c in self.pm.get_hookcallers(self.pm.get_plugin(n)) or []}),
                 publisher=row.publisher, sha256=row.sha256, installed_at=row.installed_at, installed_by=row.installed_by,
                 error=failed.error if failed else None, failures=failures,
-                last_failure=last.last_failure if last else None, last_failure_at=last.last_failure_at if last else None,
+                **_last_failure(last.last_failure if last else None),
             )
         return [items[n] for n in sorted(items)]
 

@@ -57,6 +57,7 @@ from records.lifecycle import LifecycleEvent, Notifier
 from records.ports import BreachClaim
 from records.service_levels import ServiceLevels
 from records.validation import Validate
+from records.plugins.failures import customer_identifiers, failure_report
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -581,7 +582,8 @@ class RecordService:
             try:
                 reason = guard(record, move, actor)
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported as the plugin's
-                raise PluginFailed(f"guard {name!r} of plugin {guard.__module__} failed: {exc}") from None
+                failure = failure_report(guard.__module__, f"transition guard {name}", exc, customer_identifiers(record))
+                raise PluginFailed(f"plugin {guard.__module__} failed: {failure}") from None
             if reason:
                 raise TransitionRefused(f"{move.from_} → {move.to}: {reason}", field="to")
         if expected_version is not None and expected_version != record.version:
