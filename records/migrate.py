@@ -130,6 +130,11 @@ async def _copy_retention(source, db) -> None:  # type: ignore[no-untyped-def]
     await _insert(db, "destruction_certificates", [
         {"_id": cid, "batch_id": batch_id, "issued_at": issued, "doc": _json(DestructionCertificate.model_validate_json(doc))}
         for cid, batch_id, issued, doc in await _rows(source, "SELECT id, batch_id, issued_at, doc FROM destruction_certificates")])
+    from records.retention.floors import RetentionFloor
+    from records.storage.mongodb.retention import floor_doc
+
+    await _insert(db, "retention_floors", [floor_doc(RetentionFloor.model_validate_json(r[0]))
+                                           for r in await _rows(source, "SELECT doc FROM retention_floors")])
 
 
 async def _copy_plugins(source, db) -> None:  # type: ignore[no-untyped-def]
@@ -163,6 +168,7 @@ TABLES = {
     "batch items": ("disposition_items", "disposition_items"),
     "tombstones": ("tombstones", "tombstones"),
     "certificates": ("destruction_certificates", "destruction_certificates"),
+    "floors": ("retention_floors", "retention_floors"),
     "plugins": ("plugin_installs", "plugin_installs"),
     "builtins off": ("plugin_disabled_builtins", "plugin_disabled_builtins"),
     "trusted keys": ("plugin_trusted_keys", "plugin_trusted_keys"),

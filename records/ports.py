@@ -23,6 +23,7 @@ from records.roles import Role
 from records.stored import StoredRecord
 
 if TYPE_CHECKING:
+    from records.retention.floors import RetentionFloor
     from records.retention.models import (
         BatchItem,
         DestructionCertificate,
@@ -251,6 +252,15 @@ class RetentionRepository(Protocol):
 
     async def schedules(self) -> list[RetentionSchedule]:
         """The latest version of every schedule, by name."""
+
+    async def add_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store a legal minimum; False (nothing stored) when a floor of its ``key`` exists, removed or not."""
+
+    async def floors(self) -> list[RetentionFloor]:
+        """Every floor, removed ones included, oldest first."""
+
+    async def remove_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """Store ``floor`` (with ``removed_at`` set) unless it was removed meanwhile (False)."""
 
     async def assignment(self, record_id: str) -> RetentionAssignment | None: ...
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 from records import hookimpl
 
+# (schedule, legal minimum, where the minimum comes from)
 DEFAULTS = [
     ({"name": "Consultations (SPEC §2.5)", "kinds": ["consultation"], "trigger": "archived", "period": "P3Y",
-      "cutoff": "year", "action": "destroy"}, "P3Y"),
+      "cutoff": "year", "action": "destroy"}, "P3Y", "SPEC §2.5"),
     ({"name": "Work orders", "kinds": ["work_order"], "trigger": "archived", "period": "P3Y", "cutoff": "year",
-      "action": "review"}, None),
+      "action": "review"}, None, None),
     ({"name": "Complaints", "kinds": ["complaint"], "trigger": "archived", "period": "P3Y", "cutoff": "year",
-      "action": "review"}, None),
+      "action": "review"}, None, None),
     ({"name": "Emergencies", "kinds": ["emergency"], "trigger": "archived", "period": "P10Y", "cutoff": "year",
-      "action": "transfer"}, None),
+      "action": "transfer"}, None, None),
 ]
 
 
 @hookimpl(trylast=True)
 def records_register_retention_schedules(register) -> None:  # type: ignore[no-untyped-def]
-    for schedule, minimum in DEFAULTS:
-        register(schedule, minimum_period=minimum)
+    for schedule, minimum, source in DEFAULTS:
+        register(schedule, minimum_period=minimum, minimum_source=source)

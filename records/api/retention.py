@@ -16,6 +16,7 @@ from records.api.problems import problem_responses
 from records.audit import trail as audit_trail
 from records.errors import InvalidInput
 from records.retention.certificates import render_html, render_pdf
+from records.retention.floors import FloorIn, FloorList, FloorRemoval, RetentionFloor
 from records.retention.models import (
     BatchList,
     BatchStatus,
@@ -93,6 +94,36 @@ class RetentionController(Controller):
     async def reapply_schedule(self, request: Request, schedule_id: FromPath[str], data: JSONBody[ReapplyIn],
                                retention: NamedDependency[RetentionService]) -> dict[str, Any]:
         return await retention.reapply_schedule(schedule_id, data, request.user)
+
+    # --- floors (legal minimums) --------------------------------------------------------------
+
+    @get("/floors", operation_id="listRetentionFloors", summary="Legal minimum retention periods",
+         description="Every floor, with where it comes from (`origin`, `citation`); removed ones too unless `active`.",
+         responses=problem_responses(401, 403, 422), **admits(RETENTION_READERS, audit="retention.floor.list"))
+    async def list_floors(self, retention: NamedDependency[RetentionService], active: FromQuery[bool] = False) -> FloorList:
+        return FloorList(items=await retention.floors(active_only=active))
+
+    @get("/floors/{floor_id:str}", operation_id="getRetentionFloor", summary="One legal minimum",
+         responses=problem_responses(401, 403, 404), **admits(RETENTION_READERS, audit="retention.floor.read"))
+    async def get_floor(self, floor_id: FromPath[str], retention: NamedDependency[RetentionService]) -> RetentionFloor:
+        return await retention.floor(floor_id)
+
+    @post("/floors", operation_id="declareRetentionFloor", summary="Declare a legal minimum for kinds or codes",
+          description="Binds every file it covers, whichever schedule governs it: schedules below it are refused "
+                      "(422 `retention_below_minimum`) and no file is due before `archived_at + minimum_period`.",
+          responses=problem_responses(401, 403, 413, 422), **admits(RETENTION_MANAGERS, audit="retention.floor.declare"))
+    async def declare_floor(self, request: Request, data: JSONBody[FloorIn],
+                            retention: NamedDependency[RetentionService]) -> Response[RetentionFloor]:
+        floor = await retention.declare_floor(data, request.user)
+        return Response(floor, status_code=201, headers={"Location": f"{self.path}/floors/{floor.id}"})
+
+    @post("/floors/{floor_id:str}/remove", operation_id="removeRetentionFloor", status_code=200,
+          summary="Remove a legal minimum (admins only, with a reason)",
+          responses=problem_responses(401, 403, 404, 409, 413, 422),
+          **admits(Role.admin, audit="retention.floor.remove"))
+    async def remove_floor(self, request: Request, floor_id: FromPath[str], data: JSONBody[FloorRemoval],
+                           retention: NamedDependency[RetentionService]) -> RetentionFloor:
+        return await retention.remove_floor(floor_id, data, request.user)
 
     # --- events and holds ---------------------------------------------------------------------
 

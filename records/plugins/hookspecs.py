@@ -136,11 +136,15 @@ def records_lifecycle(event: LifecycleEvent) -> None:
 
 @hookspec
 def records_register_retention_schedules(register: Callable[..., None]) -> None:
-    """Register default retention schedules: call ``register(schedule, minimum_period=None)`` for each.
+    """Register default retention schedules: call ``register(schedule, minimum_period=None,
+    minimum_source=None)`` for each.
 
     ``schedule`` is a ``records.retention.models.ScheduleIn`` or a dict of its fields (``name``,
     ``kinds``, ``classification``, ``trigger``, ``period``, ``cutoff``, ``action``);
-    ``minimum_period`` (ISO 8601) is a legal floor no later edit may go below. Called once when
+    ``minimum_period`` (ISO 8601, counted from archiving) is a legal floor for every file of the
+    schedule's kinds and codes, whichever schedule governs it (``records.retention.floors``), and
+    ``minimum_source`` says where it comes from (e.g. ``SPEC §2.5``). The floor is stored once; only
+    an admin removes it. Called once when
     an installation opens; a schedule is stored only if none of that name exists, so an
     archivist's edits are never overwritten. The first registration of a name wins (installed
     plugins are called before built-ins). Returns nothing.

@@ -64,3 +64,11 @@ class RecordNotInBatch(InvalidInput):
 
 class CertificateInvalid(InvalidInput):
     code, title = "certificate_invalid", "Certificate does not verify"
+
+
+class FloorNotFound(NotFound):
+    code, title = "retention_floor_not_found", "Retention floor not found"
+
+
+class FloorRemoved(Conflict):
+    code, title = "retention_floor_removed", "Retention floor already removed"

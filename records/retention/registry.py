@@ -24,19 +24,21 @@ def retention_policy(settings: RecordsSettings) -> RetentionPolicy:
     )
 
 
-def registered_schedules(plugins: pluggy.PluginManager) -> list[tuple[str, ScheduleIn, str | None]]:
-    """(plugin name, schedule, legal minimum period) for every schedule plugins register; the
-    first registration of a name wins (installed plugins are called before built-ins)."""
-    found: dict[str, tuple[str, ScheduleIn, str | None]] = {}
+def registered_schedules(plugins: pluggy.PluginManager) -> list[tuple[str, ScheduleIn, str | None, str | None]]:
+    """(plugin name, schedule, legal minimum period, where that minimum comes from) for every
+    schedule plugins register; the first registration of a name wins (installed plugins are
+    called before built-ins)."""
+    found: dict[str, tuple[str, ScheduleIn, str | None, str | None]] = {}
     for impl in plugins.hook.records_register_retention_schedules.get_hookimpls()[::-1]:
-        def register(schedule: dict | ScheduleIn, minimum_period: str | None = None, _plugin: str = impl.plugin_name) -> None:
+        def register(schedule: dict | ScheduleIn, minimum_period: str | None = None, minimum_source: str | None = None,
+                     _plugin: str = impl.plugin_name) -> None:
             try:
                 data = schedule if isinstance(schedule, ScheduleIn) else ScheduleIn.model_validate(schedule)
                 if minimum_period is not None:
                     parse_period(minimum_period)
             except (ValidationError, ValueError) as exc:
                 raise InvalidConfiguration(f"plugin {_plugin} registers an invalid retention schedule: {exc}") from None
-            found.setdefault(data.name, (_plugin, data, minimum_period))
+            found.setdefault(data.name, (_plugin, data, minimum_period, minimum_source))
 
         impl.function(register=register)
     return list(found.values())

@@ -36,9 +36,12 @@ from records.errors import Conflict, InvalidInput, NotFound, RecordDestroyed, Re
 from records.models import Kind, RecordQuery
 from records.ports import LockingBlobStore
 from records.retention import periods
+from records.retention import floors as legal_floors
 from records.retention.certificates import sign
 from records.retention.errors import (
     BatchNotFound,
+    FloorNotFound,
+    FloorRemoved,
     BatchNotOpen,
     BatchUndecided,
     CertificateNotFound,
@@ -53,6 +56,7 @@ from records.retention.errors import (
     ScheduleNotFound,
     SecondApproverRequired,
 )
+from records.retention.floors import FloorIn, FloorRemoval, RetentionFloor
 from records.retention.models import (
     BatchItem,
     BatchStatus,
@@ -158,6 +162,7 @@ class RetentionService:
             trigger=data.trigger, period=data.period, cutoff=data.cutoff, action=data.action, origin=origin,
             minimum_period=minimum_period, created_at=utcnow(), created_by=actor.name)
         self._check_minimum(schedule)
+        legal_floors.check_schedule(schedule, await self.floors(active_only=True))
         events = _events(f"schedule:{schedule.id}")
         await self._repo.add_schedule(schedule, events)
         _committed_request_event(events)
@@ -188,6 +193,7 @@ class RetentionService:
         if updated.action is not DispositionAction.permanent and updated.period is None:
             raise InvalidInput("period is required unless the action is 'permanent'", field="period")
         self._check_minimum(updated)
+        legal_floors.check_schedule(updated, await self.floors(active_only=True))  # period and scope alike
         events = _events(f"schedule:{schedule_id}")
         if not await self._repo.add_schedule_version(updated, events):
             raise ScheduleChanged(f"schedule {current.name!r} was changed meanwhile; read it again")
@@ -208,6 +214,8 @@ class RetentionService:
         """Move every undisposed record under earlier versions to the latest one, explicitly and
         audited, one event per record whose dates change. Shorter dates only with ``allow_shorter``."""
         latest = await self.schedule(schedule_id)
+        # A floor declared since the version was made binds its re-application too.
+        legal_floors.check_schedule(latest, await self.floors(active_only=True))
         examined = changed = kept_longer = 0
         after: str | None = None
         now = utcnow()
@@ -238,12 +246,16 @@ class RetentionService:
         return {"schedule": ScheduleRef(id=latest.id, version=latest.version, name=latest.name).model_dump(),
                 "examined": examined, "changed": changed, "kept_longer": kept_longer}
 
-    async def seed_schedules(self, defaults: list[tuple[str, ScheduleIn, str | None]]) -> int:
+    async def seed_schedules(self, defaults: list[tuple[str, ScheduleIn, str | None, str | None]]) -> int:
         """Store the schedules plugins register unless one of that name exists (the stored one,
-        perhaps edited by an archivist, wins)."""
+        perhaps edited by an archivist, wins), and the legal minimum each declares as a floor
+        unless that floor was stored before (an admin's removal stays)."""
+        for plugin, data, minimum, source in defaults:
+            if minimum is not None:
+                await self._seed_floor(plugin, data, minimum, source)
         existing = {s.name for s in await self._repo.schedules()}
         added = 0
-        for plugin, data, minimum in defaults:
+        for plugin, data, minimum, _source in defaults:
             if data.name in existing:
                 continue
             actor = Principal(f"plugin:{plugin}", "system")  # type: ignore[arg-type]
@@ -258,6 +270,62 @@ class RetentionService:
             existing.add(data.name)
             added += 1
         return added
+
+    # --- floors (legal minimums) ---------------------------------------------------------------
+
+    async def floors(self, active_only: bool = False) -> list[RetentionFloor]:
+        """Every legal minimum, oldest first; removed ones too unless ``active_only`` (a page shows
+        both: what binds now, and what was removed, by whom and why)."""
+        found = await self._repo.floors()
+        return [f for f in found if f.active] if active_only else found
+
+    async def floor(self, floor_id: str) -> RetentionFloor:
+        found = next((f for f in await self._repo.floors() if f.id == floor_id), None)
+        if found is None:
+            raise FloorNotFound(f"no retention floor has id {floor_id!r}")
+        return found
+
+    async def declare_floor(self, data: FloorIn, actor: Principal) -> RetentionFloor:
+        """An archivist's floor for kinds and/or codes. It binds at once: files it covers are not
+        due before it allows, whatever their schedule says (their dates move at the next sweep)."""
+        floor_id = str(uuid.uuid4())
+        floor = RetentionFloor(id=floor_id, key=floor_id, kinds=data.kinds or [], classification=data.classification or [],
+                               minimum_period=data.minimum_period, origin="api", citation=data.citation, reason=data.reason,
+                               created_at=utcnow(), created_by=actor.name)
+        events = _events(f"floor:{floor.id}")
+        await self._repo.add_floor(floor, events)
+        _committed_request_event(events)
+        return floor
+
+    async def remove_floor(self, floor_id: str, data: FloorRemoval, actor: Principal) -> RetentionFloor:
+        """An admin's recorded act (the route admits admins only); the floor stays listed as removed."""
+        floor = await self.floor(floor_id)
+        if not floor.active:
+            raise FloorRemoved(f"retention floor {floor_id} was removed on {floor.removed_at}")
+        removed = floor.model_copy(update={"removed_at": utcnow(), "removed_by": actor.name, "removal_reason": data.reason})
+        events = _events(f"floor:{floor_id}")
+        if not await self._repo.remove_floor(removed, events):
+            raise FloorRemoved(f"retention floor {floor_id} was removed meanwhile")
+        _committed_request_event(events)
+        return removed
+
+    async def _seed_floor(self, plugin: str, data: ScheduleIn, minimum: str, source: str | None) -> None:
+        key = f"plugin:{plugin}:{data.name}"
+        if any(f.key == key for f in await self._repo.floors()):
+            return
+        floor = RetentionFloor(id=str(uuid.uuid4()), key=key, kinds=data.kinds, classification=data.classification or [],
+                               minimum_period=minimum, origin=f"plugin:{plugin}", citation=source,
+                               reason=f"legal minimum of the schedule {data.name!r}", created_at=utcnow(),
+                               created_by=f"plugin:{plugin}")
+        token = begin_trail(system_trail("retention.floor.seed", Principal(f"plugin:{plugin}", "system")))  # type: ignore[arg-type]
+        try:
+            await self._repo.add_floor(floor, _events(f"floor:{floor.id}"))
+        finally:
+            end_trail(token)
+
+    async def _binding_floor(self, stored: StoredRecord) -> tuple[RetentionFloor, datetime] | None:
+        return legal_floors.binding(await self.floors(active_only=True), stored.kind, stored.classification,
+                                    stored.archived_at)
 
     # --- assignments ---------------------------------------------------------------------------
 
@@ -300,6 +368,10 @@ class RetentionService:
         until = periods.retain_until(trigger_at, schedule.period, schedule.cutoff, self.policy.fiscal_year_start_month)
         why = periods.explain(schedule.trigger, trigger_at, schedule.period, schedule.cutoff, until,
                               self.policy.fiscal_year_start_month)
+        floor = await self._binding_floor(stored)
+        if floor is not None and floor[1] > until:
+            until = floor[1]
+            why = f"{why}; raised to {until.date().isoformat()} by the legal minimum: {floor[0].describe()}"
         return RetentionAssignment(**base, schedule=ref, trigger=schedule.trigger, trigger_at=trigger_at,
                                    retain_until=until, action=schedule.action, basis=f"{head}: {why}")
 
@@ -530,6 +602,7 @@ class RetentionService:
         batches: list[DispositionBatch] = []
         due = held = 0
         truncated = False
+        floors = await self.floors(active_only=True)
         after: tuple[datetime, str] | None = None
         while page := await self._repo.due(as_of, after, PAGE):
             after = (page[-1].retain_until, page[-1].record_id)  # type: ignore[assignment]
@@ -538,6 +611,8 @@ class RetentionService:
                     continue
                 if await self._repo.holds_on(a.record_id):
                     held += 1
+                    continue
+                if await self._before_floor(a, floors, as_of, forecast):
                     continue
                 due += 1
                 if forecast and len(items) >= forecast_limit:
@@ -560,6 +635,25 @@ class RetentionService:
         for batch in batches:
             batch.progress = batch.summary()
         return SweepResult(as_of=as_of, forecast=forecast, batches=batches, due=due, held=held, assigned=assigned)
+
+    async def _before_floor(self, a: RetentionAssignment, floors: list[RetentionFloor], as_of: datetime,
+                            forecast: bool) -> bool:
+        """Whether a legal minimum still keeps a due-looking file (its date predates the floor);
+        a real sweep then moves its retain-until date to the floor's, saying why."""
+        if not any(not f.kinds or a.kind in f.kinds for f in floors):
+            return False
+        stored = await self._record_repo.get(a.record_id)
+        bound = legal_floors.binding(floors, stored.kind, stored.classification, stored.archived_at) if stored else None
+        if bound is None or bound[1] <= as_of:
+            return False
+        if not forecast and stored is not None:
+            floor, until = bound
+            await self._lock(stored, until)
+            await self._repo.put_assignment(a.model_copy(update={
+                "retain_until": until, "history": [*a.history, a.basis],
+                "basis": f"{a.basis}; raised to {until.date().isoformat()} by the legal minimum: {floor.describe()}"}),
+                _events(f"record:{a.record_id}", f"floor:{floor.id}", action="retention.floor.apply"))
+        return True
 
     async def _store_batch(self, items: list[BatchItem], as_of: datetime, actor: Principal) -> DispositionBatch:
         batch = DispositionBatch(id=str(uuid.uuid4()), status=BatchStatus.open, as_of=as_of, created_at=utcnow(),
@@ -596,6 +690,13 @@ class RetentionService:
             if item.decision in (Decision.reject, Decision.extend):
                 raise ItemDecided(f"{item.reference} was already {item.decision.value}ed; it left the batch")
             item = item.model_copy(deep=True)
+            stored = await self._record_repo.get(item.record_id)
+            bound = await self._binding_floor(stored) if stored is not None else None
+            if d.decision is Decision.approve and bound is not None and bound[1] > now:
+                raise legal_floors.refuse_before(bound[0], bound[1], item.reference, "approving its disposal now")
+            if d.decision is Decision.extend and bound is not None and d.until is not None and d.until < bound[1]:
+                raise legal_floors.refuse_before(bound[0], bound[1], item.reference,
+                                                 f"extending only until {d.until.date().isoformat()}")
             if d.decision is Decision.approve:
                 if actor.name in item.approvers:
                     if len(item.approvers) < self._approvals_needed(batch):
@@ -615,6 +716,8 @@ class RetentionService:
                     until, why = d.until, f"extended by {actor.name} on {now.date()} until {d.until.date()}: {d.reason}"
                 else:
                     until = max(now, item.retain_until) + periods.parse_period(self.policy.review_period)
+                    if bound is not None:
+                        until = max(until, bound[1])
                     why = (f"disposition rejected by {actor.name} on {now.date()}: {d.reason}; "
                            f"reviewed again from {until.date()}")
                 assignments.append(a.model_copy(update={"retain_until": until, "batch_id": None, "basis": f"{a.basis}; {why}",
@@ -739,6 +842,11 @@ class RetentionService:
         if assignment is not None and (assignment.retain_until is None or assignment.retain_until > now):
             # Never a day early: a date moved by an extension or a re-application since the sweep.
             await self._keep(batch.id, item, "not due at execution", assignment)
+            return
+        bound = await self._binding_floor(stored)
+        if bound is not None and bound[1] > now:  # a floor declared after the decision binds too
+            await self._keep(batch.id, item, f"the legal minimum keeps it until {bound[1].date()}: {bound[0].describe()}",
+                             assignment)
             return
         tombstone = self._tombstones.get(item.record_id) if stored.destroyed_at is not None else None
         if tombstone is None:

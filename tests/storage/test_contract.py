@@ -445,6 +445,30 @@ def test_retention_repository_basics(open_storage):
     run(main)
 
 
+def test_retention_floors_are_kept_once_per_key_and_removed_once(open_storage):
+    from records.retention.floors import RetentionFloor
+
+    async def main():
+        storage = open_storage()
+        repo = storage.retention
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        floor = RetentionFloor(id="f1", key="plugin:p:Consultations", kinds=[Kind.consultation], minimum_period="P3Y",
+                               origin="plugin:p", citation="SPEC §2.5", created_at=now, created_by="plugin:p")
+        assert await repo.add_floor(floor, [_event("retention.floor.seed")])
+        assert not await repo.add_floor(floor.model_copy(update={"id": "f2"}))  # same key: seeded once
+        later = floor.model_copy(update={"id": "f3", "key": "f3", "created_at": now + timedelta(seconds=1)})
+        assert await repo.add_floor(later)
+        assert [f.id for f in await repo.floors()] == ["f1", "f3"]
+        removed = floor.model_copy(update={"removed_at": now, "removed_by": "admin", "removal_reason": "repealed"})
+        assert await repo.remove_floor(removed) and not await repo.remove_floor(removed)
+        assert not await repo.add_floor(floor.model_copy(update={"id": "f4"}))  # a removed floor is not seeded again
+        reopened = await repo.floors()
+        assert reopened[0].removed_by == "admin" and reopened[0].citation == "SPEC §2.5" and reopened[1].active
+        await storage.close()
+
+    run(main)
+
+
 def test_audit_log_orders_by_number_past_a_digit_boundary(open_storage):
     """9 < 10 < 54: some wire-compatible servers order an integer `_id` as text, which once made the
     latest checkpoint look older than a published one and stopped every seal."""

@@ -369,11 +369,24 @@ class DestructionCertificateDocument(Document):
         indexes = [IndexModel([("batch_id", ASCENDING)], name="certificates_by_batch_unique", unique=True)]
 
 
+class RetentionFloorDocument(Document):
+    id: str  # type: ignore[assignment]
+    key: str
+    created_at: str
+    removed: bool
+    doc: dict[str, Any]
+
+    class Settings:
+        name = "retention_floors"
+        indexes = [IndexModel([("key", ASCENDING)], name="floors_key_unique", unique=True),
+                   IndexModel([("created_at", ASCENDING), ("key", ASCENDING)], name="floors_by_created")]
+
+
 DOCUMENTS: list[type[Document]] = [
     RecordDocument, DeadlineDocument, DataKeyDocument, TokenDocument, SequenceDocument,
     AuditEventDocument, AuditNodeDocument, AuditCheckpointDocument, LeaseDocument,
     PluginInstallDocument, PluginDisabledBuiltinDocument, TrustedKeyDocument,
     RetentionScheduleDocument, RetentionAssignmentDocument, RetentionEventDocument, LegalHoldDocument,
     LegalHoldItemDocument, DispositionBatchDocument, DispositionItemDocument, TombstoneDocument,
-    DestructionCertificateDocument,
+    DestructionCertificateDocument, RetentionFloorDocument,
 ]

@@ -25,6 +25,7 @@ from records.retention.models import (
     RetentionSchedule,
     Tombstone,
 )
+from records.retention.floors import RetentionFloor
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
 
@@ -69,6 +70,11 @@ def item_doc(batch_id: str, position: int, item: BatchItem) -> dict[str, Any]:
             "record_id": item.record_id, "state": item.state.value, "doc": _json(item)}
 
 
+def floor_doc(floor: RetentionFloor) -> dict[str, Any]:
+    return {"_id": floor.id, "key": floor.key, "created_at": to_text(floor.created_at),
+            "removed": floor.removed_at is not None, "doc": _json(floor)}
+
+
 def batch_header(batch: DispositionBatch) -> dict[str, Any]:
     return _json(batch.model_copy(update={"items": [], "progress": None}))
 
@@ -81,6 +87,7 @@ class MongoRetentionRepository:
         self._holds, self._hold_items = c("legal_holds"), c("legal_hold_items")
         self._batches, self._items = c("disposition_batches"), c("disposition_items")
         self._tombstones, self._certificates = c("tombstones"), c("destruction_certificates")
+        self._floors = c("retention_floors")
 
     async def _write(self, fn: Callable[[Any], Awaitable[T]], events: Sequence[AuditEventDraft]) -> T:
         """``fn(session)`` and, unless it returns False, the audit ``events``, in one transaction."""
@@ -147,6 +154,34 @@ class MongoRetentionRepository:
         rows = await self._db.read(
             lambda: self._schedules.find({"latest": True}).sort([("name", 1), ("schedule_id", 1)]).to_list())
         return [RetentionSchedule.model_validate(r["doc"]) for r in rows]
+
+    # --- floors --------------------------------------------------------------------------------
+
+    async def add_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
+        from pymongo.errors import DuplicateKeyError
+
+        async def insert(session: Any) -> bool:
+            if await self._floors.find_one({"key": floor.key}, {"_id": 1}, session=session):
+                return False
+            await self._floors.insert_one(floor_doc(floor), session=session)
+            return True
+
+        try:
+            return await self._write(insert, events)
+        except DuplicateKeyError:  # a concurrent seed stored the same key first
+            return False
+
+    async def floors(self) -> list[RetentionFloor]:
+        rows = await self._db.read(lambda: self._floors.find({}).sort([("created_at", 1), ("key", 1)]).to_list())
+        return [RetentionFloor.model_validate(r["doc"]) for r in rows]
+
+    async def remove_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
+        async def update(session: Any) -> bool:
+            result = await self._floors.update_one({"_id": floor.id, "removed": False},
+                                                   {"$set": {"removed": True, "doc": _json(floor)}}, session=session)
+            return result.modified_count == 1
+
+        return await self._write(update, events)
 
     # --- assignments ---------------------------------------------------------------------------
 

@@ -284,6 +284,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX data_keys_doomed ON data_keys (record_id) WHERE doomed_at IS NOT NULL
         """,
     ),
+    (
+        9,
+        "retention floors",
+        """
+        -- Legal minimum retention (records.retention.floors). A removed floor stays, with who removed
+        -- it and why, and its key keeps a plugin's floor from being seeded again.
+        CREATE TABLE retention_floors (
+            id         TEXT PRIMARY KEY,
+            key        TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            removed_at TEXT,
+            doc        TEXT NOT NULL
+        ) STRICT
+        """,
+    ),
 ]
 
 

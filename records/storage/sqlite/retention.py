@@ -24,6 +24,7 @@ from records.retention.models import (
     RetentionSchedule,
     Tombstone,
 )
+from records.retention.floors import RetentionFloor
 from records.storage.sqlite.audit import insert_events
 from records.storage.sqlite.database import Database
 
@@ -132,6 +133,30 @@ class SqliteRetentionRepository:
             "SELECT doc FROM retention_schedules s WHERE version = (SELECT max(version) FROM retention_schedules"
             " WHERE id = s.id) ORDER BY name, id").fetchall())
         return [RetentionSchedule.model_validate_json(r[0]) for r in rows]
+
+    # --- floors --------------------------------------------------------------------------------
+
+    async def add_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
+        def insert(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("INSERT OR IGNORE INTO retention_floors (id, key, created_at, removed_at, doc)"
+                               " VALUES (?, ?, ?, ?, ?)", (floor.id, floor.key, to_text(floor.created_at),
+                                                           _t(floor.removed_at), floor.model_dump_json()))
+            return cur.rowcount == 1
+
+        return await self._write(insert, events)
+
+    async def floors(self) -> list[RetentionFloor]:
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT doc FROM retention_floors ORDER BY created_at, key").fetchall())
+        return [RetentionFloor.model_validate_json(r[0]) for r in rows]
+
+    async def remove_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE retention_floors SET removed_at = ?, doc = ? WHERE id = ? AND removed_at IS NULL",
+                               (_t(floor.removed_at), floor.model_dump_json(), floor.id))
+            return cur.rowcount == 1
+
+        return await self._write(update, events)
 
     # --- assignments ---------------------------------------------------------------------------
 
