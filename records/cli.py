@@ -133,6 +133,10 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1, where every client of the default
+        # bind comes from; the app's ClientAddressMiddleware believes RECORDS_TRUSTED_PROXIES only.
+        proxy_headers=False,
+        forwarded_allow_ips=[],
     )
     uvicorn_server = uvicorn.Server(config)  # Config configures logging; filters go on afterwards
     access_log.install()

@@ -81,6 +81,8 @@ class RecordsSettings(BaseSettings):
     auth_failure_window_seconds: float = Field(
         60.0, gt=0, le=86400, description="The sliding window over which failed authentications are counted."
     )
+    trusted_proxies: str = Field(
+        "", description="Reverse proxies whose `X-Forwarded-For` names the client: IP addresses or CIDR networks, comma-separated (none by default).")
     audit_lock_publish_seconds: float = Field(
         300.0, gt=0, le=86400,
         description="How often a checkpoint is also written to the Object Lock bucket (S3 blobs only).")
@@ -151,6 +153,21 @@ class RecordsSettings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(Role.__members__)}")
         return ",".join(names)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        from records.api.client_address import parse_proxies
+
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        parse_proxies(entries)
+        return ",".join(entries)
+
+    def proxy_networks(self):  # type: ignore[no-untyped-def]
+        """``RECORDS_TRUSTED_PROXIES`` as ``ipaddress`` networks."""
+        from records.api.client_address import parse_proxies
+
+        return parse_proxies(self.names("trusted_proxies"))
 
     def roles(self, field: str) -> frozenset[Role]:
         return frozenset(Role(n) for n in getattr(self, field).split(",") if n)

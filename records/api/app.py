@@ -29,6 +29,7 @@ from records.api.records import RecordController
 from records.api.retention import RecordRetentionController, RetentionController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
+from records.api.client_address import ClientAddressMiddleware
 from records.api.tokens import MeController, TokenController
 from records.api.metrics import MetricController, ServiceLevelController
 from records.api.plugins import PluginController, TrustedKeyController
@@ -109,8 +110,10 @@ class RecordsApp(InitPluginProtocol):
              MetricController, ServiceLevelController]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
+        # The client address first: the audit trail, the throttle and the access log read it.
         app_config.middleware.extend(
-            [AuditMiddleware(), DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]
+            [ClientAddressMiddleware(self.settings.proxy_networks()), AuditMiddleware(),
+             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.before_send.append(add_security_headers)  # every response, unknown routes included

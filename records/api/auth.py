@@ -13,7 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from records.api.security import AuthFailureThrottle, client_address
+from records.api.security import AuthFailureThrottle, client_address, failure_keys
 from records.audit import trail as audit_trail
 from records.errors import NotAuthenticated, NotPermitted, ValidationFailed
 from records.roles import Principal, Role
@@ -25,18 +25,25 @@ PUBLIC_PATH_PATTERNS = [r"^/health$", r"^/schema(/|$)"]
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         throttle: AuthFailureThrottle = connection.app.state.auth_throttle
-        client = client_address(connection.scope)
-        throttle.check(client)  # a throttled client's token is not even looked at
         try:
             principal = await self._principal(connection)
         except NotAuthenticated:
-            throttle.failed(client)
+            # Only a failing attempt meets the throttle: a valid token is never refused because
+            # others (behind the same proxy, or guessing) failed.
+            keys = failure_keys(client_address(connection.scope), self._presented(connection))
+            throttle.check(*keys)
+            throttle.failed(*keys)
             raise
         if (trail := audit_trail.current()) is not None:
             trail.actor, trail.role = principal.name, principal.role.value
             if trail.purpose_too_long:
                 raise ValidationFailed("X-Purpose may be at most 500 characters", field="X-Purpose")
         return AuthenticationResult(user=principal, auth=None)
+
+    @staticmethod
+    def _presented(connection: ASGIConnection) -> str | None:
+        scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+        return secret.strip() or None if scheme.lower() == "bearer" else None
 
     @staticmethod
     async def _principal(connection: ASGIConnection) -> Principal:

@@ -2,12 +2,14 @@
 throttling of clients that keep failing to authenticate.
 
 Tokens are 256-bit secrets, so guessing one is hopeless; the throttle exists so that a client
-hammering the API with bad credentials (credential stuffing, a misconfigured script) costs it
-a 429 instead of a token lookup, an audit event and a log line per attempt.
+hammering the API with bad credentials (credential stuffing, a misconfigured script) is slowed
+to 429s. It counts failures per client address and per presented token prefix, and refuses only
+failing attempts: a valid token always gets in, so no one can lock others out by failing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import OrderedDict, deque
@@ -61,54 +63,76 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
 
 
 # Bounds the throttle's memory whatever the number of addresses attacking at once; when full, the
-# client whose last failure is oldest is forgotten first.
+# key whose last failure is oldest is forgotten first.
 MAX_TRACKED_CLIENTS = 100_000
+# How much of a presented token names its "family" for the throttle: the prefix and 8 characters,
+# enough to tell one script's stale token from another's, far too little to help guess one.
+TOKEN_PREFIX_LENGTH = 12
+
+
+def failure_keys(client: str | None, secret: str | None) -> list[str]:
+    """What a failed authentication counts against: the client's address (when there is a valid
+    one) and the presented token's prefix (hashed: the throttle keeps no part of a secret)."""
+    keys = [f"address:{client or 'unknown'}"]  # no valid address: such clients share one count
+    if secret:
+        digest = hashlib.sha256(secret[:TOKEN_PREFIX_LENGTH].encode("utf-8", "replace")).hexdigest()[:32]
+        keys.append(f"token:{digest}")
+    return keys
 
 
 class AuthFailureThrottle:
-    """Sliding window of failed authentications per client address.
+    """Sliding window of failed authentications per key (a client address, a token prefix).
 
-    A client with ``limit`` failures within the last ``window`` seconds is refused (429, with
-    ``Retry-After``) until the oldest of them leaves the window; refused attempts do not count,
-    so a client that waits gets back in. One per server process, in memory: a restart forgets.
+    A key with ``limit`` failures within the last ``window`` seconds makes further *failing*
+    attempts under it get 429 (with ``Retry-After``) instead of 401 until the oldest failure
+    leaves the window; refused attempts do not count, so a client that waits gets back in. A valid
+    token is never refused: failures of others (behind one proxy, one NAT) cannot lock it out.
+    One per server process, in memory: a restart forgets.
     """
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.window, self._clock = limit, window, clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def _recent(self, client: str, now: float) -> deque[float] | None:
-        failures = self._failures.get(client)
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        failures = self._failures.get(key)
         if failures is None:
             return None
         while failures and failures[0] <= now - self.window:
             failures.popleft()
         if not failures:
-            del self._failures[client]
+            del self._failures[key]
             return None
         return failures
 
-    def check(self, client: str) -> None:
-        """Raises ``TooManyAuthFailures`` if ``client`` may not try to authenticate now."""
+    def check(self, *keys: str) -> None:
+        """Raises ``TooManyAuthFailures`` if any of ``keys`` has used up its failures."""
         now = self._clock()
-        failures = self._recent(client, now)
-        if failures is not None and len(failures) >= self.limit:
-            retry_after = max(1, math.ceil(failures[0] + self.window - now))
+        waits = []
+        for key in keys:
+            failures = self._recent(key, now)
+            if failures is not None and len(failures) >= self.limit:
+                waits.append(max(1, math.ceil(failures[0] + self.window - now)))
+        if waits:
+            retry_after = max(waits)
             raise TooManyAuthFailures(
-                f"too many failed authentications from this address; retry in {retry_after} s", retry_after=retry_after
+                f"too many failed authentications from this address or with this token; retry in {retry_after} s",
+                retry_after=retry_after,
             )
 
-    def failed(self, client: str) -> None:
+    def failed(self, *keys: str) -> None:
         now = self._clock()
-        failures = self._recent(client, now)
-        if failures is None:
-            failures = self._failures[client] = deque(maxlen=self.limit)
-        failures.append(now)
-        self._failures.move_to_end(client)
+        for key in keys:
+            failures = self._recent(key, now)
+            if failures is None:
+                failures = self._failures[key] = deque(maxlen=self.limit)
+            failures.append(now)
+            self._failures.move_to_end(key)
         while len(self._failures) > MAX_TRACKED_CLIENTS:
             self._failures.popitem(last=False)
 
 
-def client_address(scope: Scope | dict[str, Any]) -> str:
+def client_address(scope: Scope | dict[str, Any]) -> str | None:
+    """The client's address as ``ClientAddressMiddleware`` resolved it; None when not an IP."""
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    return str(client[0]) if client else None

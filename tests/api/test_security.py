@@ -60,10 +60,8 @@ def test_repeated_auth_failures_get_429_with_retry_after(throttled, clock):
     assert refused.headers["content-type"].startswith(PROBLEM)
     assert refused.json()["code"] == "too_many_auth_failures"
     assert refused.headers["retry-after"] == "50"  # the first failure leaves the window 60 s after it
-    # While throttled, even a good token is not looked at: the address must wait.
-    good = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-    assert good.status_code == 429 and good.json()["code"] == "too_many_auth_failures"
-    assert int(good.headers["retry-after"]) == 50
+    # A good token from the same address is never refused: others' failures cannot lock it out.
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_throttle_lifts_when_failures_leave_the_window(throttled, clock):
