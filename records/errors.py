@@ -111,6 +111,17 @@ class TokenNameTaken(Conflict):
     title = "Token name in use"
 
 
+class TokenNameRetired(Conflict):
+    """A name once given to a token, now revoked, stays that person's: the access log and the
+    ownership of files name tokens by name, so a second holder would be taken for the first."""
+
+    code = "token_name_retired"
+    title = "Token name retired"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a token named {name!r} was issued before and revoked; a name is never reissued, pick another")
+
+
 class LastAdminToken(Conflict):
     code = "last_admin_token"
     title = "Last admin token"

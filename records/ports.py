@@ -120,7 +120,9 @@ class DataKeyRepository(Protocol):
 
 class TokenRepository(Protocol):
     async def add(self, token: ApiToken, events: Sequence[AuditEventDraft] = ()) -> None:
-        """Raises ``TokenNameTaken`` when an unrevoked token has the same name. ``events`` commit with it."""
+        """Raises ``TokenNameTaken`` when an unrevoked token has the same name, ``TokenNameRetired``
+        when a revoked one had it (a name is a person for the installation's life). ``events``
+        commit with it."""
 
     async def by_secret_hash(self, secret_hash: str) -> ApiToken | None:
         """The unrevoked token with this hash, if any."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from records.errors import Conflict, NotFound, TokenNameTaken
+from records.errors import Conflict, NotFound, TokenNameRetired, TokenNameTaken
 from records.crypto.envelope import WrappedDataKey
 from records.models import Channel, Kind, RecordQuery, Urgency
 from records.ports import ApiToken, Storage
@@ -192,7 +192,9 @@ def test_tokens(open_storage):
         assert await storage.tokens.revoke("alice", now)
         assert not await storage.tokens.revoke("alice", now)
         assert await storage.tokens.by_secret_hash("h1") is None
-        await storage.tokens.add(ApiToken(name="alice", role=Role.admin, secret_hash="h2", created_at=now))
+        with pytest.raises(TokenNameRetired):  # a name is one holder for the installation's life
+            await storage.tokens.add(ApiToken(name="alice", role=Role.admin, secret_hash="h2", created_at=now))
+        await storage.tokens.add(ApiToken(name="alice2", role=Role.admin, secret_hash="h2", created_at=now))
         assert [t.role for t in await storage.tokens.list()] == [Role.admin]
         assert len(await storage.tokens.list(include_revoked=True)) == 2
         await storage.close()

@@ -146,6 +146,7 @@ class TokenDocument(Document):
             IndexModel([("name_slot", ASCENDING)], name="tokens_active_name_unique", unique=True),
             IndexModel([("revoked_at", ASCENDING), ("role", ASCENDING)], name="tokens_by_state_role"),
             IndexModel([("created_at", ASCENDING), ("name", ASCENDING)], name="tokens_by_created"),
+            IndexModel([("name", ASCENDING)], name="tokens_by_name"),  # a name, once used, is never reissued
         ]
 
 

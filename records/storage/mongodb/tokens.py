@@ -8,7 +8,7 @@ from typing import Any
 
 from records.audit.events import AuditEventDraft
 from records.clock import parse_text, to_text
-from records.errors import LastAdminToken, TokenNameTaken
+from records.errors import LastAdminToken, TokenNameRetired, TokenNameTaken
 from records.ports import ApiToken
 from records.roles import Role
 from records.storage.mongodb.audit import insert_events
@@ -39,13 +39,20 @@ class MongoTokenRepository:
                                  created_at=to_text(token.created_at), name_slot=f"active:{token.name}")
 
         async def insert(session: Any) -> None:
+            # Any token ever named so, revoked or not, keeps the name. Two concurrent first uses of
+            # a name both pass this read; the unique active slot then refuses one of them.
+            used = await self._db.collection("api_tokens").find_one({"name": token.name}, session=session)
+            if used is not None:
+                if used.get("revoked_at") is None:
+                    raise TokenNameTaken(f"a token named {token.name!r} exists; pick another name")
+                raise TokenNameRetired(token.name)
             await document.insert(session=session)
             await insert_events(self._db, list(events), session)
 
         try:
             await self._db.transaction(insert)
         except DuplicateKeyError:
-            raise TokenNameTaken(f"a token named {token.name!r} exists; revoke it first or pick another name") from None
+            raise TokenNameTaken(f"a token named {token.name!r} exists; pick another name") from None
 
     async def by_secret_hash(self, secret_hash: str) -> ApiToken | None:
         found = await self._db.read(

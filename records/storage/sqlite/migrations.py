@@ -299,6 +299,19 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) STRICT
         """,
     ),
+    (
+        10,
+        "token names for life",
+        """
+        -- Every name ever given to a token: a revoked token's name is never reissued, so events and
+        -- file ownership that name a token always mean one holder.
+        CREATE TABLE token_names (
+            name            TEXT PRIMARY KEY,
+            first_issued_at TEXT NOT NULL
+        ) STRICT;
+        INSERT INTO token_names (name, first_issued_at) SELECT name, min(created_at) FROM api_tokens GROUP BY name
+        """,
+    ),
 ]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from records.audit.events import AuditEventDraft
 from records.clock import to_text
 from records.storage.sqlite.audit import insert_events
-from records.errors import LastAdminToken, TokenNameTaken
+from records.errors import LastAdminToken, TokenNameRetired, TokenNameTaken
 from records.ports import ApiToken
 from records.roles import Role
 from records.storage.sqlite.database import Database
@@ -37,12 +37,17 @@ class SqliteTokenRepository:
     async def add(self, token: ApiToken, events: Sequence[AuditEventDraft] = ()) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(
-                    "INSERT INTO api_tokens (secret_hash, name, role, created_at) VALUES (?, ?, ?, ?)",
-                    (token.secret_hash, token.name, token.role.value, to_text(token.created_at)),
-                )
+                conn.execute("INSERT INTO token_names (name, first_issued_at) VALUES (?, ?)",
+                             (token.name, to_text(token.created_at)))
             except sqlite3.IntegrityError:
-                raise TokenNameTaken(f"a token named {token.name!r} exists; revoke it first or pick another name") from None
+                active = conn.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (token.name,)).fetchone()
+                if active:
+                    raise TokenNameTaken(f"a token named {token.name!r} exists; pick another name") from None
+                raise TokenNameRetired(token.name) from None
+            conn.execute(
+                "INSERT INTO api_tokens (secret_hash, name, role, created_at) VALUES (?, ?, ?, ?)",
+                (token.secret_hash, token.name, token.role.value, to_text(token.created_at)),
+            )
             insert_events(conn, list(events))
 
         await self._db.run(self._db.transaction(insert))
