@@ -15,13 +15,13 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.pydantic import PydanticPlugin
 
 from records import __version__
 from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware, configure_roles
+from records.api.docs import OfflineSwaggerRenderPlugin, docs_assets, front_page
 from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.security import AuthFailureThrottle, add_security_headers
@@ -105,7 +105,7 @@ class RecordsApp(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
-            [health, RecordController, RecordRetentionController, RetentionController, TokenController, MeController,
+            [health, front_page, docs_assets, RecordController, RecordRetentionController, RetentionController, TokenController, MeController,
              AuditController, WorkflowController, ClassificationController, TrustedKeyController, PluginController,
              MetricController, ServiceLevelController]
         )
@@ -129,7 +129,7 @@ class RecordsApp(InitPluginProtocol):
             version=__version__,
             description=API_DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=[OfflineSwaggerRenderPlugin()],
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", description="API token")}
             ),

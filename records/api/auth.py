@@ -18,8 +18,9 @@ from records.audit import trail as audit_trail
 from records.errors import NotAuthenticated, NotPermitted, ValidationFailed
 from records.roles import Principal, Role
 
-# Paths anyone may reach: liveness and the API description (anchored, so /healthz is not public).
-PUBLIC_PATH_PATTERNS = [r"^/health$", r"^/schema(/|$)"]
+# Paths anyone may reach: liveness, the API description and its docs, the front page (anchored,
+# so /healthz is not public).
+PUBLIC_PATH_PATTERNS = [r"^/health$", r"^/schema(/|$)", r"^/$"]
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):

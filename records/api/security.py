@@ -22,15 +22,16 @@ from records.errors import TooManyAuthFailures
 
 # Responses of the API proper: JSON and attachment bytes, never a page to render or frame.
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# The interactive docs (/schema/swagger, /schema for Scalar) are HTML pages whose scripts and
-# styles come from jsDelivr and inline <script> blocks that litestar writes; they fetch the
-# OpenAPI document and try requests on this origin only.
+# The interactive docs (/schema, /schema/swagger) are HTML pages whose scripts, styles and images
+# are served from the package (records/api/static): nothing loads from another host. Swagger UI
+# sets style attributes, hence 'unsafe-inline' for styles only; it fetches the OpenAPI document
+# and tries requests on this origin only.
 DOCS_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "img-src 'self' data: https://cdn.jsdelivr.net; "
-    "font-src 'self' data: https://cdn.jsdelivr.net https://fonts.gstatic.com https://fonts.scalar.com; "
+    "script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "font-src 'self' data:; "
     "connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )

@@ -397,7 +397,7 @@ def test_the_route_walk_catches_unpolicied_routes_and_role_drift(settings: Any) 
 def test_routes_outside_api_are_only_the_public_ones(app: Litestar) -> None:
     # Outside /api nothing is guarded: anything there must be one of the public paths.
     outside = {(m, p) for m, p, _ in _handlers(app) if not p.startswith("/api/")}
-    unexpected = {(m, p) for m, p in outside if not (p == "/health" or p == "/schema" or p.startswith("/schema/"))}
+    unexpected = {(m, p) for m, p in outside if not (p in ("/", "/health", "/schema") or p.startswith("/schema/"))}
     assert unexpected == set()
     assert ("GET", "/health") in outside
 
