@@ -50,22 +50,23 @@ class PluginRegistries:
 
 
 def build_registries(plugins: pluggy.PluginManager, settings: RecordsSettings) -> PluginRegistries:
-    workflows = _workflows(plugins)
+    workflows = _workflows(plugins, settings)
     try:
         calendars = CalendarRegistry.from_plugins(plugins.hook, settings.business_calendar, settings.holiday_file)
-        service_levels = ServiceLevels.from_plugins(plugins.hook, calendars, settings.service_level_limits)
+        service_levels = ServiceLevels.from_plugins(plugins.hook, calendars, settings.service_level_limits,
+                                                    settings.plugin_settings)
     except ValueError as exc:  # a plugin built an invalid ServiceLevel
         raise InvalidConfiguration(f"service-level plugins: {exc}") from None
     try:
         schemes = SchemeRegistry.from_plugins(plugins.hook)
     except ValueError as exc:
         raise InvalidConfiguration(f"classification plugins: {exc}") from None
-    return PluginRegistries(workflows, service_levels, _metrics(plugins), schemes)
+    return PluginRegistries(workflows, service_levels, _metrics(plugins, settings), schemes)
 
 
-def _metrics(plugins: pluggy.PluginManager) -> MetricRegistry:
+def _metrics(plugins: pluggy.PluginManager, settings: RecordsSettings) -> MetricRegistry:
     try:
-        return MetricRegistry.from_plugins(plugins.hook)
+        return MetricRegistry.from_plugins(plugins.hook, settings.metric_targets, settings.plugin_settings)
     except ValueError as exc:  # a plugin built an invalid Metric
         raise InvalidConfiguration(f"metric plugins: {exc}") from None
 from records.retention.registry import registered_schedules, retention_policy
@@ -80,9 +81,9 @@ def _transfer_hook(plugins: pluggy.PluginManager):  # type: ignore[no-untyped-de
     return lambda **kw: plugins.hook.records_deliver_transfer(**kw)
 
 
-def _workflows(plugins: pluggy.PluginManager) -> WorkflowRegistry:
+def _workflows(plugins: pluggy.PluginManager, settings: RecordsSettings) -> WorkflowRegistry:
     try:
-        return WorkflowRegistry.from_plugins(plugins.hook)
+        return WorkflowRegistry.from_plugins(plugins.hook, settings.plugin_settings)
     except ValueError as exc:
         raise InvalidConfiguration(f"workflow plugins: {exc}") from None
 

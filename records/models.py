@@ -149,12 +149,49 @@ class Customer(Strict):
 
 
 class Incident(Strict):
-    """What an emergency file describes: a service incident or outage (SPEC §6, §5.1)."""
+    """What an emergency file describes: a service incident or outage (SPEC §6, §5.1).
+
+    Its start, end and the service type it took down are what service availability (SPEC §4.1)
+    is computed from; the free-text fields stay sealed with the file."""
 
     started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = Field(None, description="When the service was restored; unset while it is down.")
+    service_type: ServiceType | None = Field(None, description="The service the outage took down (SPEC §3.1 types).")
     affected_area: Line | None = None
     affected_services: list[Line] = Field(default_factory=list, max_length=50)
     customers_affected: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Incident:
+        if self.ended_at is not None and (self.started_at is None or self.ended_at < self.started_at):
+            raise ValueError("incident.ended_at needs incident.started_at, and must not be before it")
+        return self
+
+
+class DeliveryConfirmationIn(Strict):
+    """The customer's signed acceptance of a delivery (SPEC §4.2.3 "验收确认单")."""
+
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]*$")] = Field(
+        description="The signed confirmation: its document number, or the id of the attachment that holds it.")
+    confirmed_at: UtcDatetime | None = Field(None, description="When the customer signed; defaults to now.")
+
+
+class DeliveryConfirmation(BaseModel):
+    reference: str
+    confirmed_at: datetime
+    recorded_by: str
+
+
+class Delivery(BaseModel):
+    """Governance facts of a delivery's acceptance (SPEC §4.2): kept in clear, counted by metrics.
+
+    The attempts themselves are on the timeline: each entry into the acceptance test, and each
+    failed test with the note that says why."""
+
+    failed_attempts: int = Field(0, description="Acceptance tests failed so far (each led to rectification).")
+    accepted_at: datetime | None = Field(None, description="When an acceptance test passed.")
+    confirmation: DeliveryConfirmation | None = Field(None, description="The customer's signed confirmation.")
 
 
 class FeedbackIn(Strict):
@@ -237,7 +274,7 @@ class _RecordFields(Strict):
         return list(dict.fromkeys(value)) if value is not None else None
 
 
-WORK_ORDER_ONLY = ("service_type", "deadline", "feedback_required")
+WORK_ORDER_ONLY = ("service_type", "deadline", "feedback_required", "delivery_confirmation")
 EMERGENCY_ONLY = ("incident",)
 
 
@@ -286,6 +323,11 @@ class RecordPatch(_RecordFields):
     result: Text | None = Field(None, description="The outcome given to the customer.")
     feedback: FeedbackIn | None = Field(None, description="The customer's feedback on the result.")
     owner: TokenName | None = Field(None, description="Reassign the file (supervisor, admin).")
+    service_failed: bool | None = Field(
+        None, description="Set by the handler: the service itself failed the customer (counts in the service error "
+                          "rate, SPEC §4.1).")
+    delivery_confirmation: DeliveryConfirmationIn | None = Field(
+        None, description="Work orders that deliver: the customer's signed acceptance (SPEC §4.2.3).")
 
     @model_validator(mode="after")
     def _something_to_change(self) -> RecordPatch:
@@ -357,6 +399,8 @@ class Record(BaseModel):
     deadline: datetime | None = None
     feedback_required: bool | None = None
     incident: Incident | None = None
+    service_failed: bool | None = Field(None, description="The service itself failed the customer (SPEC §4.1).")
+    delivery: Delivery | None = Field(None, description="Work orders that deliver: acceptance (SPEC §4.2).")
     received_at: datetime
     created_at: datetime
     updated_at: datetime

@@ -89,6 +89,11 @@ class RecordRepository(Protocol):
         """The metric's numerator and denominator per period (or one bucket when not grouped),
         computed by the store's own aggregation, periods in ascending order."""
 
+    async def outages(self, start: datetime, end: datetime, service_type: str | None = None) -> list[tuple[datetime, datetime | None]]:
+        """(start, end) of the outages emergency files record that overlap [start, end), of one
+        service type when given; end None while the service is still down. Destroyed files count:
+        the window is a governance fact, not personal data."""
+
     async def claim_breaches(
         self, now: datetime, limit: int, events: Callable[[list[BreachClaim]], Sequence[AuditEventDraft]]
     ) -> list[BreachClaim]:

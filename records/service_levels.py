@@ -1,7 +1,9 @@
 """Service levels: the time limits a file must meet, and its deadlines under them.
 
 Policies come from plugins (``records_register_service_levels``); the core only computes.
-Every clock starts at the file's ``received_at``. A deadline is met when the file enters one of
+A clock starts at the file's ``received_at``, or, for a level with ``starts_on`` (feedback after
+a delivery, SPEC §4.3), at its first entry into one of those stages: until then the file has no
+such deadline. A deadline is met when the file enters one of
 the policy's ``met_on`` stages; deadlines are recomputed at filing, at every amendment and at
 every stage entry, so a change of urgency moves the file under the policy that now applies.
 Operators change a limit without code through ``RECORDS_SERVICE_LEVEL_LIMITS``
@@ -34,6 +36,7 @@ class ServiceLevel(BaseModel):
     source: str | None = Field(None, description="Where the limit comes from, e.g. 'SPEC §2.2'.")
     kinds: list[Kind]
     met_on: list[str] = Field(description="Stages whose entry meets the deadline.")
+    starts_on: list[str] | None = Field(None, description="Stages whose first entry starts the clock; default: receipt.")
     limit: timedelta | None = None
     working_days: int | None = Field(None, ge=0, le=365)
     calendar: str | None = Field(None, description="Business calendar for working days; default: RECORDS_BUSINESS_CALENDAR.")
@@ -62,15 +65,28 @@ def parse_limit(text: str) -> dict[str, object]:
         raise ValueError(f"{text!r} is neither an ISO 8601 duration such as PT10M nor working days such as 2wd") from None
 
 
+def clock_start(policy: ServiceLevel, record: Record, now: datetime, entered_stage: bool) -> datetime | None:
+    """When the policy's clock started for the file: its receipt, or its first entry into one of
+    ``starts_on`` (None: not yet, so no deadline)."""
+    if policy.starts_on is None:
+        return record.received_at
+    entered = next((e.at for e in record.timeline if e.event == "transitioned" and e.detail.get("to") in policy.starts_on), None)
+    if entered is None and entered_stage and record.status in policy.starts_on:
+        entered = now
+    return entered
+
+
 @dataclass
 class ServiceLevels:
     policies: dict[str, ServiceLevel] = field(default_factory=dict)
     calendars: CalendarRegistry = field(default_factory=CalendarRegistry)
 
     @classmethod
-    def from_plugins(cls, hook, calendars: CalendarRegistry, overrides: dict[str, str] | None = None) -> ServiceLevels:  # type: ignore[no-untyped-def]
+    def from_plugins(cls, hook, calendars: CalendarRegistry, overrides: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+                     plugin_settings: dict[str, dict] | None = None) -> ServiceLevels:
         levels = cls(calendars=calendars)
-        hook.records_register_service_levels(register=lambda p: levels.policies.setdefault(p.name, p))
+        hook.records_register_service_levels(register=lambda p: levels.policies.setdefault(p.name, p),
+                                             plugin_settings=plugin_settings or {})
         for name, text in (overrides or {}).items():
             policy = levels.policies.get(name)
             if policy is None:
@@ -102,7 +118,10 @@ class ServiceLevels:
         for policy in self.policies.values():
             if not policy.covers(record):
                 continue
-            due_at, calendar, fallback = self.due(policy, record.received_at)
+            started = clock_start(policy, record, now, entered_stage)
+            if started is None:
+                continue
+            due_at, calendar, fallback = self.due(policy, started)
             met_at = previous[policy.name].met_at if policy.name in previous else None
             if met_at is None:
                 # A policy the file newly falls under (say its urgency was raised) counts as met

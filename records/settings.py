@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -104,6 +105,14 @@ class RecordsSettings(BaseSettings):
     service_level_limits: dict[str, str] = Field(
         {},
         description='Override limits by service level: `{"response_general": "PT10M", "result_feedback": "3wd"}`.',
+    )
+    metric_targets: dict[str, str] = Field(
+        {},
+        description='Switch metric targets by name: `{"satisfaction_rate": ">= 85%"}` (SPEC §4.1, §5.2 beside §1.3).',
+    )
+    plugin_settings: dict[str, dict[str, Any]] = Field(
+        {},
+        description='Settings of plugins, by section: `{"telecom": {"delivering_service_types": ["network"]}}`.',
     )
     due_soon_seconds: int = Field(3600, ge=1, le=30 * 86400, description="How close to due a deadline is `?sla=due_soon`.")
     sla_check_seconds: float = Field(

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from records.models import Channel, Complexity, Deadline, Direction, Kind, NoteType, ServiceType, TimelineEvent, Urgency
+from records.models import Channel, Complexity, Deadline, Delivery, Direction, Kind, NoteType, ServiceType, TimelineEvent, Urgency
 
 
 class StoredNote(BaseModel):
@@ -34,6 +34,17 @@ class StoredAttachment(BaseModel):
 class StoredFeedback(BaseModel):
     satisfaction: int
     given_at: datetime
+
+
+class IncidentWindow(BaseModel):
+    """An emergency's outage as governance counts it (SPEC §4.1 availability): times and the
+    service type only, in clear, so availability is computed without opening a file and still
+    counts after the file is destroyed. The incident's free text stays sealed."""
+
+    started_at: datetime
+    ended_at: datetime | None = None
+    service_type: ServiceType | None = None
+    customers_affected: int | None = None
 
 
 class StoredRecord(BaseModel):
@@ -69,3 +80,6 @@ class StoredRecord(BaseModel):
     archived_by: str | None = None
     deadlines: list[Deadline] = Field(default_factory=list)
     destroyed_at: datetime | None = None
+    service_failed: bool | None = None
+    delivery: Delivery | None = None
+    incident_window: IncidentWindow | None = None

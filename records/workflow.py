@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import BaseModel, Field, model_serializer, model_validator
 
-from records.models import Kind, Record
+from records.models import Delivery, Kind, Record
 from records.roles import Principal, Role
 
 ARCHIVED = "archived"
@@ -32,6 +33,7 @@ class Transition(BaseModel):
     to: str
     roles: list[Role]
     guards: list[str] = Field(default_factory=list)
+    requires_note: bool = Field(False, description="The mover must say why (`note`): a failed acceptance, a rejection.")
 
     model_config = {"populate_by_name": True}
 
@@ -43,11 +45,20 @@ class Transition(BaseModel):
         return data
 
 
+class Acceptance(BaseModel):
+    """Which stages end an acceptance test (SPEC §4.2.3): entering ``passed`` records the
+    acceptance on the file, entering ``failed`` counts a failed attempt."""
+
+    passed: str
+    failed: str
+
+
 class Workflow(BaseModel):
     kind: Kind
     initial: str
     stages: list[Stage]
     transitions: list[Transition]
+    acceptance: Acceptance | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Workflow:
@@ -61,10 +72,27 @@ class Workflow(BaseModel):
         for t in self.transitions:
             if t.from_ not in names or t.to not in names:
                 raise ValueError(f"workflow for {self.kind}: transition {t.from_}→{t.to} names an unknown stage")
+        if self.acceptance is not None and not {self.acceptance.passed, self.acceptance.failed} <= set(names):
+            raise ValueError(f"workflow for {self.kind}: acceptance names a stage that is not one")
         return self
 
     def transition(self, from_: str, to: str) -> Transition | None:
         return next((t for t in self.transitions if t.from_ == from_ and t.to == to), None)
+
+
+def accepted_or_failed(delivery: Delivery | None, acceptance: Acceptance, entered: str, now: datetime) -> Delivery | None:
+    """A file's delivery facts after it entered stage ``entered`` at ``now``: a pass records when
+    it was accepted; a failure counts an attempt and voids the confirmation, which belonged to the
+    attempt that failed (a redelivery needs the customer's signature again)."""
+    if entered not in (acceptance.passed, acceptance.failed):
+        return delivery
+    updated = (delivery or Delivery()).model_copy(deep=True)
+    if entered == acceptance.passed:
+        updated.accepted_at = now
+    else:
+        updated.failed_attempts += 1
+        updated.confirmation = None
+    return updated
 
 
 @dataclass
@@ -78,7 +106,7 @@ class WorkflowRegistry:
         return self.workflows[kind]
 
     @classmethod
-    def from_plugins(cls, hook) -> WorkflowRegistry:  # type: ignore[no-untyped-def]
+    def from_plugins(cls, hook, plugin_settings: dict[str, dict] | None = None) -> WorkflowRegistry:  # type: ignore[no-untyped-def]
         registry = cls()
 
         # pluggy calls the most recently registered plugins first and built-ins (trylast) last,
@@ -89,7 +117,7 @@ class WorkflowRegistry:
         def add_guard(name: str, guard: Guard) -> None:
             registry.guards.setdefault(name, guard)
 
-        hook.records_register_guards(register=add_guard)
+        hook.records_register_guards(register=add_guard, plugin_settings=plugin_settings or {})
         hook.records_register_workflows(register=add_workflow)
         missing = [k.value for k in Kind if k not in registry.workflows]
         if missing:

@@ -511,7 +511,7 @@ def test_a_plugin_that_fails_to_import_is_listed_failed_and_the_service_starts(s
     with running(settings) as service:
         agent = service.login(Role.agent, "alice")
         assert agent.post("/api/v1/records", json=record_body()).status_code == 201
-        assert len(agent.get("/api/v1/metrics").json()["items"]) == 8
+        assert len(agent.get("/api/v1/metrics").json()["items"]) == 12
         listed = service.plugins()
     broken = listed["broken_import"]
     assert broken["status"] == "failed"

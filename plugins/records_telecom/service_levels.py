@@ -16,11 +16,16 @@ alternative without code (e.g. ``{"response_general": "PT10M"}`` for §1.3's 10 
 | major_completion | 72 h | archived | §3.1, §3.3 "major issue completed" |
 | emergency_processing | 12 h | feedback | §3.3 "processing: emergency" |
 | review_confirmation | 48 h | the result stage, complex files | §3.3 "review and confirmation" |
+| delivery_feedback_response | 24 h from the passed acceptance | processed (the customer's feedback answered) | §4.3 |
+| delivery_feedback_handling | 72 h from the passed acceptance | feedback_given (handled, fed back) | §4.3 |
+| delivery_follow_up | 5 working days from feedback given | followed_up | §4.4 (no figure in the source: the operator's, by setting) |
 
 Emergencies are excepted from the response limits (§1.3, §4.1). The §3.1/§3.3 "service response
 24 h" and "major issue response 48 h" are looser than the §2.2 response limits that already
 cover the same files, so they are not separate deadlines. The §4.3 "feedback after delivery"
-limits (24 h / 72 h) concern delivery acceptance (§4.2), which is not a kind of file here.
+limits start when a delivering work order's acceptance test passes (§4.2.3), and §4.4's
+follow-up when its feedback is given; the specification sets no figure for the follow-up, so
+five working days is a default to change with ``RECORDS_SERVICE_LEVEL_LIMITS``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,16 @@ def records_register_service_levels(register) -> None:  # type: ignore[no-untype
                           applies=lambda r: r.urgency is Urgency.major))
     register(ServiceLevel(name="emergency_processing", title="Processing, emergency", source="SPEC §3.3",
                           kinds=[Kind.emergency], met_on=["feedback"], limit=timedelta(hours=12)))
+    register(ServiceLevel(name="delivery_feedback_response", title="Feedback after delivery answered", source="SPEC §4.3",
+                          kinds=[Kind.work_order], starts_on=["delivery_passed"], met_on=["processed"],
+                          limit=timedelta(hours=24)))
+    register(ServiceLevel(name="delivery_feedback_handling", title="Feedback after delivery handled", source="SPEC §4.3",
+                          kinds=[Kind.work_order], starts_on=["delivery_passed"], met_on=["feedback_given"],
+                          limit=timedelta(hours=72)))
+    register(ServiceLevel(name="delivery_follow_up", title="Follow-up after delivery",
+                          source="SPEC §4.4 (no figure given: the operator's)", kinds=[Kind.work_order],
+                          starts_on=["feedback_given"], met_on=["followed_up"], working_days=5,
+                          applies=lambda r: r.delivery is not None and r.delivery.accepted_at is not None))
     register(ServiceLevel(name="review_confirmation", title="Review and confirmation, complex file", source="SPEC §3.3",
                           kinds=ALL_BUT_EMERGENCY, met_on=RESULT_STAGE, limit=timedelta(hours=48),
                           applies=lambda r: r.complexity is Complexity.complex and r.urgency is not Urgency.major))

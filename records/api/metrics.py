@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from records.api.auth import admits
 from records.api.problems import problem_responses
 from records.metrics import MetricSummary, MetricValues, Period
-from records.models import Channel, Kind
+from records.models import Channel, Kind, ServiceType
 from records.roles import Role
 from records.services.metrics import render_svg
 
@@ -69,9 +69,12 @@ class MetricController(Controller):
         kind: FromQuery[Kind | None] = None,
         channel: FromQuery[Channel | None] = None,
         group_by: FromQuery[Period | None] = None,
+        service_type: Annotated[ServiceType | None, QueryParameter(
+            description="Availability metrics: outages of this service type only.")] = None,
         format: Annotated[Literal["json", "svg"], QueryParameter(description="`svg` for a chart.")] = "json",
     ) -> Response[MetricValues] | Response[bytes]:
-        values = await request.app.state.metric_service.compute(metric, received_from, received_to, kind, channel, group_by)
+        values = await request.app.state.metric_service.compute(metric, received_from, received_to, kind, channel, group_by,
+                                                                service_type)
         if format == "svg":
             return Response(render_svg(values), media_type="image/svg+xml")
         return Response(values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from records.crypto.blind_index import BlindIndex
 from records.crypto.envelope import DataKey
 from records.models import Attachment, Customer, Feedback, Incident, Note, PersonalData, Record
-from records.stored import StoredAttachment, StoredFeedback, StoredNote, StoredRecord
+from records.stored import IncidentWindow, StoredAttachment, StoredFeedback, StoredNote, StoredRecord
 
 # Top-level text fields sealed when present.
 SEALED_TEXT = ("subject", "description", "needs", "result")
@@ -19,7 +19,15 @@ CLEAR = (
     "id", "kind", "reference", "status", "version", "owner", "created_by", "channel", "urgency", "complexity",
     "classification", "service_type", "deadline", "feedback_required", "received_at", "created_at",
     "updated_at", "result_at", "timeline", "archived_at", "archived_by", "deadlines", "destroyed_at",
+    "service_failed", "delivery",
 )
+
+
+def incident_window(incident: Incident | None) -> IncidentWindow | None:
+    if incident is None or incident.started_at is None:
+        return None
+    return IncidentWindow(started_at=incident.started_at, ended_at=incident.ended_at,
+                          service_type=incident.service_type, customers_affected=incident.customers_affected)
 
 
 class RecordSealer:
@@ -65,6 +73,7 @@ class RecordSealer:
             sealed=sealed,
             customer_phone_index=self.index.phone(record.customer.phone),
             customer_account_index=self.index.account(record.customer.account),
+            incident_window=incident_window(record.incident),
         )
 
     def open(self, stored: StoredRecord, key: DataKey | None) -> Record:

@@ -6,7 +6,7 @@ documents each one with an example (a test fails when a hook is missing there).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from records.plugins import hookspec
 
@@ -50,7 +50,7 @@ def records_register_workflows(register: Callable[[Workflow], None]) -> None:
 
 
 @hookspec
-def records_register_guards(register: Callable[[str, Guard], None]) -> None:
+def records_register_guards(register: Callable[[str, Guard], None], plugin_settings: dict[str, dict[str, Any]]) -> None:
     """Register transition guards: call ``register(name, guard)`` for each.
 
     A guard is ``guard(record, transition, actor) -> str | None``: None lets the transition
@@ -58,6 +58,8 @@ def records_register_guards(register: Callable[[str, Guard], None]) -> None:
     guards in their transitions' ``guards``. Called once when an installation opens, before
     ``records_register_workflows``. A guard that raises fails the transition with an error
     naming the plugin.
+    ``plugin_settings`` is ``RECORDS_PLUGIN_SETTINGS``: a dict of sections by name; read your own
+    section (and take the argument only if you need it: pluggy passes what a hook asks for).
     """
 
 
@@ -93,21 +95,27 @@ def records_register_calendars(register: Callable[[BusinessCalendar], None]) -> 
 
 
 @hookspec
-def records_register_service_levels(register: Callable[[ServiceLevel], None]) -> None:
+def records_register_service_levels(register: Callable[[ServiceLevel], None], plugin_settings: dict[str, dict[str, Any]]) -> None:
     """Register service levels (time limits): call ``register(ServiceLevel(...))`` for each.
 
     Each gives the kinds it covers, an optional ``applies(record)`` condition, a limit in elapsed
-    time or working days, and the stages whose entry meets it. Clocks start at ``received_at``.
+    time or working days, and the stages whose entry meets it. Clocks start at ``received_at``,
+    or at the file's first entry into one of ``starts_on`` when the level gives them.
     First registration of a name wins; ``RECORDS_SERVICE_LEVEL_LIMITS`` overrides limits by name.
+    ``plugin_settings`` is ``RECORDS_PLUGIN_SETTINGS``: a dict of sections by name; read your own
+    section (and take the argument only if you need it: pluggy passes what a hook asks for).
     """
 
 
 @hookspec
-def records_register_metrics(register: Callable[[Metric], None]) -> None:
+def records_register_metrics(register: Callable[[Metric], None], plugin_settings: dict[str, dict[str, Any]]) -> None:
     """Register evaluation metrics: call ``register(Metric(...))`` for each.
 
-    A metric is a declaration (criteria for its denominator and numerator, a target) that the
-    store computes with its own aggregate queries. First registration of a name wins.
+    A metric is a declaration (criteria for its denominator and numerator, a target and the
+    alternatives its source gives) that the store computes with its own aggregate queries.
+    First registration of a name wins; ``RECORDS_METRIC_TARGETS`` switches targets by name.
+    ``plugin_settings`` is ``RECORDS_PLUGIN_SETTINGS``: a dict of sections by name; read your own
+    section (and take the argument only if you need it: pluggy passes what a hook asks for).
     """
 
 

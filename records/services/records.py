@@ -39,6 +39,9 @@ from records.models import (
     REFERENCE_PREFIX,
     Attachment,
     Customer,
+    Delivery,
+    DeliveryConfirmation,
+    DeliveryConfirmationIn,
     Feedback,
     Note,
     NoteIn,
@@ -51,7 +54,7 @@ from records.models import (
     TransitionIn,
     check_kind_fields,
 )
-from records.workflow import ARCHIVED, WorkflowRegistry
+from records.workflow import ARCHIVED, WorkflowRegistry, accepted_or_failed
 from records.audit.events import AuditEventDraft, Outcome
 from records.lifecycle import LifecycleEvent, Notifier
 from records.ports import BreachClaim
@@ -401,7 +404,7 @@ class RecordService:
                 current_version=record.version,
             )
         now = utcnow()
-        changes = patch.model_dump(exclude_unset=True, exclude={"customer", "feedback", "owner", "result"})
+        changes = patch.model_dump(exclude_unset=True, exclude={"customer", "feedback", "owner", "result", "delivery_confirmation"})
         updated = record.model_copy(deep=True)
         changed: list[str] = []
         events: list[TimelineEvent] = []
@@ -425,6 +428,10 @@ class RecordService:
                     at=now, actor=actor.name, event="feedback_recorded", detail={"satisfaction": patch.feedback.satisfaction}
                 )
             )
+        if patch.delivery_confirmation is not None:
+            updated.delivery = self._confirmed_delivery(record, patch.delivery_confirmation, now, actor)
+            events.append(TimelineEvent(at=now, actor=actor.name, event="delivery_confirmed",
+                                        detail={"reference": patch.delivery_confirmation.reference}))
         if patch.owner is not None and patch.owner != record.owner:
             updated.owner = patch.owner
             events.append(
@@ -450,6 +457,21 @@ class RecordService:
         committed()
         self._notify("amended", updated, actor.name, fields=sorted(changed))
         return self._policy.present(updated, actor)
+
+    def _confirmed_delivery(self, record: Record, data: DeliveryConfirmationIn, now: datetime, actor: Principal) -> Delivery:
+        """The customer's signed acceptance, recorded while the delivery is in its acceptance test
+        (SPEC §4.2.3): the stage from which the workflow's ``acceptance.passed`` can be entered."""
+        acceptance = self.workflows.for_kind(record.kind).acceptance
+        workflow = self.workflows.for_kind(record.kind)
+        if acceptance is None or workflow.transition(record.status, acceptance.passed) is None:
+            raise InvalidInput("the customer's confirmation is recorded during the delivery's acceptance test; "
+                               f"this file is in stage {record.status!r}", field="delivery_confirmation")
+        confirmed_at = data.confirmed_at or now
+        if confirmed_at > now:
+            raise InvalidInput("delivery_confirmation.confirmed_at is in the future", field="delivery_confirmation")
+        delivery = (record.delivery or Delivery()).model_copy(deep=True)
+        delivery.confirmation = DeliveryConfirmation(reference=data.reference, confirmed_at=confirmed_at, recorded_by=actor.name)
+        return delivery
 
     async def add_note(self, record_id: str, data: NoteIn, actor: Principal) -> Note:
         if actor.role not in FILE_RECORDS:
@@ -586,16 +608,22 @@ class RecordService:
                 raise PluginFailed(f"plugin {guard.__module__} failed: {failure}") from None
             if reason:
                 raise TransitionRefused(f"{move.from_} → {move.to}: {reason}", field="to")
+        if move.requires_note and not data.note:
+            raise TransitionRefused(f"{move.from_} → {move.to}: say why in `note`", field="note")
         if expected_version is not None and expected_version != record.version:
             raise VersionConflict(f"record is at version {record.version}, not {expected_version}",
                                   current_version=record.version)
         now = utcnow()
         updated = record.model_copy(deep=True)
         updated.status = move.to
-        updated.timeline.append(TimelineEvent(at=now, actor=actor.name, event="transitioned",
-                                              detail={"from": move.from_, "to": move.to}))
+        detail: dict[str, object] = {"from": move.from_, "to": move.to}
         if data.note:
-            updated.notes.append(Note(text=data.note, id=str(uuid.uuid4()), at=now, author=actor.name))
+            note = Note(text=data.note, id=str(uuid.uuid4()), at=now, author=actor.name)
+            updated.notes.append(note)
+            detail["note_id"] = note.id  # the reason stays sealed in the note; the timeline points at it
+        updated.timeline.append(TimelineEvent(at=now, actor=actor.name, event="transitioned", detail=detail))
+        if workflow.acceptance is not None:
+            updated.delivery = accepted_or_failed(updated.delivery, workflow.acceptance, move.to, now)
         if move.to == ARCHIVED:
             updated.archived_at, updated.archived_by = now, actor.name
         updated.deadlines = self.service_levels.deadlines(updated, now, entered_stage=True)

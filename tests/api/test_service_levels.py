@@ -312,6 +312,7 @@ def test_service_levels_are_listed(agent, plugin_manager):
     assert set(levels) == {
         "response_general", "response_urgent", "response_major", "registration", "work_order_tracking",
         "result_feedback", "major_processing", "major_completion", "review_confirmation", "emergency_processing",
+        "delivery_feedback_response", "delivery_feedback_handling", "delivery_follow_up",
     }
     assert levels["response_general"]["limit_seconds"] == 20 * 60
     assert levels["response_urgent"]["limit_seconds"] == 10 * 60

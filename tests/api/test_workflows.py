@@ -21,6 +21,9 @@ PATHS = {
 }
 
 
+DELIVERY = ["delivery_preparation", "acceptance_test", "delivery_passed", "delivery_failed", "rectification", "followed_up"]
+
+
 def move(who, record_id, to, **extra):
     return who.post(f"/api/v1/records/{record_id}/transitions", json={"to": to, **extra})
 
@@ -49,9 +52,12 @@ def test_each_kind_goes_through_its_whole_workflow(kind, agent, archivist):
         record = response.json()
         assert record["status"] == to
         assert record["timeline"][-1]["event"] == "transitioned"
-        assert record["timeline"][-1]["detail"] == {"from": PATHS[kind][PATHS[kind].index(to) - 1], "to": to}
+        detail = record["timeline"][-1]["detail"]
+        assert {k: v for k, v in detail.items() if k != "note_id"} == {"from": PATHS[kind][PATHS[kind].index(to) - 1], "to": to}
     assert record["archived_at"] is not None and record["archived_by"] == "ada"
     assert record["notes"][-1]["text"] == "archived after feedback"
+    # The move's reason is its note: the timeline points at it (the text itself stays sealed in the note).
+    assert record["timeline"][-1]["detail"]["note_id"] == record["notes"][-1]["id"]
     # Archived: the content is a record now; only annotations may be added.
     stale = agent.patch(f"/api/v1/records/{record['id']}", json={"subject": "rewrite history"},
                         headers={"If-Match": f'"{record["version"]}"'})
@@ -114,10 +120,21 @@ def test_workflows_are_listed(agent):
     assert set(by_kind) == set(PATHS)
     for kind, path in PATHS.items():
         workflow = by_kind[kind]
+        stages = path if kind != "work_order" else path[:-1] + DELIVERY + ["archived"]
         assert workflow["initial"] == path[0]
-        assert [s["name"] for s in workflow["stages"]] == path
-        assert [s["final"] for s in workflow["stages"]] == [False] * (len(path) - 1) + [True]
-        assert {(t["from"], t["to"]) for t in workflow["transitions"]} == set(zip(path, path[1:], strict=False))
+        assert [s["name"] for s in workflow["stages"]] == stages
+        assert [s["final"] for s in workflow["stages"]] == [False] * (len(stages) - 1) + [True]
+        moves = {(t["from"], t["to"]) for t in workflow["transitions"]}
+        assert moves >= set(zip(path, path[1:], strict=False))
+        if kind == "work_order":  # SPEC §4.2: acceptance, and a failed test leads back through rectification
+            assert moves - set(zip(path, path[1:], strict=False)) == {
+                ("processing", "delivery_preparation"), ("delivery_preparation", "acceptance_test"),
+                ("acceptance_test", "delivery_passed"), ("acceptance_test", "delivery_failed"),
+                ("delivery_failed", "rectification"), ("rectification", "delivery_preparation"),
+                ("delivery_passed", "processed"), ("feedback_given", "followed_up"), ("followed_up", "archived")}
+            assert workflow["acceptance"] == {"passed": "delivery_passed", "failed": "delivery_failed"}
+        else:
+            assert moves == set(zip(path, path[1:], strict=False))
     complaint = {(t["from"], t["to"]): t for t in by_kind["complaint"]["transitions"]}
     assert complaint[("feedback", "archived")]["guards"] == ["has_feedback"]
     assert set(complaint[("feedback", "archived")]["roles"]) == {"archivist", "supervisor", "admin"}

@@ -46,6 +46,11 @@ def conditions(c: Criteria, now: str) -> list[dict[str, Any]]:
     if c.kept_by_first_owner is not None:
         same = {"$eq": ["$owner", "$created_by"]}
         found.append(same if c.kept_by_first_owner else {"$not": [same]})
+    for flag, true_when in ((c.service_failed, {"$eq": [{"$ifNull": ["$service_failed", False]}, True]}),
+                            (c.delivery_accepted, _is_set("$delivery_accepted_at")),
+                            (c.delivery_first_time, {"$eq": [{"$ifNull": ["$delivery_failures", 0]}, 0]})):
+        if flag is not None:
+            found.append(true_when if flag else {"$not": [true_when]})
     if c.deadline_settled is not None:
         settled = {"$or": [_is_set("$deadlines.met_at"), {"$lt": ["$deadlines.due_at", _literal(now)]}]}
         found.append(settled if c.deadline_settled else {"$not": [settled]})
@@ -94,3 +99,17 @@ def metric_pipeline(metric: Metric, query: MetricQuery) -> list[dict[str, Any]]:
     pipeline.append({"$group": {"_id": PERIODS[query.group_by], "numerator": counted, "denominator": total}})
     pipeline.append({"$sort": {"_id": 1}})
     return pipeline
+
+
+def outage_filter(start: str, end: str, service_type: str | None) -> dict[str, Any]:
+    """Outages recorded on emergency files that overlap [start, end), open ones (no end) included."""
+    # One condition per clause under $and, and a boolean for "still down": wire-compatible
+    # servers differ on several operators in one field's document and on matching null.
+    clauses: list[dict[str, Any]] = [
+        {"incident_started_at": {"$type": "string"}},
+        {"incident_started_at": {"$lt": end}},
+        {"$or": [{"incident_open": True}, {"incident_ended_at": {"$gt": start}}]},
+    ]
+    if service_type is not None:
+        clauses.append({"incident_service": service_type})
+    return {"$and": clauses}

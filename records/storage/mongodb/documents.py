@@ -51,6 +51,14 @@ class RecordDocument(Document):
     result_at: str | None = None
     archived_at: str | None = None
     destroyed_at: str | None = None
+    # Governance facts the SPEC §4.1/§4.2 metrics count (delivery acceptance, service failures, outages).
+    service_failed: bool | None = None
+    delivery_failures: int | None = None
+    delivery_accepted_at: str | None = None
+    incident_started_at: str | None = None
+    incident_ended_at: str | None = None
+    incident_open: bool = False  # an outage with no end yet: a boolean, because matching null is unreliable
+    incident_service: str | None = None
     # Metric helpers: periods as labels and times as microseconds, so the pipeline needs no date operators.
     received_day: str
     received_week: str
@@ -87,6 +95,7 @@ class RecordDocument(Document):
             IndexModel([("kind", ASCENDING), ("received_at", ASCENDING)], name="records_by_kind_received"),
             IndexModel([("deadlines.open", ASCENDING), ("deadlines.due_at", ASCENDING)], name="records_by_open_deadline"),
             IndexModel([("deadlines.late", ASCENDING)], name="records_by_late_deadline"),
+            IndexModel([("incident_started_at", ASCENDING)], name="records_by_incident"),
             # Retention's reconciliation: archived, undestroyed records by id, a page at a time.
             IndexModel([("status", ASCENDING), ("destroyed_at", ASCENDING), ("record_id", ASCENDING)],
                        name="records_by_status_id"),

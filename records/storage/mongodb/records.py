@@ -14,7 +14,7 @@ from records.errors import Conflict
 from records.metrics import Metric, MetricBucket, MetricQuery
 from records.models import RecordQuery, SlaState
 from records.ports import BreachClaim
-from records.storage.mongodb.aggregates import metric_pipeline
+from records.storage.mongodb.aggregates import metric_pipeline, outage_filter
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
 from records.storage.mongodb.documents import DataKeyDocument, DeadlineState, RecordDocument
@@ -43,6 +43,14 @@ def record_document(record: StoredRecord) -> RecordDocument:
         created_at=to_text(record.created_at), received_at=to_text(record.received_at),
         updated_at=to_text(record.updated_at), result_at=_text(record.result_at),
         archived_at=_text(record.archived_at), destroyed_at=_text(record.destroyed_at),
+        service_failed=record.service_failed,
+        delivery_failures=record.delivery.failed_attempts if record.delivery else None,
+        delivery_accepted_at=_text(record.delivery.accepted_at) if record.delivery else None,
+        incident_started_at=_text(record.incident_window.started_at) if record.incident_window else None,
+        incident_ended_at=_text(record.incident_window.ended_at) if record.incident_window else None,
+        incident_open=record.incident_window is not None and record.incident_window.ended_at is None,
+        incident_service=(record.incident_window.service_type.value
+                          if record.incident_window and record.incident_window.service_type else None),
         received_day=received.date().isoformat(), received_week=monday.isoformat(),
         received_month=received.strftime("%Y-%m"), received_us=micros(received), created_us=micros(record.created_at),
         result_us=micros(record.result_at) if record.result_at else None,
@@ -172,6 +180,17 @@ class MongoRecordRepository:
         pipeline = metric_pipeline(metric, query)
         rows = await self._db.read(lambda: self._aggregate(pipeline))
         return [bucket(row["_id"], float(row["numerator"] or 0), int(row["denominator"] or 0)) for row in rows]
+
+    async def outages(self, start: datetime, end: datetime, service_type: str | None = None) -> list[tuple[datetime, datetime | None]]:
+        where = outage_filter(to_text(start), to_text(end), service_type)
+        fields = {"incident_started_at": 1, "incident_ended_at": 1}
+
+        async def found() -> list[dict[str, Any]]:
+            return await self._db.collection("records").find(where, fields).to_list()
+
+        rows = await self._db.read(found)
+        return [(parse_text(r["incident_started_at"]), parse_text(r["incident_ended_at"]) if r.get("incident_ended_at") else None)
+                for r in rows]
 
     async def _aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cursor = await self._db.collection("records").aggregate(pipeline)

@@ -42,6 +42,11 @@ def _conditions(c: Criteria, now: str) -> tuple[list[str], list[object]]:
         args.append(c.satisfaction_at_least)
     if c.kept_by_first_owner is not None:
         sql.append("r.owner = r.created_by" if c.kept_by_first_owner else "r.owner <> r.created_by")
+    for flag, true_when in ((c.service_failed, "COALESCE(r.service_failed, 0) = 1"),
+                            (c.delivery_accepted, "r.delivery_accepted_at IS NOT NULL"),
+                            (c.delivery_first_time, "COALESCE(r.delivery_failures, 0) = 0")):
+        if flag is not None:
+            sql.append(true_when if flag else f"NOT ({true_when})")
     if c.deadline_settled is not None:
         settled = "(d.met_at IS NOT NULL OR d.due_at < ?)"
         sql.append(settled if c.deadline_settled else f"NOT {settled}")
@@ -91,3 +96,14 @@ def aggregate_sql(metric: Metric, query: MetricQuery) -> tuple[str, list[object]
 
 def bucket_rows(rows: list[tuple]) -> list[MetricBucket]:
     return [bucket(period, float(numerator or 0), int(denominator or 0)) for period, numerator, denominator in rows]
+
+
+def outage_sql(start: str, end: str, service_type: str | None) -> tuple[str, list[object]]:
+    """Outages recorded on emergency files that overlap [start, end), open ones (no end) included."""
+    sql = ("SELECT incident_started_at, incident_ended_at FROM records WHERE incident_started_at IS NOT NULL"
+           " AND incident_started_at < ? AND (incident_ended_at IS NULL OR incident_ended_at > ?)")
+    args: list[object] = [end, start]
+    if service_type is not None:
+        sql += " AND incident_service = ?"
+        args.append(service_type)
+    return sql, args

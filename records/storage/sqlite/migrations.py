@@ -312,6 +312,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         INSERT INTO token_names (name, first_issued_at) SELECT name, min(created_at) FROM api_tokens GROUP BY name
         """,
     ),
+    (
+        11,
+        "delivery acceptance, service failures and outages for the SPEC §4.1 and §4.2 metrics",
+        """
+        -- Governance facts in clear, as the metrics' aggregates read them. Files written before
+        -- this have none: their incidents were sealed whole, and they gain the columns on their
+        -- next change.
+        ALTER TABLE records ADD COLUMN service_failed INTEGER;
+        ALTER TABLE records ADD COLUMN delivery_failures INTEGER;
+        ALTER TABLE records ADD COLUMN delivery_accepted_at TEXT;
+        ALTER TABLE records ADD COLUMN incident_started_at TEXT;
+        ALTER TABLE records ADD COLUMN incident_ended_at TEXT;
+        ALTER TABLE records ADD COLUMN incident_service TEXT;
+        CREATE INDEX records_by_incident ON records (incident_started_at) WHERE incident_started_at IS NOT NULL
+        """,
+    ),
 ]
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from records.clock import to_text, utcnow
 from records.errors import Conflict
 from records.metrics import Metric, MetricBucket, MetricQuery
-from records.storage.sqlite.aggregates import aggregate_sql, bucket_rows
+from records.storage.sqlite.aggregates import aggregate_sql, bucket_rows, outage_sql
 
 from records.audit.events import AuditEventDraft
 from records.models import RecordQuery, SlaState
@@ -25,7 +25,8 @@ from records.storage.sqlite.database import Database
 _COLUMNS = (
     "id, kind, reference, status, channel, urgency, owner, created_at, received_at, updated_at, version,"
     " customer_phone_idx, customer_account_idx, destroyed_at, created_by, complexity, satisfaction, result_at,"
-    " archived_at, doc"
+    " archived_at, service_failed, delivery_failures, delivery_accepted_at, incident_started_at, incident_ended_at,"
+    " incident_service, doc"
 )
 _SETS = ", ".join(f"{c.strip()}=?" for c in _COLUMNS.split(",")[1:])
 
@@ -55,8 +56,19 @@ def _row(record: StoredRecord) -> tuple:
         record.feedback.satisfaction if record.feedback else None,
         _text(record.result_at),
         _text(record.archived_at),
+        None if record.service_failed is None else int(record.service_failed),
+        record.delivery.failed_attempts if record.delivery else None,
+        _text(record.delivery.accepted_at) if record.delivery else None,
+        *_incident_columns(record),
         record.model_dump_json(),
     )
+
+
+def _incident_columns(record: StoredRecord) -> tuple[str | None, str | None, str | None]:
+    window = record.incident_window
+    if window is None:
+        return None, None, None
+    return to_text(window.started_at), _text(window.ended_at), window.service_type.value if window.service_type else None
 
 
 def _set_deadlines(conn: sqlite3.Connection, record: StoredRecord) -> None:
@@ -204,6 +216,11 @@ class SqliteRecordRepository:
         sql, args = aggregate_sql(metric, query)
         rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
         return bucket_rows(rows)
+
+    async def outages(self, start: datetime, end: datetime, service_type: str | None = None) -> list[tuple[datetime, datetime | None]]:
+        sql, args = outage_sql(to_text(start), to_text(end), service_type)
+        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        return [(parse_text(s), parse_text(e) if e else None) for s, e in rows]
 
     async def claim_breaches(self, now: datetime, limit: int, events: Callable[[list[BreachClaim]], Sequence[AuditEventDraft]]) -> list[BreachClaim]:
         """Mark up to ``limit`` breached deadlines not reported yet as reported, with their audit
