@@ -143,6 +143,7 @@ class MetricBucket(BaseModel):
 class MetricValues(BaseModel):
     name: str
     title: str
+    title_zh: str | None = None
     measure: Measure
     target: Target | None
     group_by: Period | None

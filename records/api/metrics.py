@@ -14,7 +14,7 @@ from records.api.problems import problem_responses
 from records.metrics import MetricSummary, MetricValues, Period
 from records.models import Channel, Kind, ServiceType
 from records.roles import Role
-from records.services.metrics import render_svg
+from records.charts import chart_text, metric_svg
 
 # Metrics are aggregates: no personal data, useful to everyone who runs or oversees the service.
 METRIC_READERS = frozenset({Role.admin, Role.supervisor, Role.archivist, Role.compliance_officer, Role.agent})
@@ -53,7 +53,7 @@ class MetricController(Controller):
     @get("/{metric:str}", operation_id="getMetric", summary="A metric's values over files received in a period",
          description=(
              "Numerator, denominator and value per period of `received_at` (UTC days; weeks start on Monday), and in "
-             "total, with the plugin's target. `from` is included, `to` excluded. `format=svg` draws the series."
+             "total, with the plugin's target. `from` is included, `to` excluded. `format=svg` draws the series (rates on a 0–100% axis, the target dashed; `lang=zh` in Chinese)."
          ),
          responses={**problem_responses(400, 401, 403, 404, 422)}, **admits(METRIC_READERS, audit="metric.read"))
     async def get_metric(
@@ -72,11 +72,12 @@ class MetricController(Controller):
         service_type: Annotated[ServiceType | None, QueryParameter(
             description="Availability metrics: outages of this service type only.")] = None,
         format: Annotated[Literal["json", "svg"], QueryParameter(description="`svg` for a chart.")] = "json",
+        lang: Annotated[Literal["en", "zh"], QueryParameter(description="The chart's language.")] = "en",
     ) -> Response[MetricValues] | Response[bytes]:
         values = await request.app.state.metric_service.compute(metric, received_from, received_to, kind, channel, group_by,
                                                                 service_type)
         if format == "svg":
-            return Response(render_svg(values), media_type="image/svg+xml")
+            return Response(metric_svg(values, chart_text(values, lang, values.title_zh)), media_type="image/svg+xml")
         return Response(values)
 
 

@@ -1,9 +1,8 @@
-"""Computing evaluation metrics over the store, and drawing them."""
+"""Computing evaluation metrics over the store (``records.charts`` draws them)."""
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime, time
 
 from records.clock import as_utc, utcnow
@@ -23,7 +22,6 @@ from records.models import Channel, Kind, ServiceType
 from records.ports import RecordRepository
 
 
-SCRIPT = re.compile(rb"<script\b.*?</script\s*>", re.DOTALL | re.IGNORECASE)
 
 
 def _bound(value: str | date | datetime | None, field: str) -> datetime | None:
@@ -68,7 +66,7 @@ class MetricService:
             values = await self._records.aggregate(metric, query)
         total = bucket(None, math.fsum(v.numerator for v in values), sum(v.denominator for v in values))
         return MetricValues(
-            name=metric.name, title=metric.title, measure=metric.measure, target=metric.target, group_by=group_by,
+            name=metric.name, title=metric.title, title_zh=metric.title_zh, measure=metric.measure, target=metric.target, group_by=group_by,
             received_from=start, received_to=end, kind=kind, channel=channel, service_type=service_type,
             values=values if group_by else [],
             total=total, meets_target=metric.target.met_by(total.value) if metric.target else None,
@@ -87,22 +85,3 @@ class MetricService:
         outages = await self._records.outages(query.received_from, end,
                                               query.service_type.value if query.service_type else None)
         return availability_buckets(outages, query.received_from, end, query.now, query.group_by)
-
-
-def render_svg(values: MetricValues) -> bytes:
-    """A line chart of the series, with the target as a second line when there is one."""
-    # pygal builds the SVG document and escapes every label; no external script is linked (js=[]).
-    import pygal  # imported here: only charts need it
-
-    chart = pygal.Line(js=[], show_legend=values.target is not None, x_label_rotation=30, width=800, height=400,
-                       title=values.title, explicit_size=True, print_values=False, disable_xml_declaration=False)
-    series = values.values or [values.total.model_copy(update={"period": "total"})]
-    chart.x_labels = [b.period or "" for b in series]
-    percent = values.measure.value in ("share", "availability")
-    chart.value_formatter = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.1f} h")
-    chart.add(values.title, [b.value for b in series])
-    if values.target is not None:
-        chart.add(f"target {values.target.comparison} {values.target.value:g}", [values.target.value] * len(series))
-    # pygal inlines a <script> with its tooltip configuration even with js=[]: the chart is a
-    # picture, served from the API's origin, so it goes.
-    return SCRIPT.sub(b"", chart.render())

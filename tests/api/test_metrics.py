@@ -25,6 +25,8 @@ Deadlines (response_general, result_feedback, major_completion stretched to 400 
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -354,7 +356,21 @@ def test_svg_chart(data):
     text = response.text
     assert "<svg" in text
     assert "2026-09" in text and "2026-10" in text  # the periods label the x axis
-    assert "Customer satisfaction rate" in text
+    assert "Customer satisfaction rate" in text and "…" not in text  # the legend is never truncated
+    # A rate is read on the whole scale: the axis runs from 0% to 100%, and the target is its own line.
+    labels = re.findall(r'<text[^>]*class="[^"]*"[^>]*>([0-9.]+%)</text>', text) or re.findall(r">([0-9.]+%)<", text)
+    assert "0.0%" in labels and "100.0%" in labels, labels
+    assert "target ≥ 90.0%" in text and "stroke-dasharray" in text
+    assert "<script" not in text
+
+
+def test_svg_chart_in_chinese(data):
+    response = data.users["alice"].get("/api/v1/metrics/satisfaction_rate",
+                                       params={"format": "svg", "group_by": "month", "lang": "zh"})
+    assert response.status_code == 200, response.text
+    assert "客户满意度" in response.text and "目标 ≥ 90.0%" in response.text
+    assert "Noto Sans CJK SC" in response.text  # a font with Chinese glyphs comes first
+    assert data.users["alice"].get("/api/v1/metrics/satisfaction_rate", params={"format": "svg", "lang": "fr"}).status_code == 422
 
 
 def test_svg_chart_without_grouping_and_without_data(data):
