@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
+from records.errors import UnknownClassification
 from records.models import Record
 from records.plugins.failures import customer_identifiers, failure_report
 CODE = re.compile(r"^[a-z0-9_]+(:[a-z0-9_.\-]+)*$")
@@ -68,3 +69,24 @@ class SchemeRegistry:
         # First registration of a name wins: installed plugins are called before built-ins.
         hook.records_register_classification_schemes(register=lambda s: registry.schemes.setdefault(s.name, s))
         return registry
+
+    def defines(self, code: str) -> bool:
+        """Whether ``code`` is ``scheme`` or ``scheme:code`` of a registered scheme."""
+        name, _, local = code.partition(":")
+        scheme = self.schemes.get(name)
+        return scheme is not None and (not local or any(c.code == local for c in scheme.codes))
+
+    def check(self, codes: list[str], field: str = "classification", kept: list[str] | tuple[str, ...] = ()) -> None:
+        """Refuse (422 ``unknown_classification``) a code that no registered scheme defines. Codes in
+        ``kept`` (already stored, perhaps of a scheme whose plugin was disabled since) stay valid."""
+        unknown = [c for c in dict.fromkeys(codes) if c not in kept and not self.defines(c)]
+        if unknown:
+            known = ", ".join(sorted(self.schemes)) or "none"
+            raise UnknownClassification(
+                f"no registered classification scheme defines {', '.join(unknown[:5])}; schemes: {known} "
+                "(GET /api/v1/classification-schemes lists their codes)", field=field, codes=unknown[:50],
+                schemes=sorted(self.schemes))
+
+    def inactive(self, codes: list[str]) -> list[str]:
+        """Stored codes whose scheme is no longer registered (its plugin disabled): shown as such, still valid."""
+        return [c for c in codes if not self.defines(c)]

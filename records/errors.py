@@ -38,6 +38,13 @@ class InvalidInput(RecordsError):
     code, status, title = "invalid_input", 422, "Invalid input"
 
 
+class UnknownClassification(InvalidInput):
+    """A classification code no registered scheme defines: schedules, floors and holds match on
+    codes, so a typo would silently change what is kept and for how long."""
+
+    code, title = "unknown_classification", "Unknown classification code"
+
+
 class ValidationFailed(InvalidInput):
     """Like the validation of bodies and parameters, for what is checked by hand (headers)."""
 

@@ -156,6 +156,12 @@ class Installation:
             storage.retention, records, storage.records, storage.blobs, audit, keyring, BlindIndex(keyring.index_key),
             TombstoneRegister(keyring.directory), retention_policy(settings), _transfer_hook(plugins))
         records.archive_listeners.append(retention.on_archived)
+
+        def check_codes(codes: list[str], kept: list[str]) -> None:
+            if installation.schemes is not None:  # the schemes registered now (apply_plugins swaps them)
+                installation.schemes.check(codes, kept=kept)
+
+        records.classification_check = retention.classification_check = check_codes
         records.destruction_gate = retention.destruction_gate
         records.disposal_check = retention.raise_if_disposed
         installation.retention = retention

@@ -152,11 +152,19 @@ class RetentionService:
         # hold placed at any moment either stops the destruction or comes after it.
         self._hold_gate = asyncio.Lock()
         self._runs: dict[str, asyncio.Task[DispositionBatch]] = {}
+        # Refuses codes no registered scheme defines (codes, kept): set by the installation.
+        self.classification_check: Callable[[list[str], list[str]], None] | None = None
+
+    def _check_codes(self, codes: list[str] | None, kept: list[str] | None = None) -> None:
+        if self.classification_check is not None and codes:
+            self.classification_check(codes, kept or [])
 
     # --- schedules -----------------------------------------------------------------------------
 
     async def create_schedule(self, data: ScheduleIn, actor: Principal, origin: str = "api",
                               minimum_period: str | None = None) -> RetentionSchedule:
+        if origin == "api":  # a plugin's defaults name its own schemes' codes
+            self._check_codes(data.classification)
         schedule = RetentionSchedule(
             id=str(uuid.uuid4()), version=1, name=data.name, kinds=data.kinds, classification=data.classification or [],
             trigger=data.trigger, period=data.period, cutoff=data.cutoff, action=data.action, origin=origin,
@@ -180,6 +188,7 @@ class RetentionService:
     async def amend_schedule(self, schedule_id: str, patch: SchedulePatch, actor: Principal) -> RetentionSchedule:
         """A new version. Records already under the schedule keep their dates until re-applied."""
         current = await self.schedule(schedule_id)
+        self._check_codes(patch.classification, current.classification)
         changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
         if "classification" in changes and changes["classification"] is None:
             changes["classification"] = []
@@ -288,6 +297,7 @@ class RetentionService:
     async def declare_floor(self, data: FloorIn, actor: Principal) -> RetentionFloor:
         """An archivist's floor for kinds and/or codes. It binds at once: files it covers are not
         due before it allows, whatever their schedule says (their dates move at the next sweep)."""
+        self._check_codes(data.classification)
         floor_id = str(uuid.uuid4())
         floor = RetentionFloor(id=floor_id, key=floor_id, kinds=data.kinds or [], classification=data.classification or [],
                                minimum_period=data.minimum_period, origin="api", citation=data.citation, reason=data.reason,

@@ -210,6 +210,8 @@ class RecordService:
         self.disposal_check: Callable[[StoredRecord], Awaitable[None]] | None = None
         # Who may look files up by personal identifier, and how often (set by the installation).
         self.lookups: IdentifierLookups | None = None
+        # Refuses codes no registered scheme defines (codes, kept): set by the installation.
+        self.classification_check: Callable[[list[str], list[str]], None] | None = None
 
     def _notify(self, name: str, record: Record, actor: str | None, **detail: object) -> None:
         if self._notifier is not None:
@@ -225,6 +227,8 @@ class RecordService:
         received_at = as_utc(data.received_at) if data.received_at else now
         if received_at > now + CLOCK_SKEW:
             raise InvalidInput("received_at must not be in the future", field="received_at")
+        if self.classification_check is not None and data.classification:
+            self.classification_check(data.classification, [])
         number = await self._records.next_sequence(f"reference:{data.kind.value}:{now.year}")
         fields = data.model_dump(exclude={"received_at", "classification"}, exclude_none=True)
         record = Record(
@@ -398,6 +402,8 @@ class RecordService:
             check_kind_fields(record.kind, patch)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
+        if self.classification_check is not None and patch.classification:
+            self.classification_check(patch.classification, record.classification)
         if record.version != expected_version:
             raise VersionConflict(
                 f"record is at version {record.version}, not {expected_version}; read it again and reapply",

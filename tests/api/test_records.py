@@ -79,10 +79,10 @@ def test_received_at_defaults_to_now_and_refuses_the_future(agent):
 
 def test_classification_codes_are_kept_once_each(agent):
     record = agent.post(
-        "/api/v1/records", json=record_body(classification=["content:network.signal", "urgency:urgent", "content:network.signal"])
+        "/api/v1/records", json=record_body(classification=["content:network_service.signal", "urgency:urgent", "content:network_service.signal"])
     ).json()
     # The caller's codes come first, once each; intake classification adds its own after them.
-    assert record["classification"][:2] == ["content:network.signal", "urgency:urgent"]
+    assert record["classification"][:2] == ["content:network_service.signal", "urgency:urgent"]
     assert len(record["classification"]) == len(set(record["classification"]))
     bad = agent.post("/api/v1/records", json=record_body(classification=["Not A Code"]))
     assert bad.status_code == 422
