@@ -15,6 +15,11 @@ Checks, each a finding with a stable code:
 - ``incomplete_uploads``: partial uploads a crash left (repairable: discarded);
 - ``interrupted_uploads``: uploads whose content was stored but never committed to their record
   (found by their intent; removed at the service's start, or by ``--repair``);
+- ``tombstone_without_certificate``: a destroyed record's tombstone names no stored destruction
+  certificate (repairable when the register of disposition evidence holds it: restored);
+- ``evidence_not_registered``: a certificate the register of disposition evidence lacks, so a
+  restore would lose it (repairable: registered); ``evidence_inconsistent``: the register and the
+  database disagree about a certificate (never repaired: evidence, for a person to look at);
 - ``legal_hold_missing``: on an Object Lock store, an attachment of a record under a legal hold
   whose object lacks the storage's legal hold (setting it failed after the hold was committed:
   the database hold still stops every destruction; repairable: set).
@@ -182,6 +187,14 @@ async def fsck(installation: Installation, repair: bool = False, progress: Calla
                 if repair:
                     await storage.blobs.set_legal_hold(key, True)
                     finding.repaired = True
+
+    if installation.retention is not None:
+        note("disposition evidence")
+        for code, subject, detail, repairable in await installation.retention.check_evidence():
+            finding = found(code, subject, detail, repairable)
+            if repair and repairable:
+                await installation.retention.enforce_evidence()
+                finding.repaired = True
 
     incomplete = await storage.blobs.count_incomplete()
     if incomplete:

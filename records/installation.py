@@ -181,6 +181,7 @@ class Installation:
                 installation.plugin_service.after_change.append(seed_default_schedules)
             await retention.seed_schedules(registered_schedules(plugins))
             await retention.enforce_tombstones()  # a restored backup gets its tombstones back
+            await retention.enforce_evidence()  # ... and its batches' decisions and certificates
         except BaseException:
             await installation.close()
             raise

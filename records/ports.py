@@ -341,6 +341,16 @@ class RetentionRepository(Protocol):
 
     async def tombstone(self, record_id: str) -> Tombstone | None: ...
 
+    async def certificate_ids(self) -> list[str]:
+        """Ids of every stored destruction certificate, oldest first."""
+
+    async def unlinked_tombstones(self, limit: int) -> list[Tombstone]:
+        """Tombstones whose ``certificate_id`` is None or names no stored certificate, by record id."""
+
+    async def restore_evidence(self, batch: DispositionBatch, certificate: DestructionCertificate | None) -> bool:
+        """After a restore: store the finished batch (header and items) as given, the certificate if
+        it is missing, and link the batch's tombstones to it, in one transaction; True if anything changed."""
+
     async def put_tombstone(self, tombstone: Tombstone) -> bool:
         """Store a tombstone unless one exists (re-enforcement after a restore); True if stored."""
 

@@ -56,6 +56,7 @@ from records.retention.errors import (
     ScheduleNotFound,
     SecondApproverRequired,
 )
+from records.retention.evidence import DispositionEvidence, EvidenceRegister
 from records.retention.floors import FloorIn, FloorRemoval, RetentionFloor
 from records.retention.models import (
     BatchItem,
@@ -137,7 +138,8 @@ def content_hash(record: dict[str, Any]) -> str:
 
 class RetentionService:
     def __init__(self, repo, records, record_repo, blobs, audit, keyring, index, tombstones: TombstoneRegister,  # type: ignore[no-untyped-def]
-                 policy: RetentionPolicy, deliver: Callable[..., str | None] | None = None) -> None:
+                 policy: RetentionPolicy, deliver: Callable[..., str | None] | None = None,
+                 evidence: EvidenceRegister | None = None) -> None:
         self._repo = repo
         self._records = records  # RecordService: opens records, shreds through its destruction gate
         self._record_repo = record_repo
@@ -146,6 +148,7 @@ class RetentionService:
         self._keyring = keyring
         self._index = index
         self._tombstones = tombstones
+        self._evidence = evidence or EvidenceRegister(tombstones.path.parent)
         self.policy = policy
         self._deliver = deliver
         # Placing a hold and the last hold check before a key is destroyed exclude each other, so a
@@ -951,8 +954,9 @@ class RetentionService:
         finished = utcnow()
         if not disposed:
             done = batch.model_copy(update={"status": BatchStatus.done, "finished_at": finished, "items": []})
-            await self._repo.update_batch(done, BatchStatus.executing.value,
-                                          _events(f"batch:{batch_id}", action="retention.batch.done"))
+            if await self._repo.update_batch(done, BatchStatus.executing.value,
+                                             _events(f"batch:{batch_id}", action="retention.batch.done")):
+                self._register_evidence(await self.batch(batch_id), None)
             return await self.batch(batch_id)
         checkpoint = await self._audit.seal()
         items = []
@@ -977,9 +981,18 @@ class RetentionService:
             public_key="", signature=""), key_id, key)
         done = batch.model_copy(update={"status": BatchStatus.done, "finished_at": finished,
                                         "certificate_id": certificate.id, "items": []})
-        await self._repo.add_certificate(certificate, done, _events(f"batch:{batch_id}", f"certificate:{certificate.id}",
-                                                                    action="retention.certificate.issue"))
+        if await self._repo.add_certificate(certificate, done, _events(f"batch:{batch_id}", f"certificate:{certificate.id}",
+                                                                       action="retention.certificate.issue")):
+            self._register_evidence(await self.batch(batch_id), certificate)
         return await self.batch(batch_id)
+
+    def _register_evidence(self, batch: DispositionBatch, certificate: DestructionCertificate | None) -> None:
+        """Outside the database, after the commit: should the write fail, the batch stands, ``records
+        fsck`` reports it (``evidence_not_registered``) and the next start registers it."""
+        try:
+            self._evidence.record(DispositionEvidence(batch=batch, certificate=certificate))
+        except Exception:  # noqa: BLE001
+            log.exception("registering the evidence of disposition batch %s failed; the next start does", batch.id)
 
     async def certificate(self, certificate_id: str) -> DestructionCertificate:
         found = await self._repo.certificate(certificate_id)
@@ -1018,3 +1031,56 @@ class RetentionService:
             await self._prune(record_id)
             restored += int(await self._repo.put_tombstone(tombstone))
         return restored
+
+    async def enforce_evidence(self) -> int:
+        """At start-up, after ``enforce_tombstones``: every batch and certificate of the register of
+        disposition evidence is in the database again (a restore took them), with its tombstones
+        linked to the certificate; and a finished batch the register lacks (its write failed) is
+        registered. Returns how many batches were brought back."""
+        entries = self._evidence.entries()
+        stored = set(await self._repo.certificate_ids())
+        restored = 0
+        for batch_id, evidence in entries.items():
+            if evidence.certificate is not None:
+                if evidence.certificate.id in stored:
+                    continue
+            else:
+                found = await self._repo.batch(batch_id)
+                if found is not None and found.status is BatchStatus.done:
+                    continue
+            restored += int(await self._repo.restore_evidence(evidence.batch, evidence.certificate))
+        registered = {e.certificate.id for e in entries.values() if e.certificate is not None}
+        for certificate_id in stored - registered:
+            certificate = await self._repo.certificate(certificate_id)
+            if certificate is not None:
+                self._register_evidence(await self.batch(certificate.batch_id), certificate)
+        return restored
+
+    async def check_evidence(self) -> list[tuple[str, str, str, bool]]:
+        """What ``records fsck`` reports about disposition evidence, as (code, subject, detail,
+        repairable): ``tombstone_without_certificate`` (repairable when the register holds it),
+        ``evidence_not_registered`` (a certificate the register lacks; repairable) and
+        ``evidence_inconsistent`` (the register and the database disagree: never repaired)."""
+        findings: list[tuple[str, str, str, bool]] = []
+        entries = self._evidence.entries()
+        by_certificate = {e.certificate.id: e for e in entries.values() if e.certificate is not None}
+        for tombstone in await self._repo.unlinked_tombstones(10_000):
+            batch = await self._repo.batch(tombstone.batch_id)
+            if batch is not None and batch.status is BatchStatus.executing:
+                continue  # certified when the run finishes
+            evidence = entries.get(tombstone.batch_id)
+            findings.append(("tombstone_without_certificate", f"record:{tombstone.record_id}",
+                             f"{tombstone.reference} was destroyed by batch {tombstone.batch_id} but no stored certificate "
+                             "proves it" + ("; the register of disposition evidence holds it" if evidence else ""),
+                             evidence is not None and evidence.certificate is not None))
+        for certificate_id in await self._repo.certificate_ids():
+            evidence = by_certificate.get(certificate_id)
+            certificate = await self._repo.certificate(certificate_id)
+            if evidence is None:
+                findings.append(("evidence_not_registered", f"certificate:{certificate_id}",
+                                 "a destruction certificate the register of disposition evidence lacks: a restore "
+                                 "would lose it", True))
+            elif certificate is not None and evidence.certificate != certificate:
+                findings.append(("evidence_inconsistent", f"certificate:{certificate_id}",
+                                 "the certificate in the database differs from the one registered at issue", False))
+        return findings

@@ -239,6 +239,13 @@ POLICY: tuple[Operation, ...] = (
     Operation("POST", f"{RET}/holds/{{id}}/release", RETENTION_MANAGERS, 200,
               lambda w: (f"{RET}/holds/{retention_setup.hold(w.admin, w.record_id)}/release", {"json": {"reason": "done"}})),
     Operation("POST", f"{RET}/sweeps", RETENTION_MANAGERS, 200, lambda w: (f"{RET}/sweeps", {"json": {}})),
+    Operation("GET", f"{RET}/floors", RETENTION_READERS, 200, lambda w: (f"{RET}/floors", {})),
+    Operation("GET", f"{RET}/floors/{{id}}", RETENTION_READERS, 200,
+              lambda w: (f"{RET}/floors/{retention_setup.floor(w.admin)}", {})),
+    Operation("POST", f"{RET}/floors", RETENTION_MANAGERS, 201, lambda w: (f"{RET}/floors", {"json": {
+        "kinds": ["emergency"], "minimum_period": "P2Y", "reason": "walk"}})),
+    Operation("POST", f"{RET}/floors/{{id}}/remove", ADMINS, 200,
+              lambda w: (f"{RET}/floors/{retention_setup.floor(w.admin)}/remove", {"json": {"reason": "walk"}})),
     Operation("GET", f"{RET}/batches", RETENTION_READERS, 200, lambda w: (f"{RET}/batches", {})),
     Operation("GET", f"{RET}/batches/{{id}}", RETENTION_READERS, 200,
               lambda w: (f"{RET}/batches/{retention_setup.open_batch(w.admin)}", {})),

@@ -73,3 +73,10 @@ def schedule_id(admin: RoleClient, name: str = "Complaints") -> str:
 
 def any_json(response: Any) -> Any:
     return response.json()
+
+
+def floor(admin: RoleClient) -> str:
+    r = admin.post(f"{RETENTION}/floors", json={"kinds": ["emergency"], "minimum_period": "P1Y", "reason": "walk",
+                                                "citation": "walk"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

@@ -471,6 +471,41 @@ def test_retention_floors_are_kept_once_per_key_and_removed_once(open_storage):
     run(main)
 
 
+def test_disposition_evidence_is_restored_whole_and_tombstones_linked(open_storage):
+    from records.retention.models import (
+        BatchItem, BatchStatus, Decision, DestructionCertificate, DispositionAction, DispositionBatch, ItemState,
+        ScheduleRef, Tombstone,
+    )
+
+    async def main():
+        storage = open_storage()
+        repo = storage.retention
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        ref = ScheduleRef(id="s1", version=1, name="complaints")
+        tombstone = Tombstone(record_id="rec-0001", reference="CP-2026-000001", kind=Kind.complaint, received_at=now,
+                              created_at=now, archived_at=now, destroyed_at=now, disposition=DispositionAction.destroy,
+                              schedule=ref, retain_until=now, content_hash="00", batch_id="b1")
+        assert await repo.put_tombstone(tombstone)
+        assert [t.record_id for t in await repo.unlinked_tombstones(10)] == ["rec-0001"]
+        item = BatchItem(record_id="rec-0001", reference="CP-2026-000001", kind=Kind.complaint,
+                         action=DispositionAction.destroy, retain_until=now, schedule=ref, decision=Decision.approve,
+                         approvers=["ada"], state=ItemState.disposed, disposed_at=now, content_hash="00")
+        batch = DispositionBatch(id="b1", status=BatchStatus.done, as_of=now, created_at=now, created_by="ada",
+                                 items=[item], certificate_id="c1", finished_at=now)
+        certificate = DestructionCertificate(id="c1", batch_id="b1", issued_at=now, executor="ada", approvers=["ada"],
+                                             started_at=now, finished_at=now, items=[], audit_checkpoint={}, key_id="k",
+                                             public_key="pem", signature="sig")
+        assert await repo.restore_evidence(batch, certificate)
+        assert not await repo.restore_evidence(batch, certificate)  # nothing left to bring back
+        assert await repo.certificate_ids() == ["c1"] and (await repo.certificate("c1")).executor == "ada"
+        back = await repo.batch("b1")
+        assert back.status is BatchStatus.done and back.items[0].approvers == ["ada"] and back.certificate_id == "c1"
+        assert (await repo.tombstone("rec-0001")).certificate_id == "c1" and await repo.unlinked_tombstones(10) == []
+        await storage.close()
+
+    run(main)
+
+
 def test_audit_log_orders_by_number_past_a_digit_boundary(open_storage):
     """9 < 10 < 54: some wire-compatible servers order an integer `_id` as text, which once made the
     latest checkpoint look older than a published one and stopped every seal."""

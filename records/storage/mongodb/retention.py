@@ -530,3 +530,47 @@ class MongoRetentionRepository:
     async def certificate(self, certificate_id: str) -> DestructionCertificate | None:
         found = await self._db.read(lambda: self._certificates.find_one({"_id": certificate_id}))
         return DestructionCertificate.model_validate(found["doc"]) if found else None
+
+    async def certificate_ids(self) -> list[str]:
+        rows = await self._db.read(lambda: self._certificates.find({}, {"_id": 1}).sort("issued_at", 1).to_list())
+        return [r["_id"] for r in rows]
+
+    async def unlinked_tombstones(self, limit: int) -> list[Tombstone]:
+        ids = await self.certificate_ids()
+        rows = await self._db.read(lambda: self._tombstones.find({"doc.certificate_id": {"$nin": ids}}).sort(
+            "_id", 1).limit(limit).to_list())
+        return [Tombstone.model_validate(r["doc"]) for r in rows]
+
+    async def restore_evidence(self, batch: DispositionBatch, certificate: DestructionCertificate | None) -> bool:
+        assert batch.id is not None
+        batch_id = batch.id
+
+        async def restore(session: Any) -> bool:
+            changed = False
+            header = batch_header(batch)
+            found = await self._batches.find_one({"_id": batch_id}, session=session)
+            if found is None or DispositionBatch.model_validate(found["doc"]) != DispositionBatch.model_validate(header):
+                await self._batches.replace_one({"_id": batch_id}, {
+                    "_id": batch_id, "batch_id": batch_id, "status": batch.status.value,
+                    "created_at": to_text(batch.created_at), "doc": header}, upsert=True, session=session)
+                await self._items.delete_many({"batch_id": batch_id}, session=session)
+                if batch.items:
+                    await self._items.insert_many([item_doc(batch_id, n, i) for n, i in enumerate(batch.items)],
+                                                  session=session)
+                changed = True
+            if certificate is not None:
+                if not await self._certificates.find_one({"_id": certificate.id}, {"_id": 1}, session=session):
+                    await self._certificates.insert_one({"_id": certificate.id, "batch_id": certificate.batch_id,
+                                                         "issued_at": to_text(certificate.issued_at),
+                                                         "doc": _json(certificate)}, session=session)
+                    changed = True
+                # Compared here, not in the filter: wire-compatible servers differ on $ne against null.
+                rows = await self._tombstones.find({"batch_id": batch_id}, session=session).to_list()
+                for row in rows:
+                    if row.get("doc", {}).get("certificate_id") != certificate.id:
+                        await self._tombstones.update_one({"_id": row["_id"]}, {"$set": {"doc.certificate_id": certificate.id}},
+                                                          session=session)
+                        changed = True
+            return changed
+
+        return await self._db.transaction(restore)

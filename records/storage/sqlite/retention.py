@@ -433,3 +433,42 @@ class SqliteRetentionRepository:
         row = await self._db.run(lambda c: c.execute(
             "SELECT doc FROM destruction_certificates WHERE id = ?", (certificate_id,)).fetchone())
         return DestructionCertificate.model_validate_json(row[0]) if row else None
+
+    async def certificate_ids(self) -> list[str]:
+        rows = await self._db.run(lambda c: c.execute("SELECT id FROM destruction_certificates ORDER BY issued_at, id").fetchall())
+        return [r[0] for r in rows]
+
+    async def unlinked_tombstones(self, limit: int) -> list[Tombstone]:
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT t.doc FROM tombstones t LEFT JOIN destruction_certificates c"
+            " ON c.id = json_extract(t.doc, '$.certificate_id') WHERE c.id IS NULL ORDER BY t.record_id LIMIT ?",
+            (limit,)).fetchall())
+        return [Tombstone.model_validate_json(r[0]) for r in rows]
+
+    async def restore_evidence(self, batch: DispositionBatch, certificate: DestructionCertificate | None) -> bool:
+        assert batch.id is not None
+
+        def restore(conn: sqlite3.Connection) -> bool:
+            changed = False
+            row = conn.execute("SELECT doc FROM disposition_batches WHERE id = ?", (batch.id,)).fetchone()
+            header = _batch_header(batch)
+            if row is None or DispositionBatch.model_validate_json(row[0]) != DispositionBatch.model_validate_json(header):
+                conn.execute("INSERT INTO disposition_batches (id, status, created_at, doc) VALUES (?, ?, ?, ?)"
+                             " ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                             (batch.id, batch.status.value, to_text(batch.created_at), header))
+                conn.execute("DELETE FROM disposition_items WHERE batch_id = ?", (batch.id,))
+                conn.executemany(
+                    "INSERT INTO disposition_items (batch_id, position, record_id, state, doc) VALUES (?, ?, ?, ?, ?)",
+                    [(batch.id, n, i.record_id, i.state.value, i.model_dump_json()) for n, i in enumerate(batch.items)])
+                changed = True
+            if certificate is not None:
+                cur = conn.execute("INSERT OR IGNORE INTO destruction_certificates (id, batch_id, issued_at, doc)"
+                                   " VALUES (?, ?, ?, ?)", (certificate.id, certificate.batch_id,
+                                                            to_text(certificate.issued_at), certificate.model_dump_json()))
+                linked = conn.execute(
+                    "UPDATE tombstones SET doc = json_set(doc, '$.certificate_id', ?) WHERE batch_id = ?"
+                    " AND json_extract(doc, '$.certificate_id') IS NOT ?", (certificate.id, batch.id, certificate.id))
+                changed = changed or cur.rowcount == 1 or linked.rowcount > 0
+            return changed
+
+        return await self._db.run(self._db.transaction(restore))
