@@ -482,43 +482,6 @@ def retention_execute(data_dir: Path | None, batch_id: str) -> None:
         click.echo(batch.certificate_id)
 
 
-@retention.command("verify-certificate")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="PEM of a trusted audit key (from GET /api/v1/audit/public-keys); repeatable.")
-def retention_verify_certificate(file: Path, public_keys: tuple[Path, ...]) -> None:
-    """Check a destruction certificate offline: its signature, the audit checkpoint it names and
-    every destruction event's inclusion proof. Exit 0 only if it verifies."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    from records.crypto.keyring import audit_key_id
-    from records.retention.certificates import verify
-    from records.retention.errors import CertificateInvalid
-
-    try:
-        document = json.loads(file.read_text())
-        trusted = None
-        if public_keys:
-            trusted = {}
-            for path in public_keys:
-                key = load_pem_public_key(path.read_bytes())
-                if not isinstance(key, Ed25519PublicKey):
-                    raise ValueError(f"{path} is not an Ed25519 public key")
-                trusted[audit_key_id(key)] = key
-    except (OSError, ValueError) as exc:
-        raise RecordsCliError(CertificateInvalid(f"cannot read: {exc}")) from None
-    if not isinstance(document, dict):
-        raise RecordsCliError(CertificateInvalid("not a destruction certificate: the file is not a JSON object"))
-    problems = verify(document, trusted)
-    if problems:
-        for problem in problems:
-            click.echo(f"certificate NOT valid: {problem}", err=True)
-        raise SystemExit(1)
-    click.echo(f"certificate {document['id']} valid: {len(document['items'])} record(s) disposed of, signed by key "
-               f"{document['key_id']}{'' if trusted else ' (compare with GET /api/v1/audit/public-keys)'}")
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
@@ -716,3 +679,8 @@ def fsck_command(data_dir: Path | None, repair: bool, as_json: bool) -> None:
         click.echo("clean" if report.clean else f"{sum(not f.repaired for f in report.findings)} problem(s) left")
     if not report.clean:
         sys.exit(1)
+
+
+# The archivists' retention commands (schedules, floors, holds, batches, certificates) live in their
+# own module and join the ``retention`` group here.
+from records import cli_retention  # noqa: E402,F401

@@ -315,3 +315,18 @@ class LocalKeyring:
             self._load()
 
 
+
+
+def published_audit_keys(directory: Path) -> dict[str, Ed25519PublicKey]:
+    """The audit public keys of the keyring in ``directory``, by key id, read without its master
+    key (they are public): what ``records retention verify-certificate`` trusts by default.
+    Raises ``KeyUnavailable`` when there is no readable keyring."""
+    path = directory / LocalKeyring.FILE
+    try:
+        doc = json.loads(path.read_bytes())
+        return {key_id: Ed25519PublicKey.from_public_bytes(_unb64(entry["public"]))
+                for key_id, entry in doc.get("audit_keys", {}).items()}
+    except FileNotFoundError:
+        raise KeyUnavailable(f"no keyring at {path}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyUnavailable(f"cannot read the audit keys of the keyring {path}: {type(exc).__name__}") from None

@@ -23,6 +23,7 @@ from records.audit.events import AuditEvent
 from records.audit.log import checkpoint_message
 from records.audit.merkle import leaf_hash, node_hash
 from records.crypto.keyring import audit_key_id
+from records.retention.errors import CertificateUnreadable
 from records.retention.models import DestructionCertificate
 
 HEADER = b"records destruction certificate v1\n"
@@ -64,9 +65,10 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
 def verify(document: dict[str, Any], trusted_keys: dict[str, Ed25519PublicKey] | None = None) -> list[str]:
     """Every reason the certificate cannot be trusted; empty when it verifies.
 
-    Without ``trusted_keys`` the embedded public key is used (it proves the file is unaltered
-    since signing; compare its ``key_id`` with the service's published audit keys to know who
-    signed). With them, the key must be one of them.
+    Without ``trusted_keys`` the embedded public key is used: that proves only that the file is
+    unaltered since *someone* signed it (a forger signs with a key of their own), so whoever must
+    know who signed passes the installation's published keys (``records retention
+    verify-certificate`` always does). With them, the key must be one of them.
     """
     problems: list[str] = []
     try:
@@ -182,5 +184,59 @@ def render_pdf(cert: DestructionCertificate) -> bytes:
     pdf.set_font("Courier", size=7)
     pdf.multi_cell(0, 4, latin(f"signature {cert.signature}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=8)
-    pdf.multi_cell(0, 4, "Verify the JSON form offline with: records retention verify-certificate FILE", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4, f"The signed JSON is embedded in this PDF as {attachment_name(cert)}. Verify offline with: "
+                   "records retention verify-certificate FILE", new_x="LMARGIN", new_y="NEXT")
+    pdf.embed_file(bytes=cert.model_dump_json().encode(), basename=attachment_name(cert), mime_type="application/json",
+                   modification_date=cert.issued_at, desc="signed destruction certificate (JSON)")
     return bytes(pdf.output())
+
+
+def attachment_name(cert: DestructionCertificate) -> str:
+    return f"certificate-{cert.id}.json"
+
+
+def read_certificate(data: bytes) -> dict[str, Any]:
+    """The signed certificate from a file as the service gives it: its JSON, or a PDF carrying that
+    JSON as an embedded file. Raises ``CertificateUnreadable`` saying what could not be read."""
+    if data.lstrip()[:5] == b"%PDF-":
+        return _from_pdf(data)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CertificateUnreadable("the file is neither a certificate's JSON (not UTF-8 text) nor its PDF") from None
+    except ValueError as exc:
+        raise CertificateUnreadable(f"the file is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise CertificateUnreadable("not a destruction certificate: the file is not a JSON object")
+    return document
+
+
+def _from_pdf(data: bytes) -> dict[str, Any]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        attachments = PdfReader(io.BytesIO(data)).attachments
+        found = {name: contents for name, contents in attachments.items() if name.endswith(".json")}
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise CertificateUnreadable(f"the PDF cannot be read: {type(exc).__name__}") from None
+    if not found:
+        raise CertificateUnreadable("the PDF carries no signed JSON certificate (printed before certificates embedded "
+                                    "it? fetch the JSON form: GET /api/v1/retention/certificates/{id})")
+    name = sorted(found)[0]
+    return read_certificate(found[name][0])
+
+
+def key_fingerprint(public: Ed25519PublicKey) -> str:
+    """SHA-256 over the raw public key, as ``SHA256:<hex>`` (its first 16 hex digits are the key id)."""
+    return "SHA256:" + hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+
+
+def embedded_key(document: dict[str, Any]) -> Ed25519PublicKey | None:
+    try:
+        public = load_pem_public_key(str(document.get("public_key", "")).encode())
+    except (ValueError, TypeError):
+        return None
+    return public if isinstance(public, Ed25519PublicKey) else None

@@ -72,3 +72,11 @@ class FloorNotFound(NotFound):
 
 class FloorRemoved(Conflict):
     code, title = "retention_floor_removed", "Retention floor already removed"
+
+
+class CertificateUnreadable(InvalidInput):
+    code, title = "certificate_unreadable", "Certificate cannot be read"
+
+
+class CertificateUntrusted(InvalidInput):
+    code, title = "certificate_untrusted", "No trusted key to verify the certificate against"

@@ -94,11 +94,11 @@ def test_cli_sweep_execute_and_verify_certificate(clock, settings, data_dir, tmp
     assert ok.exit_code == 0 and "valid" in ok.stdout, ok.output
     cert["items"][0]["content_hash"] = "0" * 64
     path.write_text(json.dumps(cert))
-    bad = cli("retention", "verify-certificate", str(path))
+    bad = cli("retention", "verify-certificate", str(path), "--data-dir", str(data_dir))
     assert bad.exit_code == 1 and "NOT valid" in bad.stderr
     path.write_text("[1, 2]")
     garbage = cli("retention", "verify-certificate", str(path))
-    assert garbage.exit_code == 2 and "[certificate_invalid]" in garbage.stderr
+    assert garbage.exit_code == 2 and "[certificate_unreadable]" in garbage.stderr
 
 
 def test_a_restored_backup_stays_destroyed_and_answers_410(clock, settings, data_dir, tmp_path, cli):
