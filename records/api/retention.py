@@ -23,6 +23,7 @@ from records.retention.models import (
     DecisionsIn,
     DestructionCertificate,
     DispositionBatch,
+    HoldCoverage,
     HoldIn,
     HoldList,
     HoldRelease,
@@ -153,6 +154,15 @@ class RetentionController(Controller):
          responses=problem_responses(401, 403, 404), **admits(RETENTION_READERS, audit="retention.hold.read"))
     async def get_hold(self, hold_id: FromPath[str], retention: NamedDependency[RetentionService]) -> LegalHold:
         return await retention.hold(hold_id)
+
+    @get("/holds/{hold_id:str}/records", operation_id="listHeldRecords",
+         summary="The files a hold covers now (or covered, once released), paged",
+         description="Named files first, then those its saved query matches; `total` counts every page.",
+         responses=problem_responses(401, 403, 404, 422), **admits(RETENTION_READERS, audit="retention.hold.records"))
+    async def held_records(self, hold_id: FromPath[str], retention: NamedDependency[RetentionService],
+                           offset: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
+                           limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50) -> HoldCoverage:
+        return await retention.hold_coverage(hold_id, offset, limit)
 
     @post("/holds/{hold_id:str}/release", operation_id="releaseLegalHold", status_code=200, summary="Release a legal hold",
           responses=problem_responses(401, 403, 404, 409, 413, 422),

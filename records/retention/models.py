@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, computed_field, field_validator, model_validator
 
 from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime, account_number, phone_number
 from records.retention.periods import parse_period
@@ -184,13 +184,30 @@ class HoldQueryIn(Strict):
 
 
 class HoldQuery(BaseModel):
-    """A saved query as kept: personal data only as blind indexes."""
+    """A saved query as kept: personal data only as blind indexes (to match) and masked (to read)."""
 
     customer_account_index: str | None = None
     customer_phone_index: str | None = None
+    customer_account_masked: str | None = Field(None, description="The account as masked roles see it, e.g. `AC****01`.")
+    customer_phone_masked: str | None = Field(None, description="The phone as masked roles see it, e.g. `138****5678`.")
     kind: Kind | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+
+    def describe(self) -> str:
+        """The scope in words, masked: what an archivist reads instead of an HMAC."""
+        parts = []
+        if self.customer_phone_index is not None:
+            parts.append(f"customer phone {self.customer_phone_masked or '(masked number, placed before masking was kept)'}")
+        if self.customer_account_index is not None:
+            parts.append(f"customer account {self.customer_account_masked or '(masked account, placed before masking was kept)'}")
+        if self.kind is not None:
+            parts.append(f"kind {self.kind.value}")
+        if self.received_from is not None:
+            parts.append(f"received from {self.received_from.isoformat()}")
+        if self.received_to is not None:
+            parts.append(f"received before {self.received_to.isoformat()}")
+        return ", ".join(parts)
 
     def matches(self, kind: Kind, received_at: datetime, account_index: str | None, phone_index: str | None) -> bool:
         if self.kind is not None and kind is not self.kind:
@@ -237,6 +254,28 @@ class LegalHold(BaseModel):
     already_disposed: list[str] = Field(default_factory=list, description=(
         "Named records destroyed, or whose destruction was already decided, when the hold was placed: "
         "the hold does not stop those."))
+    covered_at_placement: int | None = Field(None, description="How many files it covered when placed.")
+    covered_at_release: int | None = Field(None, description="How many files it covered when released.")
+
+    @computed_field(description="What the hold covers, in words, personal data masked.")  # type: ignore[prop-decorator]
+    @property
+    def scope(self) -> str:
+        parts = []
+        if self.record_ids:
+            parts.append(f"{len(self.record_ids)} named file(s)")
+        if self.query is not None:
+            parts.append("every file, filed before or after the hold, with " + self.query.describe())
+        return "; ".join(parts)
+
+    @computed_field(description="Placed and released: when, by whom, why, and how many files it covered.")  # type: ignore[prop-decorator]
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = [{"at": self.placed_at, "event": "placed", "by": self.placed_by,
+                                         "reason": self.reason, "covered": self.covered_at_placement}]
+        if self.released_at is not None:
+            events.append({"at": self.released_at, "event": "released", "by": self.released_by,
+                           "reason": self.release_reason, "covered": self.covered_at_release})
+        return events
 
     @property
     def active(self) -> bool:
@@ -250,6 +289,29 @@ class LegalHold(BaseModel):
 
 class HoldList(BaseModel):
     items: list[LegalHold]
+
+
+class HeldRecord(BaseModel):
+    """One file a hold covers (or covered), governance facts only."""
+
+    record_id: str
+    reference: str
+    kind: Kind
+    received_at: datetime
+    named: bool = Field(description="Named in the hold (else matched by its saved query).")
+    covered_since: datetime = Field(description="The hold's placement, or the filing of a file it matched later.")
+    covered_until: datetime | None = Field(None, description="The hold's release; None while it holds.")
+    state: str = Field(description="`held`, `released`, `destroyed` (after the hold was released) or "
+                                   "`disposed_before_hold` (its destruction was decided before the hold came).")
+
+
+class HoldCoverage(BaseModel):
+    hold_id: str
+    active: bool
+    total: int = Field(description="Files the hold covers (covered, if released), all pages together.")
+    offset: int
+    limit: int
+    items: list[HeldRecord]
 
 
 class SweepIn(Strict):

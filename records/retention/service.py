@@ -32,6 +32,7 @@ from records.audit.trail import begin as begin_trail
 from records.audit.trail import current as current_trail
 from records.audit.trail import end as end_trail
 from records.clock import as_utc, utcnow
+from records.crypto.masking import mask_account, mask_phone
 from records.errors import Conflict, InvalidInput, NotFound, RecordDestroyed, RecordNotFound
 from records.models import Kind, RecordQuery
 from records.ports import LockingBlobStore
@@ -67,6 +68,8 @@ from records.retention.models import (
     DestructionCertificate,
     DispositionAction,
     DispositionBatch,
+    HeldRecord,
+    HoldCoverage,
     HoldIn,
     HoldQuery,
     HoldRelease,
@@ -494,9 +497,12 @@ class RetentionService:
             query = HoldQuery(
                 customer_account_index=self._look_up(actor, "customer.account", q.customer_account) if q.customer_account else None,
                 customer_phone_index=self._look_up(actor, "customer.phone", q.customer_phone) if q.customer_phone else None,
+                customer_account_masked=mask_account(q.customer_account) if q.customer_account else None,
+                customer_phone_masked=mask_phone(q.customer_phone) if q.customer_phone else None,
                 kind=q.kind, received_from=q.received_from, received_to=q.received_to)
         hold = LegalHold(id=str(uuid.uuid4()), reason=data.reason, case_reference=data.case_reference, record_ids=ids,
                          query=query, placed_at=utcnow(), placed_by=actor.name, already_disposed=disposed)
+        hold.covered_at_placement = await self._count_held(hold)
         events = _events(f"hold:{hold.id}", *(f"record:{r}" for r in ids[:1000]))
         async with self._hold_gate:
             decided = await self._repo.add_hold(hold, events)
@@ -520,13 +526,44 @@ class RetentionService:
         hold = await self.hold(hold_id)
         if not hold.active:
             raise HoldReleased(f"legal hold {hold_id} was released on {hold.released_at}")
-        released = hold.model_copy(update={"released_at": utcnow(), "released_by": actor.name, "release_reason": data.reason})
+        released = hold.model_copy(update={"released_at": utcnow(), "released_by": actor.name, "release_reason": data.reason,
+                                           "covered_at_release": await self._count_held(hold)})
         events = _events(f"hold:{hold_id}")
         if not await self._repo.release_hold(released, events):
             raise HoldReleased(f"legal hold {hold_id} was released meanwhile")
         _committed_request_event(events)
         await self._legal_holds(released, False)
         return released
+
+    async def _count_held(self, hold: LegalHold) -> int:
+        count = 0
+        async for stored in self._held_records(hold):
+            count += int(stored.id not in hold.already_disposed)
+        return count
+
+    async def hold_coverage(self, hold_id: str, offset: int = 0, limit: int = 50) -> HoldCoverage:
+        """The files a hold covers now (covered until its release), a page at a time: named ones
+        first, then those its saved query matches, newest filed first; governance facts only, so a
+        page lists them for any retention reader. ``total`` counts every page."""
+        hold = await self.hold(hold_id)
+        items: list[HeldRecord] = []
+        total = 0
+        async for stored in self._held_records(hold):
+            total += 1
+            if not offset < total <= offset + limit:
+                continue
+            named = stored.id in hold.record_ids
+            since = hold.placed_at if named else max(hold.placed_at, stored.created_at)
+            if stored.id in hold.already_disposed:
+                state = "disposed_before_hold"
+            elif stored.destroyed_at is not None:
+                state = "destroyed"
+            else:
+                state = "held" if hold.active else "released"
+            items.append(HeldRecord(record_id=stored.id, reference=stored.reference, kind=stored.kind,
+                                    received_at=stored.received_at, named=named, covered_since=since,
+                                    covered_until=hold.released_at, state=state))
+        return HoldCoverage(hold_id=hold.id, active=hold.active, total=total, offset=offset, limit=limit, items=items)
 
     # --- WORM: Object Lock where the blob store has it -------------------------------------------
 

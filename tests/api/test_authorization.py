@@ -236,6 +236,8 @@ POLICY: tuple[Operation, ...] = (
     Operation("GET", f"{RET}/holds", RETENTION_READERS, 200, lambda w: (f"{RET}/holds", {})),
     Operation("GET", f"{RET}/holds/{{id}}", RETENTION_READERS, 200,
               lambda w: (f"{RET}/holds/{retention_setup.hold(w.admin, w.record_id)}", {})),
+    Operation("GET", f"{RET}/holds/{{id}}/records", RETENTION_READERS, 200,
+              lambda w: (f"{RET}/holds/{retention_setup.hold(w.admin, w.record_id)}/records", {})),
     Operation("POST", f"{RET}/holds/{{id}}/release", RETENTION_MANAGERS, 200,
               lambda w: (f"{RET}/holds/{retention_setup.hold(w.admin, w.record_id)}/release", {"json": {"reason": "done"}})),
     Operation("POST", f"{RET}/sweeps", RETENTION_MANAGERS, 200, lambda w: (f"{RET}/sweeps", {"json": {}})),

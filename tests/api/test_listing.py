@@ -12,14 +12,14 @@ def mixed(agent, other_agent):
     """Eight files of different kinds, channels, urgencies, owners and contact times."""
     specs = [
         (agent, record_body("complaint", channel="phone", urgency="major", received_at="2026-03-01T08:00:00Z",
-                            classification=["content:network.signal"])),
+                            classification=["content:fault_handling.equipment_fault"])),
         (agent, record_body("consultation", channel="online_chat", urgency="general", received_at="2026-03-02T08:00:00Z")),
         (agent, record_body("work_order", channel="app_web", urgency="urgent", received_at="2026-03-03T08:00:00Z",
-                            classification=["content:network.signal", "service:voice"])),
+                            classification=["content:fault_handling.equipment_fault", "content:customer_service.suggestion"])),
         (other_agent, record_body("emergency", channel="phone", urgency="major", received_at="2026-03-04T08:00:00Z")),
         (other_agent, record_body("complaint", channel="social_media", urgency="urgent", received_at="2026-03-05T08:00:00Z")),
         (other_agent, record_body("consultation", channel="phone", urgency="general", received_at="2026-03-06T08:00:00Z",
-                                  classification=["service:voice"])),
+                                  classification=["content:customer_service.suggestion"])),
         (agent, record_body("complaint", channel="business_hall", urgency="general", received_at="2026-03-07T08:00:00Z")),
         (agent, record_body("work_order", channel="smart_voice", urgency="major", received_at="2026-03-08T08:00:00Z")),
     ]
@@ -47,8 +47,8 @@ def test_newest_first_without_filters(agent, mixed):
         ("channel=phone", [0, 3, 5]),
         ("urgency=major", [0, 3, 7]),
         ("owner=bob", [3, 4, 5]),
-        ("classification=content:network.signal", [0, 2]),
-        ("classification=service:voice", [2, 5]),
+        ("classification=content:fault_handling.equipment_fault", [0, 2]),
+        ("classification=content:customer_service.suggestion", [2, 5]),
         ("kind=complaint&owner=alice", [0, 6]),
         ("kind=consultation&urgency=general&channel=phone", [5]),
         ("received_from=2026-03-03T00:00:00Z&received_to=2026-03-06T00:00:00Z", [2, 3, 4]),

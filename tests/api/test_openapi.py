@@ -50,7 +50,7 @@ def _roles_in(description: str) -> set[str]:
 
 def test_the_walk_sees_the_api(app: Litestar) -> None:
     operations = _api_operations(app)
-    assert len(operations) == 49
+    assert len(operations) == len(OPERATION_IDS)
     assert ("patch", "/api/v1/records/{record_id}", frozenset({Role.admin, Role.agent, Role.supervisor})) in operations
 
 
@@ -108,6 +108,7 @@ OPERATION_IDS = [
     "reapplyRetentionSchedule", "fireRetentionEvent", "placeLegalHold", "listLegalHolds", "getLegalHold",
     "releaseLegalHold", "runDispositionSweep", "listDispositionBatches", "getDispositionBatch",
     "decideDispositionItems", "executeDispositionBatch", "getDestructionCertificate", "getRecordRetention",
+    "listRetentionFloors", "getRetentionFloor", "declareRetentionFloor", "removeRetentionFloor", "listHeldRecords",
 ]
 
 
