@@ -716,22 +716,18 @@ def test_revoking_an_unknown_or_already_revoked_token_is_404(admin: RoleClient) 
     assert_problem(admin.delete("/api/v1/tokens/dora"), 404, "token_not_found")
 
 
-def test_a_name_is_reusable_after_revocation(admin: RoleClient, client: TestClient) -> None:
+def test_a_name_is_not_reusable_after_revocation(admin: RoleClient, client: TestClient) -> None:
+    """A name is one holder for the installation's life (issue 14 finding 7)."""
     old = admin.post("/api/v1/tokens", json={"name": "temp", "role": "agent"}).json()["token"]
     assert admin.delete("/api/v1/tokens/temp").status_code == 204
     assert_not_authenticated(client.get("/api/v1/me", headers=_bearer(old)))
 
     again = admin.post("/api/v1/tokens", json={"name": "temp", "role": "archivist"})
-    assert again.status_code == 201, again.text
-    new = again.json()["token"]
-    assert new != old
-    assert client.get("/api/v1/me", headers=_bearer(new)).json() == {"name": "temp", "role": "archivist"}
+    assert_problem(again, 409, "token_name_retired")
     assert_not_authenticated(client.get("/api/v1/me", headers=_bearer(old)))  # the old secret stays dead
-
-    active = [t for t in admin.get("/api/v1/tokens").json()["items"] if t["name"] == "temp"]
-    assert [(t["role"], t["revoked_at"]) for t in active] == [("archivist", None)]
+    assert [t for t in admin.get("/api/v1/tokens").json()["items"] if t["name"] == "temp"] == []
     everything = [t for t in admin.get("/api/v1/tokens?include_revoked=true").json()["items"] if t["name"] == "temp"]
-    assert sorted((t["role"], t["revoked_at"] is None) for t in everything) == [("agent", False), ("archivist", True)]
+    assert [(t["role"], t["revoked_at"] is None) for t in everything] == [("agent", False)]
 
 
 def test_admin_cannot_revoke_the_last_admin_token(admin):
