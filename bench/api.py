@@ -107,6 +107,8 @@ def seed(data_dir: Path, n: int, batch: int = 5_000) -> tuple[float, list[str]]:
 
 def _token(data_dir: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
+    subprocess.run([sys.executable, "-m", "records", "init", "--data-dir", str(data_dir)],
+                   capture_output=True, check=True, env=env)
     return subprocess.run(
         [sys.executable, "-m", "records", "tokens", "create", "--role", "agent", "--name", "bench", "--data-dir", str(data_dir)],
         capture_output=True, text=True, check=True, env=env,

@@ -40,6 +40,7 @@ def records_server_process(data_dir: Path, role: str = "agent") -> Iterator[tupl
     """Like ``records_server``, also yielding the server process (to watch its memory)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
     cli = [sys.executable, "-m", "records"]
+    subprocess.run([*cli, "init", "--data-dir", str(data_dir)], capture_output=True, check=True, env=env)
     token = subprocess.run(
         [*cli, "tokens", "create", "--role", role, "--name", "bench", "--data-dir", str(data_dir)],
         capture_output=True, text=True, check=True, env=env,

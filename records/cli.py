@@ -1,6 +1,8 @@
 """The ``records`` command line: serve the API and administer an installation.
 
-Every command takes ``--data-dir`` (or ``RECORDS_DATA_DIR``). Failures print
+Every command takes ``--data-dir`` (or ``RECORDS_DATA_DIR``). Only ``serve`` and ``init`` create
+a data dir; every other command refuses one that does not exist (``no_data_dir``), since a new
+one would hold tokens and keys that no running service knows. Failures print
 ``Error: [code] message`` on stderr and exit with status 2 (bad input) or 1 (anything else),
 never a traceback.
 """
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from records.errors import InvalidInput, KeyUnavailable, RecordsError
+from records.errors import InvalidInput, KeyUnavailable, NoDataDir, RecordsError
 from records.roles import Role
 from records.settings import RecordsSettings, load_settings
 
@@ -47,12 +49,34 @@ def _settings(**overrides: Any) -> RecordsSettings:
         raise RecordsCliError(exc) from None
 
 
-def _with_installation(settings: RecordsSettings, action: Callable[[Any], Awaitable[T]], audit: str | None = None) -> T:
+def _existing_data_dir(settings: RecordsSettings) -> None:
+    """Refuse a data dir that is not there (or, embedded, holds no store) instead of creating one."""
+    where = settings.data_dir.resolve()
+    hint = (f"run `records init --data-dir {where}` to create one, or point --data-dir (or RECORDS_DATA_DIR) "
+            "at the data dir of the service")
+    if not settings.data_dir.is_dir():
+        raise RecordsCliError(NoDataDir(f"no data dir at {where}: {hint}"))
+    if settings.store == "sqlite" and not settings.database_path.is_file():
+        raise RecordsCliError(NoDataDir(f"{where} holds no records installation (no {settings.database_path.name}): {hint}"))
+
+
+def _existing_settings(data_dir: Path | None) -> RecordsSettings:
+    """The settings of a command that works on an existing installation (all but serve and init)."""
+    settings = _settings(data_dir=data_dir)
+    _existing_data_dir(settings)
+    return settings
+
+
+def _with_installation(settings: RecordsSettings, action: Callable[[Any], Awaitable[T]], audit: str | None = None,
+                       create: bool = False) -> T:
     """Open the installation, run ``action(installation)``, close it; domain errors become CLI errors.
 
-    With ``audit``, the command is an audited action (actor ``cli:<user>``): its event commits
-    with its change, or is appended after it; a failed command leaves a ``failed`` event.
+    Only with ``create`` (serve, init) may the data dir be created. With ``audit``, the command is
+    an audited action (actor ``cli:<user>``): its event commits with its change, or is appended
+    after it; a failed command leaves a ``failed`` event.
     """
+    if not create:
+        _existing_data_dir(settings)
     from records.audit import trail as audit_trail
     from records.audit.events import Outcome
     from records.installation import Installation
@@ -125,7 +149,8 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     from records.backup import serving_lock
 
     settings = _settings(data_dir=data_dir, host=host, port=port)
-    _with_installation(settings, _noop)  # fail here, clearly, if the data dir cannot be used
+    # README's one-command start: the first start creates the data dir. Fail here, clearly, if it cannot be used.
+    _with_installation(settings, _noop, create=True)
     click.echo(f"records: data dir {settings.data_dir.resolve()}, listening on http://{settings.host}:{settings.port}", err=True)
     config = uvicorn.Config(
         create_app(settings),
@@ -154,10 +179,13 @@ async def _noop(_: Any) -> None:
 @main.command()
 @data_dir_option
 def init(data_dir: Path | None) -> None:
-    """Create and initialise the data dir (serve does this on first start too)."""
+    """Create and initialise the data dir (serve does this on first start too); the other commands
+    need one that exists."""
     settings = _settings(data_dir=data_dir)
-    _with_installation(settings, _noop)
-    click.echo(f"initialised {settings.data_dir.resolve()}", err=True)
+    existed = settings.data_dir.is_dir() and (settings.store != "sqlite" or settings.database_path.is_file())
+    _with_installation(settings, _noop, create=True)
+    where = settings.data_dir.resolve()
+    click.echo(f"{where} was already initialised" if existed else f"initialised {where}", err=True)
 
 
 @main.group()
@@ -171,7 +199,7 @@ def tokens() -> None:
 @click.option("--name", required=True, help="Who or what holds the token (unique among active tokens).")
 def tokens_create(data_dir: Path | None, role: str, name: str) -> None:
     """Issue a token; prints the token and nothing else on stdout."""
-    issued = _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.issue(name, role), audit="token.create")
+    issued = _with_installation(_existing_settings(data_dir), lambda i: i.tokens.issue(name, role), audit="token.create")
     click.echo(issued.token)
 
 
@@ -182,7 +210,7 @@ def tokens_create(data_dir: Path | None, role: str, name: str) -> None:
 def tokens_list(data_dir: Path | None, include_revoked: bool, as_json: bool) -> None:
     """List tokens (names and roles; secrets are never stored)."""
     found = _with_installation(
-        _settings(data_dir=data_dir), lambda i: i.tokens.list(include_revoked=include_revoked), audit="token.list"
+        _existing_settings(data_dir), lambda i: i.tokens.list(include_revoked=include_revoked), audit="token.list"
     )
     rows = [
         {
@@ -206,7 +234,7 @@ def tokens_list(data_dir: Path | None, include_revoked: bool, as_json: bool) -> 
 @click.argument("name")
 def tokens_revoke(data_dir: Path | None, name: str) -> None:
     """Revoke the active token called NAME."""
-    _with_installation(_settings(data_dir=data_dir), lambda i: i.tokens.revoke(name), audit="token.revoke")
+    _with_installation(_existing_settings(data_dir), lambda i: i.tokens.revoke(name), audit="token.revoke")
     click.echo(f"revoked {name}", err=True)
 
 
@@ -224,8 +252,9 @@ def keys_status(data_dir: Path | None) -> None:
         counts = await installation.storage.data_keys.count_by_kek()
         return [(k.kek_id, k.state, k.created_at, counts.get(k.kek_id, 0)) for k in installation.keys.keks.keks()]
 
+    rows = _with_installation(_existing_settings(data_dir), status, audit="keys.status")
     click.echo(f"{'KEK':<32} {'STATE':<10} {'CREATED':<28} DATA KEYS")
-    for kek_id, state, created, count in _with_installation(_settings(data_dir=data_dir), status, audit="keys.status"):
+    for kek_id, state, created, count in rows:
         click.echo(f"{kek_id:<32} {state:<10} {created:<28} {count}")
 
 
@@ -239,7 +268,7 @@ def keys_rotate(data_dir: Path | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    settings = _settings(data_dir=data_dir)
+    settings = _existing_settings(data_dir)
     # rich draws the bar on stderr and only on a terminal, so scripts get clean output.
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -276,7 +305,7 @@ def backup_command(data_dir: Path | None, destination: Path) -> None:
     """Write a consistent online snapshot of records and attachments (never the keyring)."""
     from records.backup import backup
 
-    settings = _settings(data_dir=data_dir)
+    settings = _existing_settings(data_dir)
     _with_installation(settings, _noop, audit="backup")  # checked and audited before copying anything
     try:
         summary = backup(settings.data_dir, destination)
@@ -375,7 +404,7 @@ def audit_verify(data_dir: Path | None) -> None:
     """Recompute the Merkle tree and check every checkpoint; exit 0 only if the log is intact."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
-    settings = _settings(data_dir=data_dir)
+    settings = _existing_settings(data_dir)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), transient=True,
                   console=_stderr_console()) as bar:
         task = bar.add_task("verifying events", total=None)
@@ -407,7 +436,7 @@ async def _seal_with_its_event(installation: Any) -> Any:
 @data_dir_option
 def audit_seal(data_dir: Path | None) -> None:
     """Seal pending events into a new signed checkpoint and print it as JSON."""
-    checkpoint = _with_installation(_settings(data_dir=data_dir), _seal_with_its_event, audit="audit.checkpoint.seal")
+    checkpoint = _with_installation(_existing_settings(data_dir), _seal_with_its_event, audit="audit.checkpoint.seal")
     click.echo(checkpoint.model_dump_json())
 
 
@@ -433,6 +462,7 @@ def retention_sweep(data_dir: Path | None, as_of: Any, as_json: bool) -> None:
     that has no schedule yet)."""
     from records.retention.service import SYSTEM
 
+    settings = _existing_settings(data_dir)
     with _progress_bar("sweeping due records") as bar:
         task = bar.add_task("sweeping due records", total=None)
 
@@ -444,7 +474,7 @@ def retention_sweep(data_dir: Path | None, as_of: Any, as_json: bool) -> None:
             return await installation.retention.sweep(actor, as_of=as_of, reconcile=True,
                                                       progress=lambda n: bar.update(task, completed=n))
 
-        result = _with_installation(_settings(data_dir=data_dir), sweep, audit="retention.sweep")
+        result = _with_installation(settings, sweep, audit="retention.sweep")
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return
@@ -462,6 +492,7 @@ def retention_execute(data_dir: Path | None, batch_id: str) -> None:
     """Execute (or resume) a decided disposition batch, with a progress bar; prints its certificate id."""
     from records.roles import Principal
 
+    settings = _existing_settings(data_dir)
     with _progress_bar("disposing") as bar:
         task = bar.add_task("disposing", total=None)
 
@@ -474,7 +505,7 @@ def retention_execute(data_dir: Path | None, batch_id: str) -> None:
             return await installation.retention.run(
                 batch_id, progress=lambda done, total: bar.update(task, completed=done, total=total))
 
-        batch = _with_installation(_settings(data_dir=data_dir), run, audit="retention.batch.execute")
+        batch = _with_installation(settings, run, audit="retention.batch.execute")
     progress = batch.progress
     click.echo(f"batch {batch.id} {batch.status.value}: {progress.disposed} disposed of, {progress.kept} kept, "
                f"{progress.held} held", err=True)
@@ -522,7 +553,7 @@ def _plugin_service(installation):  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_list(data_dir: Path | None, as_json: bool) -> None:
     """Every plugin: origin, version, status, hooks."""
-    items = _with_installation(_settings(data_dir=data_dir), lambda i: _plugin_service(i).list(), audit="plugin.list")
+    items = _with_installation(_existing_settings(data_dir), lambda i: _plugin_service(i).list(), audit="plugin.list")
     if as_json:
         click.echo(json.dumps([item.model_dump(mode="json") for item in items], indent=2))
         return
@@ -539,7 +570,7 @@ def plugins_list(data_dir: Path | None, as_json: bool) -> None:
               help="File holding the base64 signature (default: WHEEL.sig).")
 def plugins_install(data_dir: Path | None, wheel: Path, signature_file: Path | None) -> None:
     """Install or upgrade a plugin from a signed wheel; running servers pick it up."""
-    settings = _settings(data_dir=data_dir)
+    settings = _existing_settings(data_dir)
     data = _read_file(wheel, "wheel", settings.max_plugin_bytes)
     signature = _read_file(signature_file or wheel.with_name(wheel.name + ".sig"), "signature", 1024)
     info = _with_installation(settings, lambda i: _plugin_service(i).install(wheel.name, data, signature, _operator()),
@@ -549,7 +580,7 @@ def plugins_install(data_dir: Path | None, wheel: Path, signature_file: Path | N
 
 def _switch(data_dir: Path | None, name: str, enabled: bool) -> None:
     action = "plugin.enable" if enabled else "plugin.disable"
-    info = _with_installation(_settings(data_dir=data_dir),
+    info = _with_installation(_existing_settings(data_dir),
                               lambda i: _plugin_service(i).set_enabled(name, enabled, _operator()), audit=action)
     click.echo(f"{info.name}: {info.status}")
 
@@ -575,7 +606,7 @@ def plugins_disable(data_dir: Path | None, name: str) -> None:
 @click.argument("name")
 def plugins_uninstall(data_dir: Path | None, name: str) -> None:
     """Remove an installed plugin (built-ins can only be disabled)."""
-    _with_installation(_settings(data_dir=data_dir), lambda i: _plugin_service(i).uninstall(name, _operator()),
+    _with_installation(_existing_settings(data_dir), lambda i: _plugin_service(i).uninstall(name, _operator()),
                        audit="plugin.uninstall")
     click.echo(f"uninstalled {name}")
 
@@ -587,15 +618,17 @@ def plugins_uninstall(data_dir: Path | None, name: str) -> None:
 def plugins_trust(data_dir: Path | None, name: str, keyfile: Path) -> None:
     """Trust the publisher public key in KEYFILE (PEM) under NAME."""
     pem = _read_file(keyfile, "public key", 4096).decode("utf-8", "replace")
-    key = _with_installation(_settings(data_dir=data_dir), lambda i: _plugin_service(i).trust(name, pem, _operator()),
+    key = _with_installation(_existing_settings(data_dir), lambda i: _plugin_service(i).trust(name, pem, _operator()),
                              audit="trusted_key.add")
     click.echo(f"trusted {key.name} ({key.fingerprint})")
 
 
 @plugins.command("keygen")
-@click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "keyfile", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the private key (mode 0600); the public key goes to OUT.pub. Keep it out of any repository.")
 def plugins_keygen(keyfile: Path) -> None:
-    """Write a new Ed25519 publisher key to KEYFILE (mode 0600) and its public key to KEYFILE.pub."""
+    """Write a new Ed25519 publisher key to --out (mode 0600) and its public key to OUT.pub; print
+    the public key. Never overwrites a key."""
     import os
 
     from records.plugins.signing import new_private_key_pem
@@ -607,8 +640,13 @@ def plugins_keygen(keyfile: Path) -> None:
             raise RecordsCliError(InvalidInput(f"{path} exists; not overwriting a key"))
     try:
         fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(private)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            with os.fdopen(fd, "wb") as out:
+                out.write(private)
+        except BaseException:
+            keyfile.unlink(missing_ok=True)
+            raise
         try:
             with open(pub, "x", encoding="ascii") as out:
                 out.write(public)
@@ -619,6 +657,8 @@ def plugins_keygen(keyfile: Path) -> None:
         raise RecordsCliError(InvalidInput(f"{exc.filename} exists; not overwriting a key")) from None
     except OSError as exc:
         raise RecordsCliError(InvalidInput(f"cannot write {keyfile}: {exc.strerror or exc}")) from None
+    click.echo(f"wrote the private key to {keyfile.resolve()} (mode 0600; keep it secret, out of any repository) "
+               f"and the public key to {pub.resolve()}", err=True)
     click.echo(public, nl=False)
 
 
@@ -657,7 +697,7 @@ def fsck_command(data_dir: Path | None, repair: bool, as_json: bool) -> None:
     from records.backup import BackupError, serving_lock
     from records.fsck import fsck
 
-    settings = _settings(data_dir=data_dir)
+    settings = _existing_settings(data_dir)
     # A repair deletes blobs no record lists: with a server running, an upload in flight is such a
     # blob for a moment. Checking alone may run beside the service (and may report that upload).
     lock = serving_lock(settings.data_dir, exclusive=True) if repair else contextlib.nullcontext()

@@ -45,6 +45,13 @@ class UnknownClassification(InvalidInput):
     code, title = "unknown_classification", "Unknown classification code"
 
 
+class NoDataDir(InvalidInput):
+    """A command other than ``serve`` or ``init`` was pointed at a data dir that does not exist:
+    creating one would issue tokens and keys nobody's service uses."""
+
+    code, title = "no_data_dir", "No data dir"
+
+
 class ValidationFailed(InvalidInput):
     """Like the validation of bodies and parameters, for what is checked by hand (headers)."""
 

@@ -22,6 +22,15 @@ def cli():
     return invoke
 
 
+@pytest.fixture
+def data_dir(tmp_path):
+    """An installation made with ``records init``, as every command but serve and init needs."""
+    path = tmp_path / "records-data"
+    result = CliRunner().invoke(main, ["init", "--data-dir", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return path
+
+
 def test_tokens_create_prints_only_the_token_and_stores_only_its_hash(cli, data_dir):
     result = cli("tokens", "create", "--role", "admin", "--name", "root", "--data-dir", str(data_dir))
     assert result.exit_code == 0, result.output
@@ -63,6 +72,7 @@ def test_list_and_revoke(cli, data_dir):
 
 def test_data_dir_from_the_environment(cli, tmp_path):
     target = tmp_path / "from-env"
+    assert cli("init", env={"RECORDS_DATA_DIR": str(target)}).exit_code == 0
     result = cli("tokens", "create", "--role", "agent", "--name", "x", env={"RECORDS_DATA_DIR": str(target)})
     assert result.exit_code == 0
     assert (target / "records.sqlite3").is_file()
@@ -118,11 +128,12 @@ def test_data_dir_that_is_a_file(cli, tmp_path):
 def test_unusable_data_dir(cli, tmp_path):
     blocker = tmp_path / "plain-file"
     blocker.write_text("x")
-    result = cli("tokens", "list", "--data-dir", str(blocker / "data"))
+    result = cli("init", "--data-dir", str(blocker / "data"))
     assert result.exit_code == 1 and "[storage_unavailable]" in result.stderr
 
 
-def test_init_creates_a_private_data_dir(cli, data_dir):
+def test_init_creates_a_private_data_dir(cli, tmp_path):
+    data_dir = tmp_path / "new"
     assert cli("init", "--data-dir", str(data_dir)).exit_code == 0
     assert (data_dir / "records.sqlite3").is_file()
     assert (data_dir.stat().st_mode & 0o777) == 0o700
@@ -148,3 +159,87 @@ def test_an_unanticipated_failure_is_a_coded_error_not_a_traceback(monkeypatch, 
     assert result.exit_code == 1
     assert "[internal_error] unexpected RuntimeError: disk controller on fire" in result.output
     assert "Traceback" not in result.output
+
+
+# --- a data dir is created only on purpose ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["tokens", "create", "--role", "admin", "--name", "root"],
+    ["tokens", "list"],
+    ["tokens", "revoke", "root"],
+    ["keys", "status"],
+    ["keys", "rotate"],
+    ["audit", "verify"],
+    ["audit", "seal"],
+    ["fsck"],
+    ["plugins", "list"],
+    ["retention", "sweep"],
+    ["backup", "--to", "elsewhere"],
+])
+def test_a_command_pointed_at_no_data_dir_refuses_and_creates_nothing(cli, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)  # run from another directory than the service's
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: [no_data_dir] ")
+    assert str(tmp_path / "records-data") in result.stderr  # names the path it looked at
+    assert "records init" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_data_dir_named_by_the_environment_must_exist_too(cli, tmp_path):
+    target = tmp_path / "from-env"
+    result = cli("tokens", "create", "--role", "agent", "--name", "x", env={"RECORDS_DATA_DIR": str(target)})
+    assert result.exit_code == 2 and f"[no_data_dir] no data dir at {target}" in result.stderr
+    assert not target.exists()
+
+
+def test_an_empty_directory_is_not_taken_for_an_installation(cli, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("tokens", "list", "--data-dir", str(empty))
+    assert result.exit_code == 2 and "[no_data_dir]" in result.stderr and "holds no records installation" in result.stderr
+    assert list(empty.iterdir()) == []
+
+
+def test_init_then_commands_work_and_init_again_changes_nothing(cli, tmp_path):
+    data_dir = tmp_path / "fresh"
+    created = cli("init", "--data-dir", str(data_dir))
+    assert created.exit_code == 0 and f"initialised {data_dir}" in created.stderr
+    token = cli("tokens", "create", "--role", "admin", "--name", "root", "--data-dir", str(data_dir))
+    assert token.exit_code == 0 and token.stdout.startswith("rec_")
+    again = cli("init", "--data-dir", str(data_dir))
+    assert again.exit_code == 0 and "already initialised" in again.stderr
+    listed = json.loads(cli("tokens", "list", "--json", "--data-dir", str(data_dir)).stdout)
+    assert [t["name"] for t in listed] == ["root"]
+
+
+def test_keygen_needs_an_explicit_place_for_the_key(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("plugins", "keygen")
+    assert result.exit_code == 2 and "--out" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keygen_writes_the_private_key_0600_whatever_the_umask_and_says_where(cli, tmp_path):
+    import os
+    import stat
+
+    key = tmp_path / "keys" / "team.pem"
+    key.parent.mkdir()
+    previous = os.umask(0)
+    try:
+        result = cli("plugins", "keygen", "--out", str(key))
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert str(key) in result.stderr and str(key) + ".pub" in result.stderr and "0600" in result.stderr
+    assert result.stdout.startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_keygen_into_a_missing_directory_is_a_clear_error(cli, tmp_path):
+    result = cli("plugins", "keygen", "--out", str(tmp_path / "nowhere" / "team.pem"))
+    assert result.exit_code == 2 and result.stderr.startswith("Error: [invalid_input] cannot write ")
+    assert not (tmp_path / "nowhere").exists()

@@ -41,14 +41,15 @@ def cli():
 
 
 @pytest.fixture
-def d(data_dir: Path) -> list[str]:
+def d(cli, data_dir: Path) -> list[str]:
+    assert cli("init", "--data-dir", data_dir).exit_code == 0  # only serve and init create a data dir
     return ["--data-dir", str(data_dir)]
 
 
 @pytest.fixture
 def keyfile(cli, tmp_path: Path) -> Path:
     path = tmp_path / "team.pem"
-    result = cli("plugins", "keygen", path)
+    result = cli("plugins", "keygen", "--out", path)
     assert result.exit_code == 0, result.output
     return path
 
@@ -108,7 +109,7 @@ def _audit_events(data_dir: Path, action: str) -> list[Any]:
 
 def test_keygen_writes_a_private_key_and_its_public_half(cli, tmp_path):
     key = tmp_path / "team.pem"
-    result = cli("plugins", "keygen", key)
+    result = cli("plugins", "keygen", "--out", key)
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     private = serialization.load_pem_private_key(key.read_bytes(), password=None)
@@ -124,7 +125,7 @@ def test_keygen_writes_a_private_key_and_its_public_half(cli, tmp_path):
 
 def test_keygen_never_overwrites_a_key(cli, tmp_path, keyfile):
     before, before_pub = keyfile.read_bytes(), Path(f"{keyfile}.pub").read_bytes()
-    result = cli("plugins", "keygen", keyfile)
+    result = cli("plugins", "keygen", "--out", keyfile)
     _refused(result, "invalid_input")
     assert "exists" in result.stderr
     assert keyfile.read_bytes() == before and Path(f"{keyfile}.pub").read_bytes() == before_pub
@@ -292,7 +293,7 @@ def test_an_unsigned_wheel(cli, d, trusted, wheel):
 
 def test_a_wheel_signed_by_an_untrusted_key(cli, d, trusted, wheel, tmp_path):
     stranger = tmp_path / "stranger.pem"
-    assert cli("plugins", "keygen", stranger).exit_code == 0
+    assert cli("plugins", "keygen", "--out", stranger).exit_code == 0
     _signed(cli, stranger, wheel)
     _refused(cli("plugins", "install", wheel, *d), "plugin_signature_invalid")
     assert NAME not in _listed(cli, d)
@@ -358,7 +359,7 @@ def test_every_cli_change_is_audited_and_the_log_verifies(cli, d, data_dir, trus
     assert cli("plugins", "enable", "telecom_metrics", *d).exit_code == 0
     assert cli("plugins", "uninstall", NAME, *d).exit_code == 0
     stranger = tmp_path / "stranger.pem"
-    cli("plugins", "keygen", stranger)
+    cli("plugins", "keygen", "--out", stranger)
     _signed(cli, stranger, wheel)
     assert cli("plugins", "install", wheel, *d).exit_code == 2  # refused: audited as failed
 

@@ -52,6 +52,9 @@ def _clean_env() -> dict[str, str]:
 
 
 def create_token(data_dir: Path, name: str, role: str = "agent") -> str:
+    if not (data_dir / "records.sqlite3").is_file():  # only serve and init create a data dir
+        subprocess.run([sys.executable, "-m", "records", "init", "--data-dir", str(data_dir)],
+                       capture_output=True, env=_clean_env(), timeout=60, check=True)
     result = subprocess.run(
         [sys.executable, "-m", "records", "tokens", "create", "--role", role, "--name", name, "--data-dir", str(data_dir)],
         capture_output=True,

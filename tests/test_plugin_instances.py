@@ -209,7 +209,7 @@ def test_a_plugin_installed_with_the_cli_reaches_a_running_app(instances, data_d
     admin = app.issue("admin", "root")
     d = ["--data-dir", data_dir]
     key = tmp_path / "team.pem"
-    assert _cli("plugins", "keygen", key).exit_code == 0
+    assert _cli("plugins", "keygen", "--out", key).exit_code == 0
     assert _cli("plugins", "trust", "team-escalation", f"{key}.pub", *d).exit_code == 0
     filename, wheel = build_wheel()
     path = tmp_path / filename

@@ -201,6 +201,7 @@ def _published(data_dir: Path) -> Path:
 
 def test_restore_sets_the_published_checkpoints_aside_and_the_log_seals_and_verifies_again(data_dir, tmp_path):
     d = ["--data-dir", str(data_dir)]
+    assert cli("init", *d).exit_code == 0  # only serve and init create a data dir
     backup_dir = tmp_path / "backup"
     assert cli("tokens", "create", "--role", "admin", "--name", "root", *d).exit_code == 0
     assert cli("audit", "seal", *d).exit_code == 0
@@ -235,6 +236,7 @@ def test_two_restores_in_the_same_second_keep_both_published_files(data_dir, tmp
 
     monkeypatch.setattr(records.backup, "utcnow", lambda: datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
     d = ["--data-dir", str(data_dir)]
+    assert cli("init", *d).exit_code == 0  # only serve and init create a data dir
     backup_dir = tmp_path / "backup"
     assert cli("tokens", "create", "--role", "admin", "--name", "root", *d).exit_code == 0
     assert cli("backup", "--to", str(backup_dir), *d).exit_code == 0
@@ -250,6 +252,7 @@ def test_two_restores_in_the_same_second_keep_both_published_files(data_dir, tmp
 
 def test_seal_refuses_to_sign_a_database_rolled_back_behind_the_published_checkpoints(data_dir, tmp_path):
     d = ["--data-dir", str(data_dir)]
+    assert cli("init", *d).exit_code == 0  # only serve and init create a data dir
     backup_dir = tmp_path / "backup"
     assert cli("tokens", "create", "--role", "admin", "--name", "root", *d).exit_code == 0
     assert cli("audit", "seal", *d).exit_code == 0

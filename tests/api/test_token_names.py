@@ -34,6 +34,7 @@ def test_a_revoked_name_cannot_be_reissued(admin: RoleClient, as_role, client: T
 def test_the_cli_refuses_a_retired_name_too(data_dir, settings) -> None:
     runner = CliRunner()
     d = ["--data-dir", str(data_dir)]
+    assert runner.invoke(main, ["init", *d]).exit_code == 0
     assert runner.invoke(main, ["tokens", "create", "--role", "admin", "--name", "root", *d]).exit_code == 0
     assert runner.invoke(main, ["tokens", "create", "--role", "agent", "--name", "bob", *d]).exit_code == 0
     assert runner.invoke(main, ["tokens", "revoke", "bob", *d]).exit_code == 0

@@ -36,6 +36,7 @@ def _records(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 def test_two_instances_on_one_mongo_one_sealer_one_sweep_consistent_tree(tmp_path, nx_mongodb_url, seaweedfs_s3):
     env = _env(nx_mongodb_url, seaweedfs_s3, tmp_path / "keyring")
+    assert _records(env, "init", "--data-dir", str(tmp_path / "a")).returncode == 0
     created = _records(env, "tokens", "create", "--role", "admin", "--name", "root", "--data-dir", str(tmp_path / "a"))
     assert created.returncode == 0, created.stderr
     admin = {"Authorization": f"Bearer {created.stdout.strip()}"}
