@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, computed_field, field_validator, model_validator
 
+from records.clock import utcnow
 from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime, account_number, phone_number
 from records.retention.periods import parse_period
 
@@ -442,8 +443,44 @@ class DecisionsIn(Strict):
         return value
 
 
+class DeadlineOutcome(BaseModel):
+    name: str
+    due_at: datetime
+    met_at: datetime | None = None
+    on_time: bool | None = Field(None, description="None: neither met nor past due when the file was destroyed.")
+
+
+class GovernanceFacts(BaseModel):
+    """What reports count about a file, kept when it is destroyed (never personal data): a 2026
+    report read in 2030 says what it said in 2026."""
+
+    channel: str
+    urgency: str
+    complexity: str | None = None
+    classification: list[str] = Field(default_factory=list)
+    service_type: str | None = None
+    owner_kept: bool = Field(description="Resolved by its first owner (first-contact responsibility).")
+    result_at: datetime | None = None
+    satisfaction: int | None = None
+    deadlines: list[DeadlineOutcome] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, stored: Any) -> GovernanceFacts:
+        destroyed = stored.destroyed_at or utcnow()
+        return cls(
+            channel=stored.channel.value, urgency=stored.urgency.value,
+            complexity=stored.complexity.value if stored.complexity else None, classification=list(stored.classification),
+            service_type=stored.service_type.value if stored.service_type else None,
+            owner_kept=stored.owner == stored.created_by, result_at=stored.result_at,
+            satisfaction=stored.feedback.satisfaction if stored.feedback else None,
+            deadlines=[DeadlineOutcome(name=d.name, due_at=d.due_at, met_at=d.met_at,
+                                       on_time=(d.met_at <= d.due_at) if d.met_at else (False if d.due_at < destroyed else None))
+                       for d in stored.deadlines])
+
+
 class Tombstone(BaseModel):
-    """What remains of a destroyed record: enough to prove it existed and was disposed of lawfully."""
+    """What remains of a destroyed record: enough to prove it existed and was disposed of lawfully,
+    and its governance facts for the reports of the periods it belongs to."""
 
     record_id: str
     reference: str
@@ -459,6 +496,7 @@ class Tombstone(BaseModel):
     batch_id: str
     certificate_id: str | None = None
     transferred_to: str | None = None
+    governance: GovernanceFacts | None = Field(None, description="None for files destroyed before these were kept.")
 
 
 class CertificateItem(BaseModel):

@@ -84,6 +84,7 @@ from records.retention.models import (
     ScheduleIn,
     SchedulePatch,
     ScheduleRef,
+    GovernanceFacts,
     SweepResult,
     Tombstone,
 )
@@ -912,6 +913,7 @@ class RetentionService:
             tombstone = Tombstone(
                 record_id=stored.id, reference=stored.reference, kind=stored.kind, received_at=stored.received_at,
                 created_at=stored.created_at, archived_at=stored.archived_at, destroyed_at=now,
+                governance=GovernanceFacts.of(stored),
                 disposition=DispositionAction.transfer if item.action is DispositionAction.transfer else DispositionAction.destroy,
                 schedule=item.schedule, retain_until=item.retain_until, content_hash=digest, batch_id=batch.id,
                 transferred_to=where)
@@ -943,12 +945,14 @@ class RetentionService:
                                       _events(f"record:{item.record_id}", f"batch:{batch_id}", action="retention.item.keep"))
 
     async def _prune(self, record_id: str) -> None:
-        """Leave of the record only what its tombstone says: no notes, attachments or timeline."""
+        """Leave of the record only what its tombstone says: no notes, attachments or timeline. Its
+        governance facts stay (kind, channel, dates, classification, deadlines met or breached, the
+        satisfaction score: never personal data), so that metrics over past periods still count it."""
         for _ in range(20):
             stored = await self._record_repo.get(record_id)
-            if stored is None or (not stored.notes and not stored.attachments and not stored.timeline and stored.feedback is None):
+            if stored is None or (not stored.notes and not stored.attachments and not stored.timeline and not stored.sealed):
                 return
-            pruned = stored.model_copy(update={"notes": [], "attachments": [], "timeline": [], "feedback": None,
+            pruned = stored.model_copy(update={"notes": [], "attachments": [], "timeline": [],
                                                "deadline": None, "sealed": {}, "version": stored.version + 1})
             if await self._record_repo.replace(pruned, expected_version=stored.version):
                 return
