@@ -36,6 +36,7 @@ from records.retention.models import (
     ScheduleIn,
     ScheduleList,
     SchedulePatch,
+    SchedulePreview,
     SweepIn,
     SweepResult,
 )
@@ -80,20 +81,24 @@ class RetentionController(Controller):
 
     @patch("/schedules/{schedule_id:str}", operation_id="amendRetentionSchedule",
            summary="Amend a retention schedule (a new version)",
-           description="Records already under the schedule keep their retain-until dates: re-apply to move them.",
+           description="Records already under the schedule keep their retain-until dates: re-apply to move them. "
+                       "`dry_run=true` stores nothing and previews what re-applying the edit would do: how many files "
+                       "would fall due earlier or later, and the first few of each.",
            responses=problem_responses(401, 403, 404, 409, 413, 422),
            **admits(RETENTION_MANAGERS, audit="retention.schedule.amend"))
     async def amend_schedule(self, request: Request, schedule_id: FromPath[str], data: JSONBody[SchedulePatch],
-                             retention: NamedDependency[RetentionService]) -> RetentionSchedule:
-        return await retention.amend_schedule(schedule_id, data, request.user)
+                             retention: NamedDependency[RetentionService],
+                             dry_run: FromQuery[bool] = False) -> RetentionSchedule | SchedulePreview:
+        return await retention.amend_schedule(schedule_id, data, request.user, dry_run=dry_run)
 
     @post("/schedules/{schedule_id:str}/reapply", operation_id="reapplyRetentionSchedule", status_code=200,
           summary="Re-apply the latest version to records under earlier ones",
-          description="Never shortens a record's retention unless `allow_shorter` is true.",
+          description="Never shortens a record's retention unless `allow_shorter` is true. With `dry_run` nothing "
+                      "changes: the counts and first files say what would.",
           responses=problem_responses(401, 403, 404, 413, 422),
           **admits(RETENTION_MANAGERS, audit="retention.schedule.reapply"))
     async def reapply_schedule(self, request: Request, schedule_id: FromPath[str], data: JSONBody[ReapplyIn],
-                               retention: NamedDependency[RetentionService]) -> dict[str, Any]:
+                               retention: NamedDependency[RetentionService]) -> SchedulePreview:
         return await retention.reapply_schedule(schedule_id, data, request.user)
 
     # --- floors (legal minimums) --------------------------------------------------------------

@@ -77,6 +77,7 @@ class SchedulePatch(_ScheduleFields):
 class ReapplyIn(Strict):
     reason: Reason
     allow_shorter: bool = Field(False, description="Also bring retain-until dates forward where the current version is shorter.")
+    dry_run: bool = Field(False, description="Only count what would change; nothing is stored.")
 
 
 class RetentionSchedule(BaseModel):
@@ -532,3 +533,46 @@ class DestructionCertificate(BaseModel):
 
 def has_id_shape(value: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9\-]{1,64}", value))
+
+
+class PreviewItem(BaseModel):
+    record_id: str
+    reference: str
+    retain_until_now: datetime | None
+    retain_until_then: datetime | None
+
+
+class SchedulePreview(BaseModel):
+    """What re-applying a schedule version does (or, ``dry_run``, would do) to the files under its
+    earlier versions. ``examined`` counts them; each is ``earlier``, ``later`` or ``unchanged``."""
+
+    dry_run: bool
+    schedule: RetentionSchedule = Field(description="The version applied (for an edit's preview: as it would be stored).")
+    examined: int = 0
+    changed: int = Field(0, description="Assignments rewritten (0 for a dry run).")
+    moved: int = Field(0, description="Files whose retain-until date would change.")
+    earlier: int = Field(0, description="Files that would fall due earlier (or at all, where none was due).")
+    later: int = Field(0, description="Files that would be kept longer (or no longer fall due).")
+    unchanged: int = 0
+    kept_longer: int = Field(0, description="Files a shorter version would bring forward, kept at their later date "
+                                            "(re-apply without `allow_shorter`).")
+    no_longer_covered: int = Field(0, description="Files the version's kinds and codes no longer cover.")
+    first_earlier: list[PreviewItem] = Field(default_factory=list, description="Up to 10.")
+    first_later: list[PreviewItem] = Field(default_factory=list, description="Up to 10.")
+
+    def count(self, before: RetentionAssignment, after: RetentionAssignment) -> None:
+        now, then = before.retain_until, after.retain_until
+        if now == then:
+            self.unchanged += 1
+            return
+        self.moved += 1
+        item = PreviewItem(record_id=before.record_id, reference=before.reference, retain_until_now=now,
+                           retain_until_then=then)
+        if then is not None and (now is None or then < now):
+            self.earlier += 1
+            if len(self.first_earlier) < 10:
+                self.first_earlier.append(item)
+        else:
+            self.later += 1
+            if len(self.first_later) < 10:
+                self.first_later.append(item)

@@ -83,8 +83,9 @@ from records.retention.models import (
     RetentionSchedule,
     ScheduleIn,
     SchedulePatch,
-    ScheduleRef,
     GovernanceFacts,
+    SchedulePreview,
+    ScheduleRef,
     SweepResult,
     Tombstone,
 )
@@ -192,8 +193,11 @@ class RetentionService:
             raise ScheduleNotFound(f"no retention schedule has id {schedule_id!r}" + (f" and version {version}" if version else ""))
         return found
 
-    async def amend_schedule(self, schedule_id: str, patch: SchedulePatch, actor: Principal) -> RetentionSchedule:
-        """A new version. Records already under the schedule keep their dates until re-applied."""
+    async def amend_schedule(self, schedule_id: str, patch: SchedulePatch, actor: Principal,
+                             dry_run: bool = False) -> RetentionSchedule | SchedulePreview:
+        """A new version. Records already under the schedule keep their dates until re-applied.
+        ``dry_run``: every check as for real, nothing stored; the preview says what re-applying the
+        edited version would do to the files under the schedule (shorter dates included)."""
         current = await self.schedule(schedule_id)
         self._check_codes(patch.classification, current.classification)
         changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
@@ -210,6 +214,8 @@ class RetentionService:
             raise InvalidInput("period is required unless the action is 'permanent'", field="period")
         self._check_minimum(updated)
         legal_floors.check_schedule(updated, await self.floors(active_only=True))  # period and scope alike
+        if dry_run:
+            return await self._reapply(updated, allow_shorter=True, actor=actor, reason=patch.reason, dry_run=True)
         events = _events(f"schedule:{schedule_id}")
         if not await self._repo.add_schedule_version(updated, events):
             raise ScheduleChanged(f"schedule {current.name!r} was changed meanwhile; read it again")
@@ -226,41 +232,53 @@ class RetentionService:
                 f"schedule {schedule.name!r} must keep records at least {schedule.minimum_period} "
                 f"({schedule.origin}); {schedule.period} is shorter", field="period")
 
-    async def reapply_schedule(self, schedule_id: str, data: ReapplyIn, actor: Principal) -> dict[str, Any]:
+    async def reapply_schedule(self, schedule_id: str, data: ReapplyIn, actor: Principal) -> SchedulePreview:
         """Move every undisposed record under earlier versions to the latest one, explicitly and
-        audited, one event per record whose dates change. Shorter dates only with ``allow_shorter``."""
+        audited, one event per record whose dates change. Shorter dates only with ``allow_shorter``.
+        With ``data.dry_run`` nothing changes: the result counts what would."""
         latest = await self.schedule(schedule_id)
         # A floor declared since the version was made binds its re-application too.
         legal_floors.check_schedule(latest, await self.floors(active_only=True))
-        examined = changed = kept_longer = 0
+        return await self._reapply(latest, data.allow_shorter, actor, data.reason, data.dry_run)
+
+    async def _reapply(self, latest: RetentionSchedule, allow_shorter: bool, actor: Principal, reason: str,
+                       dry_run: bool) -> SchedulePreview:
+        """Re-apply ``latest`` to the files under older versions of its schedule, or (``dry_run``)
+        only count: files whose retain-until date would come earlier, later, stay, or whose file the
+        version no longer covers, with the first few of each (what a preview page lists)."""
+        result = SchedulePreview(dry_run=dry_run, schedule=latest)
         after: str | None = None
         now = utcnow()
-        while page := await self._repo.assignments_under(schedule_id, after, PAGE):
+        while page := await self._repo.assignments_under(latest.id, after, PAGE):
             after = page[-1].record_id
             for a in page:
                 if a.schedule is None or a.schedule.version >= latest.version or a.batch_id is not None:
                     continue
-                examined += 1
+                result.examined += 1
                 stored = await self._record_repo.get(a.record_id)
                 if stored is None or stored.destroyed_at is not None:
                     continue
+                if not latest.covers(stored.kind, stored.classification):
+                    result.no_longer_covered += 1
                 fresh = await self._compute(stored, latest, now)
-                note = f"re-applied v{latest.version} by {actor.name} on {now.date()}: {data.reason}"
+                note = f"re-applied v{latest.version} by {actor.name} on {now.date()}: {reason}"
                 if (fresh.retain_until is not None and a.retain_until is not None and fresh.retain_until < a.retain_until
-                        and not data.allow_shorter) or (fresh.retain_until is not None and a.retain_until is None
-                                                         and a.action is DispositionAction.permanent and not data.allow_shorter):
-                    kept_longer += 1
+                        and not allow_shorter) or (fresh.retain_until is not None and a.retain_until is None
+                                                   and a.action is DispositionAction.permanent and not allow_shorter):
+                    result.kept_longer += 1
                     fresh = fresh.model_copy(update={"retain_until": a.retain_until, "action": a.action,
                                                      "basis": f"{fresh.basis}; kept until the later date of v{a.schedule.version}"})
+                result.count(a, fresh)
+                if dry_run:
+                    continue
                 fresh.history = [*a.history, a.basis]
                 fresh.basis = f"{fresh.basis} ({note})"
                 if fresh.retain_until is not None and (a.retain_until is None or fresh.retain_until > a.retain_until):
                     await self._lock(stored, fresh.retain_until)
-                await self._repo.put_assignment(fresh, _events(f"record:{a.record_id}", f"schedule:{schedule_id}",
+                await self._repo.put_assignment(fresh, _events(f"record:{a.record_id}", f"schedule:{latest.id}",
                                                                action="retention.schedule.reapply_record"))
-                changed += 1
-        return {"schedule": ScheduleRef(id=latest.id, version=latest.version, name=latest.name).model_dump(),
-                "examined": examined, "changed": changed, "kept_longer": kept_longer}
+                result.changed += 1
+        return result
 
     async def seed_schedules(self, defaults: list[tuple[str, ScheduleIn, str | None, str | None]]) -> int:
         """Store the schedules plugins register unless one of that name exists (the stored one,
