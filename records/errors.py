@@ -195,6 +195,12 @@ class TooManyLookups(RecordsError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class CsrfRefused(NotPermitted):
+    """A console form arrived without the CSRF token of the session that showed it."""
+
+    code = "csrf_refused"
+
+
 class NotRecordOwner(NotPermitted):
     code = "not_record_owner"
 

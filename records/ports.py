@@ -139,6 +139,39 @@ class TokenRepository(Protocol):
         Raises ``LastAdminToken``, in the same transaction, rather than revoke the last admin."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A console sign-in as stored: the SHA-256 of the cookie's secret, never the secret, and the
+    SHA-256 of the API token it was opened with (so that revoking the token ends it)."""
+
+    id: str
+    token_hash: str
+    principal: str
+    role: Role
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+class ConsoleSessionRepository(Protocol):
+    async def add(self, session: ConsoleSession, events: Sequence[AuditEventDraft] = ()) -> None:
+        """Store a new session and the sign-in's events in one transaction."""
+
+    async def get(self, session_id: str) -> ConsoleSession | None: ...
+
+    async def touch(self, session_id: str, at: datetime) -> None:
+        """Note activity on the session (its idle expiry counts from here)."""
+
+    async def remove(self, session_id: str, events: Sequence[AuditEventDraft] = ()) -> bool:
+        """End the session (with the sign-out's events); False when it no longer existed."""
+
+    async def remove_for_token(self, token_hash: str) -> int:
+        """End every session opened with the token; how many there were."""
+
+    async def remove_expired(self, idle_before: datetime, created_before: datetime) -> int:
+        """End sessions idle since before ``idle_before`` or opened before ``created_before``."""
+
+
 class BlobStore(Protocol):
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
         """Stream ``chunks`` into a new blob. The blob becomes visible under ``key`` only once
@@ -383,6 +416,7 @@ class Storage(Protocol):
     blobs: BlobStore
     plugins: PluginRepository
     retention: RetentionRepository
+    console_sessions: ConsoleSessionRepository
     # None where one process serves the store (embedded); shared stores coordinate instances with it.
     leases: Leases | None
 

@@ -142,6 +142,24 @@ class RecordsSettings(BaseSettings):
     retention_organization: str = Field(
         "records", min_length=1, max_length=200, description="`Source-Organization` written into transfer packages.")
 
+    console_session_idle_seconds: float = Field(
+        1800.0, gt=0, le=86400, description="A console session unused this long ends; signing in again opens a new one.")
+    console_session_max_seconds: float = Field(
+        43200.0, gt=0, le=30 * 86400, description="A console session ends this long after sign-in, however active.")
+    console_time_zone: str = Field(
+        "Asia/Shanghai", description="IANA time zone the console shows times in (UTC is shown on hover).")
+
+    @field_validator("console_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
+
     @field_validator("retention_review_period")
     @classmethod
     def _iso_period(cls, value: str) -> str:

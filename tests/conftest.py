@@ -16,6 +16,18 @@ from records.roles import Role
 from records.settings import RecordsSettings, load_settings
 
 
+BROWSER_FIXTURES = frozenset({"page", "context", "browser"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run after every other test: Playwright's sync API leaves an event loop
+    behind that breaks later ``asyncio.run()`` calls in the same process."""
+    in_browser = [item for item in items if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    if in_browser:
+        chosen = set(map(id, in_browser))
+        items[:] = [item for item in items if id(item) not in chosen] + in_browser
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own RECORDS_* settings."""

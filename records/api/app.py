@@ -35,6 +35,7 @@ from records.api.metrics import MetricController, ServiceLevelController
 from records.api.plugins import PluginController, TrustedKeyController
 from records.api.workflows import ClassificationController, WorkflowController
 from records.audit.service import AuditService
+from records.console.app import CONSOLE_PATH_PATTERNS, console_handlers, open_console, template_config
 from records.installation import Installation
 from records.services.records import RecordService
 from records.retention.service import RetentionService
@@ -77,6 +78,7 @@ class RecordsApp(InitPluginProtocol):
         app.state.metric_service = installation.metrics
         app.state.notifier = installation.notifier
         app.state.retention_service = installation.retention
+        open_console(app.state, installation)
         retention = installation.retention
         assert retention is not None
         # Archived while an assignment failed (a crash between the two): assign now.
@@ -107,15 +109,16 @@ class RecordsApp(InitPluginProtocol):
         app_config.route_handlers.extend(
             [health, front_page, docs_assets, RecordController, RecordRetentionController, RetentionController, TokenController, MeController,
              AuditController, WorkflowController, ClassificationController, TrustedKeyController, PluginController,
-             MetricController, ServiceLevelController]
+             MetricController, ServiceLevelController, *console_handlers()]
         )
         # Outermost first: the audit middleware sees every outcome, refusals by the token check included.
         # The client address first: the audit trail, the throttle and the access log read it.
         app_config.middleware.extend(
             [ClientAddressMiddleware(self.settings.proxy_networks()), AuditMiddleware(),
-             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS)]
+             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS + CONSOLE_PATH_PATTERNS)]
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.template_config = template_config()
         app_config.before_send.append(add_security_headers)  # every response, unknown routes included
         app_config.lifespan.append(self.lifespan)
         app_config.state = State({

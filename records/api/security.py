@@ -35,6 +35,12 @@ DOCS_CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+# Console pages: everything from this origin (scripts and styles are files, never inline), forms
+# post back here only.
+CONSOLE_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 _COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -56,9 +62,11 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     docs = path == "/schema" or (path.startswith("/schema/") and not path.endswith((".json", ".yaml", ".yml")))
     headers = [h for h in message.get("headers", []) if h[0].lower() not in _OURS]
     headers.extend(_COMMON_HEADERS)
-    policy = DOCS_CONTENT_SECURITY_POLICY if docs else API_CONTENT_SECURITY_POLICY
+    console = path == "/console" or path.startswith("/console/")
+    policy = DOCS_CONTENT_SECURITY_POLICY if docs else CONSOLE_CONTENT_SECURITY_POLICY if console else API_CONTENT_SECURITY_POLICY
     headers.append((b"content-security-policy", policy.encode()))
-    if path.startswith("/api/"):
+    # Console pages show records too; only its static files (htmx, CSS) may be cached.
+    if path.startswith("/api/") or (console and not path.startswith("/console/static/")):
         headers.append((b"cache-control", b"no-store"))
     message["headers"] = headers
 

@@ -16,6 +16,7 @@ from records.storage.sqlite.database import Database
 from records.storage.sqlite.plugins import SqlitePluginRepository
 from records.storage.sqlite.records import SqliteRecordRepository
 from records.storage.sqlite.retention import SqliteRetentionRepository
+from records.storage.sqlite.sessions import SqliteConsoleSessionRepository
 from records.storage.sqlite.tokens import SqliteTokenRepository
 
 
@@ -32,6 +33,7 @@ class EmbeddedStorage:
         self.audit = SqliteAuditLog(db)
         self.plugins = SqlitePluginRepository(db)
         self.retention = SqliteRetentionRepository(db)
+        self.console_sessions = SqliteConsoleSessionRepository(db)
         self.blobs = blobs
 
     @classmethod

@@ -403,12 +403,28 @@ def test_the_route_walk_catches_unpolicied_routes_and_role_drift(settings: Any) 
     assert stale == ["POLICY has GET /api/v1/gone but the app has no such route"]
 
 
-def test_routes_outside_api_are_only_the_public_ones(app: Litestar) -> None:
-    # Outside /api nothing is guarded: anything there must be one of the public paths.
-    outside = {(m, p) for m, p, _ in _handlers(app) if not p.startswith("/api/")}
-    unexpected = {(m, p) for m, p in outside if not (p in ("/", "/health", "/schema") or p.startswith("/schema/"))}
+def _console_protected(path: str, handler: Any) -> bool:
+    """A console page: behind the console's session check, or one of its declared public pages."""
+    from records.console.auth import ConsoleSessionMiddleware
+
+    if path.startswith("/console/static"):
+        return True  # the package's own htmx and CSS
+    if not path.startswith("/console"):
+        return False
+    sessions = any(isinstance(m, ConsoleSessionMiddleware) for m in handler.resolve_middleware())
+    return sessions  # the public ones pass through it; the test lists them
+
+
+def test_routes_outside_api_are_only_the_public_ones_and_the_console(app: Litestar) -> None:
+    # Outside /api no bearer token is asked for: anything there must be a public path or a console
+    # page behind the console's session check.
+    outside = {(m, p, h) for m, p, h in _handlers(app) if not p.startswith("/api/")}
+    unexpected = {(m, p) for m, p, h in outside
+                  if not (p in ("/", "/health", "/schema") or p.startswith("/schema/") or _console_protected(p, h))}
     assert unexpected == set()
-    assert ("GET", "/health") in outside
+    assert ("GET", "/health") in {(m, p) for m, p, _ in outside}
+    public = sorted((m, p) for m, p, h in outside if h.opt.get("console_public"))
+    assert public == [("GET", "/console/language"), ("GET", "/console/sign-in"), ("POST", "/console/sign-in")]
 
 
 def test_every_role_may_call_something_and_record_changes_say_whose_record() -> None:

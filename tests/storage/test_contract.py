@@ -627,3 +627,34 @@ def test_hold_placements_and_destruction_decisions_write_the_mongodb_fence(name,
         await storage.close()
 
     run(main)
+
+
+def test_console_sessions_open_touch_and_end(open_storage):
+    from records.ports import ConsoleSession
+
+    def session(n: int, token: str = "token-a", at: datetime = datetime(2026, 5, 1, tzinfo=UTC)) -> ConsoleSession:
+        return ConsoleSession(id=f"session-{n}", token_hash=token, principal="alice", role=Role.agent,
+                              csrf_token=f"csrf-{n}", created_at=at, last_seen_at=at)
+
+    async def main():
+        storage = open_storage()
+        sessions = storage.console_sessions
+        await sessions.add(session(1))
+        await sessions.add(session(2))
+        await sessions.add(session(3, token="token-b", at=datetime(2026, 5, 2, tzinfo=UTC)))
+        assert await sessions.get("session-1") == session(1)
+        assert await sessions.get("missing") is None
+        seen = datetime(2026, 5, 1, 12, tzinfo=UTC)
+        await sessions.touch("session-2", seen)
+        assert (await sessions.get("session-2")).last_seen_at == seen
+        assert await sessions.remove("session-1")
+        assert not await sessions.remove("session-1")
+        # idle before 06:00 on 1 May: session-2 was seen at noon, session-3 opened on 2 May.
+        assert await sessions.remove_expired(datetime(2026, 5, 1, 6, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)) == 0
+        assert await sessions.remove_expired(datetime(2026, 5, 1, 13, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)) == 1
+        assert await sessions.get("session-2") is None
+        assert await sessions.remove_for_token("token-b") == 1
+        assert await sessions.get("session-3") is None
+        await storage.close()
+
+    run(main)

@@ -392,11 +392,31 @@ class RetentionFloorDocument(Document):
                    IndexModel([("created_at", ASCENDING), ("key", ASCENDING)], name="floors_by_created")]
 
 
+class ConsoleSessionDocument(Document):
+    """A console sign-in (``records.storage.mongodb.sessions`` writes it with pymongo)."""
+
+    id: str  # type: ignore[assignment]  # the SHA-256 of the cookie's secret
+    token_hash: str
+    principal: str
+    role: str
+    csrf_token: str
+    created_at: str
+    last_seen_at: str
+
+    class Settings:
+        name = "console_sessions"
+        indexes = [
+            IndexModel([("token_hash", ASCENDING)], name="console_sessions_by_token"),
+            IndexModel([("last_seen_at", ASCENDING)], name="console_sessions_by_last_seen"),
+            IndexModel([("created_at", ASCENDING)], name="console_sessions_by_created"),
+        ]
+
+
 DOCUMENTS: list[type[Document]] = [
     RecordDocument, DeadlineDocument, DataKeyDocument, TokenDocument, SequenceDocument,
     AuditEventDocument, AuditNodeDocument, AuditCheckpointDocument, LeaseDocument,
     PluginInstallDocument, PluginDisabledBuiltinDocument, TrustedKeyDocument,
     RetentionScheduleDocument, RetentionAssignmentDocument, RetentionEventDocument, LegalHoldDocument,
     LegalHoldItemDocument, DispositionBatchDocument, DispositionItemDocument, TombstoneDocument,
-    DestructionCertificateDocument, RetentionFloorDocument,
+    DestructionCertificateDocument, RetentionFloorDocument, ConsoleSessionDocument,
 ]

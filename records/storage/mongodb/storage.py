@@ -11,6 +11,7 @@ from records.storage.mongodb.leases import MongoLeases
 from records.storage.mongodb.plugins import MongoPluginRepository
 from records.storage.mongodb.records import MongoRecordRepository
 from records.storage.mongodb.retention import MongoRetentionRepository
+from records.storage.mongodb.sessions import MongoConsoleSessionRepository
 from records.storage.mongodb.tokens import MongoTokenRepository
 
 
@@ -26,6 +27,7 @@ class MongoStorage:
         self.leases = MongoLeases(self.database)
         self.plugins = MongoPluginRepository(self.database)
         self.retention = MongoRetentionRepository(self.database)
+        self.console_sessions = MongoConsoleSessionRepository(self.database)
         self.blobs = blobs
 
     async def ping(self) -> None:

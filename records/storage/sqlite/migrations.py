@@ -328,6 +328,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX records_by_incident ON records (incident_started_at) WHERE incident_started_at IS NOT NULL
         """,
     ),
+    (
+        12,
+        "console sessions",
+        """
+        -- Server-side sessions of the web console: id and token_hash are SHA-256 digests, so the
+        -- database holds neither the cookie's secret nor the API token it was opened with.
+        CREATE TABLE console_sessions (
+            id           TEXT PRIMARY KEY,
+            token_hash   TEXT NOT NULL,
+            principal    TEXT NOT NULL,
+            role         TEXT NOT NULL,
+            csrf_token   TEXT NOT NULL,
+            created_at   TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX console_sessions_by_token ON console_sessions (token_hash);
+        CREATE INDEX console_sessions_by_last_seen ON console_sessions (last_seen_at);
+        CREATE INDEX console_sessions_by_created ON console_sessions (created_at)
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,60 @@
+"""Wiring the console into the app: its controllers (one per area module), the router that gives
+them the session middleware, the CSRF guard and HTML error pages, and the static files.
+
+A new area adds its controller to ``console_controllers()`` and its entry to ``nav.NAVIGATION``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from litestar import Router
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+
+from records.console.auth import ConsoleSessionMiddleware, csrf_guard
+from records.console.home import HomeController
+from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
+from records.console.session import ConsoleSessions
+from records.console.signin import SignInController
+
+if TYPE_CHECKING:
+    from litestar.datastructures import State
+
+    from records.installation import Installation
+
+__all__ = ["CONSOLE_PATH_PATTERNS", "console_handlers", "console_controllers", "open_console", "template_config"]
+
+# Console paths authenticate with the session cookie, not a bearer token. (``/`` leads here:
+# ``records.api.docs.front_page`` redirects to the console once it is registered.)
+CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
+
+
+def console_controllers() -> list[ControllerRouterHandler]:
+    return [SignInController, HomeController]
+
+
+def console_handlers() -> list[ControllerRouterHandler]:
+    """Everything the console adds to the app."""
+    pages = Router(
+        path="/",
+        route_handlers=console_controllers(),
+        middleware=[ConsoleSessionMiddleware()],
+        guards=[csrf_guard],
+        exception_handlers=CONSOLE_EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        include_in_schema=False,
+    )
+    static = create_static_files_router(path="/console/static", directories=[STATIC_DIR], name="console-static",
+                                        include_in_schema=False)
+    return [pages, static]
+
+
+def open_console(state: State, installation: Installation) -> None:
+    """Give the running app the console's session service (called from the app's lifespan)."""
+    settings = installation.settings
+    state.console_sessions = ConsoleSessions(
+        installation.storage.console_sessions, installation.storage.tokens, installation.tokens,
+        idle=timedelta(seconds=settings.console_session_idle_seconds),
+        lifetime=timedelta(seconds=settings.console_session_max_seconds),
+    )

@@ -1,0 +1,29 @@
+"""The console's navigation: each entry's label (a message id), path, and the roles that see it.
+A page module adds its entry to ``NAVIGATION``; the base template shows a viewer the entries of
+their role, in this order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from records.console.i18n import N_
+from records.roles import Role
+
+
+@dataclass(frozen=True, slots=True)
+class NavEntry:
+    label: str  # msgid, translated when the page is rendered
+    path: str
+    roles: frozenset[Role]
+
+
+EVERYONE = frozenset(Role)
+
+NAVIGATION: list[NavEntry] = [
+    NavEntry(N_("Home"), "/console/", EVERYONE),
+]
+
+
+def entries_for(role: Role | None) -> list[NavEntry]:
+    return [entry for entry in NAVIGATION if role is not None and role in entry.roles]
+
