@@ -27,7 +27,7 @@ from records.plugins.status import PluginStatusBoard
 from records.ports import LockingBlobStore, Storage
 from records.services.keys import RecordKeys
 from records.services.lookups import IdentifierLookups
-from records.services.personal_data import PersonalDataPolicy
+from records.services.personal_data import MaskedAttachments, PersonalDataPolicy
 from records.services.records import RecordService
 from records.services.tokens import TokenService
 from records.settings import RecordsSettings
@@ -128,7 +128,8 @@ class Installation:
             storage.tokens,
             keys,
             RecordSealer(BlindIndex(keyring.index_key)),
-            PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles")),
+            PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles"),
+                               MaskedAttachments(settings.masked_attachments)),
             registries.workflows,
             classifier(plugins),
             settings.page_size_default,

@@ -69,6 +69,9 @@ class RecordsSettings(BaseSettings):
         "admin,archivist,compliance_officer",
         description="Roles outside `RECORDS_IDENTITY_ROLES` that may look files up by phone or account, each time with an `X-Purpose`.",
     )
+    masked_attachments: str = Field(
+        "purpose", pattern="^(purpose|refuse)$",
+        description="Attachment bytes for roles outside `RECORDS_IDENTITY_ROLES`: `purpose` (with an `X-Purpose`, audited as `attachment.reveal`) or `refuse` (403).")
     lookup_limit: int = Field(
         120, ge=1, description="Lookups by personal identifier one principal may make within the lookup window (429 beyond).")
     lookup_window_seconds: float = Field(

@@ -277,12 +277,15 @@ class RecordController(Controller):
         "/{record_id:str}/attachments/{attachment_id:str}",
         operation_id="downloadAttachment",
         summary="Download an attachment",
+        description="Roles that see customers masked (outside `RECORDS_IDENTITY_ROLES`) must send `X-Purpose`; "
+                    "the read is audited as `attachment.reveal` with it (`RECORDS_MASKED_ATTACHMENTS=refuse`: 403).",
         operation_class=AttachmentDownloadOperation,
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(401, 403, 404, 422),
         **admits(READ_RECORDS, audit="attachment.download"),
     )
-    async def download_attachment(self, record_id: FromPath[str], attachment_id: FromPath[str], records: NamedDependency[RecordService]) -> Stream:
-        attachment, content = await records.open_attachment(record_id, attachment_id)
+    async def download_attachment(self, request: Request, record_id: FromPath[str], attachment_id: FromPath[str],
+                                  records: NamedDependency[RecordService]) -> Stream:
+        attachment, content = await records.open_attachment(record_id, attachment_id, request.user)
         return Stream(
             content,
             media_type=attachment.content_type,

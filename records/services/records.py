@@ -562,8 +562,14 @@ class RecordService:
             await self._blobs.delete(intent)
         return recovered
 
-    async def open_attachment(self, record_id: str, attachment_id: str) -> tuple[Attachment, AsyncIterator[bytes]]:
+    async def open_attachment(self, record_id: str, attachment_id: str,
+                              actor: Principal | None = None) -> tuple[Attachment, AsyncIterator[bytes]]:
+        """The attachment (as ``actor`` may see its metadata) and its bytes. With an ``actor`` (a
+        request) the personal-data policy decides first; without one (retention's own transfer
+        packages) the service reads for itself."""
         _read(f"record:{record_id}", f"attachment:{attachment_id}")
+        if actor is not None:
+            self._policy.check_may_read_attachment(actor)
         stored = await self._stored(record_id)
         data_key = await self._keys.for_record(stored)
         record = self._sealer.open(stored, data_key)
@@ -572,6 +578,8 @@ class RecordService:
             raise AttachmentNotFound(f"record {record_id} has no attachment {attachment_id!r}")
         if data_key is None:
             raise RecordDestroyed(f"record {record.reference} was destroyed; its attachments can never be read again")
+        if actor is not None:
+            attachment = self._policy.present(record, actor).attachment(attachment_id) or attachment
         try:
             content = await self._blobs.open(blob_key(record_id, attachment_id))
         except NotFound:

@@ -43,7 +43,7 @@ def test_upload_and_download_round_trip(agent, compliance_officer, filed, data_d
     assert record["version"] == 2
     assert record["timeline"][-1]["event"] == "attachment_added"
 
-    download = compliance_officer.get(f"{url}/{attachment['id']}")
+    download = compliance_officer.get(f"{url}/{attachment['id']}", headers={"X-Purpose": "complaint review"})
     assert download.status_code == 200
     assert download.content == content
     assert download.headers["content-length"] == str(len(content))

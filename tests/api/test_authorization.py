@@ -168,8 +168,10 @@ POLICY: tuple[Operation, ...] = (
         agent_on_others_record=True, observe=_version,
     ),
     Operation(
+        # Roles that see customers masked read attachment bytes for a stated purpose only.
         "GET", "/api/v1/records/{id}/attachments/{aid}", READERS, 200,
-        lambda w: (f"/api/v1/records/{w.attachment_record_id}/attachments/{w.attachment_id}", {}),
+        lambda w: (f"/api/v1/records/{w.attachment_record_id}/attachments/{w.attachment_id}",
+                   {"headers": {"X-Purpose": "authorization test"}}),
     ),
     Operation(
         "POST", "/api/v1/tokens", ADMINS, 201,
@@ -610,7 +612,9 @@ def test_compliance_officer_and_archivist_read_but_change_nothing(
     listed = reader.get("/api/v1/records")
     assert listed.status_code == 200
     assert world.record_id in {r["id"] for r in listed.json()["items"]}
-    downloaded = reader.get(f"/api/v1/records/{world.attachment_record_id}/attachments/{world.attachment_id}")
+    url = f"/api/v1/records/{world.attachment_record_id}/attachments/{world.attachment_id}"
+    assert_problem(reader.get(url), 422, "purpose_required")  # they see customers masked
+    downloaded = reader.get(url, headers={"X-Purpose": "authorization test"})
     assert downloaded.status_code == 200
     assert downloaded.content == ATTACHMENT_BYTES
 
