@@ -171,7 +171,8 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "listClassificationSchemes": (None, lambda c: {}),
     "listPlugins": (None, lambda c: {}),
     "uploadAttachment": (None, lambda c: {"files": {"file": ("walk.txt", b"walk", "text/plain")}}),
-    "downloadAttachment": (None, lambda c: {}),
+    # An identity role: for masked roles the same download is recorded as attachment.reveal (tests/api/test_free_text_masking.py).
+    "downloadAttachment": (Role.agent, lambda c: {}),
     "createToken": (None, lambda c: {"json": {"name": "walk-new", "role": "agent"}}),
     "listTokens": (None, lambda c: {}),
     "revokeToken": (None, lambda c: {}),
