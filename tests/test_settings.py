@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,14 @@ def test_readme_quick_start_has_exactly_two_commands():
     blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
     assert [b.count("\n") for b in blocks] == [1, 1]
     assert "records serve" in blocks[0] and "pytest" in blocks[1]
-    # .ci/run takes both commands from README itself, so the two cannot drift apart.
+    # .ci/run runs both as README writes them: it reads them from this section.
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "quick_start_command 1" in ci and "quick_start_command 2" in ci
-    assert '/^## / { in_section = ($0 == "## Quick start") }' in ci
+    reader = ci[ci.index("quick_start_command() {"):]
+    reader = reader[:reader.index("\n}\n") + 3]
+    for n, block in enumerate(blocks, start=1):
+        read = subprocess.run(["bash", "-c", f"{reader}\nquick_start_command {n}"], cwd=README.parent,
+                              capture_output=True, text=True, check=True).stdout
+        assert read == block, f".ci/run reads Quick start command {n} as {read!r}"
 
 
 def test_precedence_flags_over_environment_over_file(tmp_path, monkeypatch):
