@@ -94,10 +94,10 @@ class RecordsSettings(BaseSettings):
         3650, ge=1, le=36500, description="How long the bucket keeps each checkpoint copy locked (S3 blobs only).")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="Server log level.")
     plugins_block: str | None = Field(
-        None, description="Plugins not to load: entry point or module names, comma-separated (built-ins too)."
+        None, description="Plugins not to load, comma-separated: plugin names (`telecom-metrics`, in any spelling pip treats as the same) or module names; built-ins too."
     )
     plugins_allow: str | None = Field(
-        None, description="If set, only these installed plugins load (comma-separated names); built-ins always do."
+        None, description="If set, only these plugins load (comma-separated plugin or module names); `local-keys` always does."
     )
     business_calendar: str = Field(
         "cn", pattern=r"^[a-z0-9_\-]+$", description="Calendar for limits in working days (`cn`: China's official, `weekdays`: Mon–Fri)."

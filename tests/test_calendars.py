@@ -275,7 +275,7 @@ def test_an_unknown_default_calendar_is_refused(hook):
 
 
 def test_blocking_the_calendar_plugin_leaves_only_weekdays():
-    pm = plugin_manager(block=["telecom_calendars"])
+    pm = plugin_manager(block=["telecom-calendars"])
     with pytest.raises(InvalidConfiguration, match="'cn'"):
         CalendarRegistry.from_plugins(pm.hook, "cn")
     registry = CalendarRegistry.from_plugins(pm.hook, "weekdays")

@@ -214,7 +214,7 @@ def test_list_table_shows_installed_and_built_in_plugins(cli, d, trusted, wheel)
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
     row = lines[NAME]
     assert " installed " in row and " 1.0.0 " in row and " active " in row and "records_register_metrics" in row
-    assert " built-in " in lines["telecom_metrics"] and " active " in lines["telecom_metrics"]
+    assert " built-in " in lines["telecom-metrics"] and " active " in lines["telecom-metrics"]
 
 
 def test_disable_enable_uninstall(cli, d, trusted, wheel):
@@ -257,22 +257,22 @@ def test_upgrade_from_the_cli_and_no_downgrade(cli, d, trusted, wheel, tmp_path)
 
 
 def test_a_built_in_can_be_switched_but_not_uninstalled(cli, d):
-    result = cli("plugins", "disable", "telecom_metrics", *d)
+    result = cli("plugins", "disable", "telecom-metrics", *d)
     assert result.exit_code == 0, result.output
-    listed = _listed(cli, d)["telecom_metrics"]
+    listed = _listed(cli, d)["telecom-metrics"]
     assert (listed["origin"], listed["status"], listed["enabled"]) == ("built-in", "disabled", False)
 
-    refused = cli("plugins", "uninstall", "telecom_metrics", *d)
+    refused = cli("plugins", "uninstall", "telecom-metrics", *d)
     _refused(refused, "builtin_plugin")
-    assert "telecom_metrics" in _listed(cli, d)
+    assert "telecom-metrics" in _listed(cli, d)
 
-    assert cli("plugins", "enable", "telecom_metrics", *d).exit_code == 0
-    assert _listed(cli, d)["telecom_metrics"]["status"] == "active"
+    assert cli("plugins", "enable", "telecom-metrics", *d).exit_code == 0
+    assert _listed(cli, d)["telecom-metrics"]["status"] == "active"
 
 
 def test_a_built_in_the_service_needs_cannot_be_disabled(cli, d):
-    _refused(cli("plugins", "disable", "telecom_workflows", *d), "plugin_required")
-    assert _listed(cli, d)["telecom_workflows"]["status"] == "active"
+    _refused(cli("plugins", "disable", "telecom-workflows", *d), "plugin_required")
+    assert _listed(cli, d)["telecom-workflows"]["status"] == "active"
 
 
 # --- refusals ----------------------------------------------------------------------------------------
@@ -355,8 +355,8 @@ def test_every_cli_change_is_audited_and_the_log_verifies(cli, d, data_dir, trus
     assert cli("plugins", "install", wheel, *d).exit_code == 0
     assert cli("plugins", "disable", NAME, *d).exit_code == 0
     assert cli("plugins", "enable", NAME, *d).exit_code == 0
-    assert cli("plugins", "disable", "telecom_metrics", *d).exit_code == 0
-    assert cli("plugins", "enable", "telecom_metrics", *d).exit_code == 0
+    assert cli("plugins", "disable", "telecom-metrics", *d).exit_code == 0
+    assert cli("plugins", "enable", "telecom-metrics", *d).exit_code == 0
     assert cli("plugins", "uninstall", NAME, *d).exit_code == 0
     stranger = tmp_path / "stranger.pem"
     cli("plugins", "keygen", "--out", stranger)
@@ -385,7 +385,7 @@ def test_every_cli_change_is_audited_and_the_log_verifies(cli, d, data_dir, trus
 
 
 def test_a_refused_uninstall_of_a_built_in_is_audited_as_failed(cli, d, data_dir):
-    assert cli("plugins", "uninstall", "telecom_metrics", *d).exit_code == 2
+    assert cli("plugins", "uninstall", "telecom-metrics", *d).exit_code == 2
     events = _audit_events(data_dir, "plugin.uninstall")
     assert [(e.actor, e.outcome.value) for e in events] == [(f"cli:{getpass.getuser()}", "failed")]
 

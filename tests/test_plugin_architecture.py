@@ -31,11 +31,11 @@ from records.workflow import Stage, Transition, Workflow
 from tests.conftest import RoleClient, record_body
 
 TELECOM_HOOKS = {
-    "telecom_workflows": ["records_register_guards", "records_register_workflows"],
-    "telecom_classification": ["records_classify", "records_register_classification_schemes"],
-    "telecom_calendars": ["records_register_calendars"],
-    "telecom_service_levels": ["records_register_service_levels"],
-    "telecom_metrics": ["records_register_metrics"],
+    "telecom-workflows": ["records_register_guards", "records_register_workflows"],
+    "telecom-classification": ["records_classify", "records_register_classification_schemes"],
+    "telecom-calendars": ["records_register_calendars"],
+    "telecom-service-levels": ["records_register_service_levels"],
+    "telecom-metrics": ["records_register_metrics"],
 }
 PERSONAL = ("张三", "13812345678", "ACC-1001", "13900001111")
 HANDLERS = [Role.agent, Role.supervisor, Role.admin]
@@ -301,7 +301,7 @@ def test_a_raising_lifecycle_hook_never_fails_the_request(settings):
     assert "chat webhook unreachable" not in state["last_failure"]
     assert state["last_failure_at"] is not None
     assert listed["recorder"]["status"] == "active" and listed["recorder"]["failures"] == 0
-    assert listed["telecom_workflows"]["status"] == "active"
+    assert listed["telecom-workflows"]["status"] == "active"
 
 
 # --- decision hooks -----------------------------------------------------------------------------------
@@ -411,38 +411,39 @@ def test_a_raising_classifier_is_shown_failing(settings):
 
 
 def test_a_blocked_metrics_plugin_takes_its_metrics_away(settings):
-    with running(settings, plugin_manager(block=["telecom_metrics"])) as service:
+    with running(settings, plugin_manager(block=["telecom-metrics"])) as service:
         agent = service.login(Role.agent, "alice")
         response = agent.get("/api/v1/metrics")
         assert response.status_code == 200 and response.json()["items"] == []
         assert agent.get("/api/v1/metrics/satisfaction_rate").json()["code"] == "metric_not_found"
         assert agent.post("/api/v1/records", json=record_body()).status_code == 201  # everything else works
         listed = service.plugins()
-    blocked = listed["telecom_metrics"]
+    blocked = listed["telecom-metrics"]
     assert blocked["status"] == "blocked" and blocked["hooks"] == []
     assert "RECORDS_PLUGINS_BLOCK" in blocked["error"]
-    assert listed["telecom_workflows"]["status"] == "active"
+    assert listed["telecom-workflows"]["status"] == "active"
 
 
 def test_the_block_setting_blocks_by_module_name_too(data_dir):
     settings = load_settings(data_dir=data_dir, plugins_block="records_telecom.metrics")
     with running(settings) as service:
         assert service.login(Role.agent, "alice").get("/api/v1/metrics").json()["items"] == []
-        assert service.plugins()["telecom_metrics"]["status"] == "blocked"
+        assert service.plugins()["telecom-metrics"]["status"] == "blocked"
 
 
 def test_the_block_setting_is_applied_at_start(data_dir):
-    settings = load_settings(data_dir=data_dir, plugins_block="telecom_metrics")
+    settings = load_settings(data_dir=data_dir, plugins_block="telecom-metrics")
     with running(settings) as service:
         agent = service.login(Role.agent, "alice")
         assert agent.get("/api/v1/metrics").json()["items"] == []
         listed = service.plugins()
-    assert listed["telecom_metrics"]["status"] == "blocked"
-    assert listed["telecom_classification"]["status"] == "active"
+    assert listed["telecom-metrics"]["status"] == "blocked"
+    assert listed["telecom-classification"]["status"] == "active"
 
 
 def test_the_allow_setting_loads_only_the_named_plugins(data_dir):
-    allowed = "telecom_workflows,telecom_calendars,telecom_service_levels"
+    # Any spelling pip would treat as the same name selects the plugin listed as telecom-workflows.
+    allowed = "telecom-workflows,telecom_calendars,Telecom.Service_Levels"
     settings = load_settings(data_dir=data_dir, plugins_allow=allowed)
     with running(settings) as service:
         agent = service.login(Role.agent, "alice")
@@ -453,18 +454,18 @@ def test_the_allow_setting_loads_only_the_named_plugins(data_dir):
         assert record.json()["classification"] == []  # no classifier loaded
         assert record.json()["deadlines"]  # service levels loaded
         listed = service.plugins()
-    for name in allowed.split(","):
+    for name in ("telecom-workflows", "telecom-calendars", "telecom-service-levels"):
         assert listed[name]["status"] == "active", name
-    for name in ("telecom_metrics", "telecom_classification"):
+    for name in ("telecom-metrics", "telecom-classification"):
         assert listed[name]["status"] == "blocked" and "RECORDS_PLUGINS_ALLOW" in listed[name]["error"]
-    assert listed["records.plugins.builtin.local_keys"]["status"] == "active"  # built-ins always load
+    assert listed["local-keys"]["status"] == "active"  # built-ins always load
 
 
 def test_blocking_the_workflows_refuses_to_start(data_dir):
     """Without any workflow the service cannot file anything: it says so at start."""
     from records.errors import InvalidConfiguration
 
-    settings = load_settings(data_dir=data_dir, plugins_block="telecom_workflows")
+    settings = load_settings(data_dir=data_dir, plugins_block="telecom-workflows")
     with pytest.raises(BaseException) as caught, running(settings):
         pass
     found = [caught.value, *getattr(caught.value, "exceptions", [])]
@@ -513,7 +514,7 @@ def test_a_plugin_that_fails_to_import_is_listed_failed_and_the_service_starts(s
         assert agent.post("/api/v1/records", json=record_body()).status_code == 201
         assert len(agent.get("/api/v1/metrics").json()["items"]) == 12
         listed = service.plugins()
-    broken = listed["broken_import"]
+    broken = listed["broken-import"]
     assert broken["status"] == "failed"
     assert "no_such_module_xyz" in broken["error"] and "ModuleNotFoundError" in broken["error"]
     assert broken["hooks"] == []
@@ -530,13 +531,13 @@ def test_a_plugin_with_an_unknown_hook_is_refused(settings, extra_entry_points):
         assert response.status_code == 201, response.text
         listed = service.plugins()
     assert listed["nope"]["status"] == "failed" and "records_nope" in listed["nope"]["error"]
-    assert listed["wrong_arguments"]["status"] == "failed" and "weather" in listed["wrong_arguments"]["error"]
+    assert listed["wrong-arguments"]["status"] == "failed" and "weather" in listed["wrong-arguments"]["error"]
 
 
 def test_a_blocked_entry_point_is_not_even_imported(settings, extra_entry_points):
     extra_entry_points(EP("broken_import", "no_such_module_xyz"))
     with running(settings, plugin_manager(block=["broken_import"])) as service:
-        state = service.plugins()["broken_import"]
+        state = service.plugins()["broken-import"]
     assert state["status"] == "blocked"  # not "failed": it was never loaded
 
 
@@ -554,7 +555,7 @@ def test_every_built_in_plugin_is_listed_with_version_origin_and_hooks(client, p
         assert plugin["version"] == version, name
         assert plugin["hooks"] == hooks, name
         assert plugin["status"] == "active" and plugin["failures"] == 0 and plugin["error"] is None, name
-    keys = listed["records.plugins.builtin.local_keys"]
+    keys = listed["local-keys"]
     assert keys["origin"] == "built-in" and keys["hooks"] == ["records_key_provider"] and keys["status"] == "active"
     assert admin.get("/api/v1/plugins").status_code == 200
     refused = agent.get("/api/v1/plugins")

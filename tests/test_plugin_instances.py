@@ -193,10 +193,10 @@ def test_a_built_in_switched_off_on_one_instance_is_off_on_the_other(pair):
     a, b, tokens = pair
     admin, manager = tokens["admin"], tokens["plugin_manager"]
     assert "satisfaction_rate" in b.metrics(admin)
-    assert a.call(manager, "POST", f"{PLUGINS}/telecom_metrics/disable").json()["status"] == "disabled"
+    assert a.call(manager, "POST", f"{PLUGINS}/telecom-metrics/disable").json()["status"] == "disabled"
     eventually(lambda: "satisfaction_rate" not in b.metrics(admin), "B drops the built-in metrics disabled on A")
-    assert b.plugin(admin, "telecom_metrics")["status"] == "disabled"
-    assert b.call(manager, "POST", f"{PLUGINS}/telecom_metrics/enable").json()["status"] == "active"
+    assert b.plugin(admin, "telecom-metrics")["status"] == "disabled"
+    assert b.call(manager, "POST", f"{PLUGINS}/telecom-metrics/enable").json()["status"] == "active"
     eventually(lambda: "satisfaction_rate" in a.metrics(admin), "A serves the built-in metrics again")
 
 
@@ -322,7 +322,7 @@ def test_a_change_committed_elsewhere_during_an_install_still_arrives(pair, publ
     async def save_while_b_acts(plugin: Any, expected: Any, events: Any = ()) -> bool:
         # B's change commits while A is installing (after A's own sync, before A's commit).
         response = await anyio.to_thread.run_sync(
-            lambda: b.call(manager, "POST", f"{PLUGINS}/telecom_metrics/disable"))
+            lambda: b.call(manager, "POST", f"{PLUGINS}/telecom-metrics/disable"))
         done.append(response.status_code)
         return await save_installed(plugin, expected, events)
 

@@ -146,7 +146,7 @@ def test_plugin_state_survives_a_restart(server, tokens, publisher, data_dir):
     with api(server, tokens["admin"]) as admin, api(server, tokens["plugin_manager"]) as manager:
         _trust(admin, publisher)
         assert _upload(manager, publisher, "1.0.0").status_code == 201
-        assert manager.post(f"{PLUGINS}/telecom_metrics/disable").json()["status"] == "disabled"
+        assert manager.post(f"{PLUGINS}/telecom-metrics/disable").json()["status"] == "disabled"
         assert METRIC in _names(admin, "/api/v1/metrics")
         assert "satisfaction_rate" not in _names(admin, "/api/v1/metrics")
 
@@ -158,13 +158,13 @@ def test_plugin_state_survives_a_restart(server, tokens, publisher, data_dir):
         assert (listed["status"], listed["version"], listed["publisher"]) == ("active", "1.0.0", "team-escalation")
         assert METRIC in _names(admin, "/api/v1/metrics")
         assert "escalation" in _names(admin, "/api/v1/classification-schemes")
-        assert _plugin(admin, "telecom_metrics")["status"] == "disabled"
+        assert _plugin(admin, "telecom-metrics")["status"] == "disabled"
         assert "satisfaction_rate" not in _names(admin, "/api/v1/metrics")
         assert [k["name"] for k in admin.get(KEYS).json()["items"]] == ["team-escalation"]
 
         # Changes after the restart persist too: disabled stays disabled across the next one.
         assert manager.post(f"{PLUGINS}/{NAME}/disable").json()["status"] == "disabled"
-        assert manager.post(f"{PLUGINS}/telecom_metrics/enable").json()["status"] == "active"
+        assert manager.post(f"{PLUGINS}/telecom-metrics/enable").json()["status"] == "active"
 
     server.kill9()  # no graceful shutdown this time: the state is in the store, not in memory
     server.start()

@@ -1,9 +1,14 @@
 """Building the plugin manager: hookspecs, built-in plugins, then installed entry points.
 
 Entry points of group ``records`` load like pluggy's ``load_setuptools_entrypoints`` but one by
-one, so that settings can block or allow each by name (the entry point's name, or the module
-it names) and so that one plugin failing to import or to validate against the hookspecs is
-reported and left out while the service starts with the others.
+one, so that settings can block or allow each by name (its plugin name, or the module it names)
+and so that one plugin failing to import or to validate against the hookspecs is reported and
+left out while the service starts with the others.
+
+Users see and type one form of a plugin's name, the PEP 503 normalised one pip uses
+(``telecom-workflows``, ``local-keys``, ``records-example-escalation``), and any spelling that
+normalises the same is accepted. Inside, plugins stay registered under their entry point (or
+built-in module) names, which stored state (switched-off built-ins, retention origins) refers to.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from collections.abc import Collection
 
 import pluggy
+from packaging.utils import canonicalize_name
 
 from records.redaction import traceback_without_messages
 from records import __version__
@@ -27,6 +33,17 @@ log = logging.getLogger("records.plugins")
 BUILTIN_PLUGINS = ("records.plugins.builtin.local_keys",)
 
 
+def plugin_name(registered: str) -> str:
+    """The name users see and type for a plugin registered as ``registered``: PEP 503 normalised;
+    a built-in module (``records.plugins.builtin.local_keys``) by its last part (``local-keys``)."""
+    return canonicalize_name(registered.rsplit(".", 1)[-1] if registered in BUILTIN_PLUGINS else registered)
+
+
+def same_names(names: Collection[str]) -> set[str]:
+    """Names as settings and requests may spell them, in the one form they are compared in."""
+    return {canonicalize_name(name) for name in names}
+
+
 class RecordsPluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(PROJECT)
@@ -34,9 +51,10 @@ class RecordsPluginManager(pluggy.PluginManager):
 
 
 def _selected(names: Collection[str], block: Collection[str], allow: Collection[str] | None) -> tuple[bool, str]:
-    if any(n in block for n in names):
+    names = same_names(names)
+    if names & same_names(block):
         return False, "blocked by RECORDS_PLUGINS_BLOCK"
-    if allow is not None and not any(n in allow for n in names):
+    if allow is not None and not names & same_names(allow):
         return False, "not in RECORDS_PLUGINS_ALLOW"
     return True, ""
 
@@ -59,7 +77,7 @@ def plugin_manager(
     pm = RecordsPluginManager()
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
-        selected, why = _selected({name}, block, allow if allow is None else {*allow, *BUILTIN_PLUGINS})
+        selected, why = _selected({name, plugin_name(name)}, block, allow if allow is None else {*allow, *BUILTIN_PLUGINS})
         if not selected:
             pm.status.refused(name, "built-in", None, "blocked", why)
             continue
@@ -73,7 +91,7 @@ def plugin_manager(
             origin = "built-in" if distribution == "records" else "package"
             if pm.get_plugin(ep.name) is not None or ep.name in pm.status.states:
                 continue  # the same entry point seen twice on sys.path
-            selected, why = _selected({ep.name, ep.value.split(":")[0]}, block, allow)
+            selected, why = _selected({ep.name, plugin_name(ep.name), ep.value.split(":")[0]}, block, allow)
             if not selected:
                 pm.status.refused(ep.name, origin, version, "blocked", why, distribution)
                 continue

@@ -46,7 +46,7 @@ from records.errors import (
 )
 from records.plugins.failures import PluginFailure, load_failure
 from records.plugins.installed import InstalledPluginLoader
-from records.plugins.manager import RecordsPluginManager
+from records.plugins.manager import RecordsPluginManager, plugin_name, same_names
 from records.plugins.signing import decode_signature, fingerprint, load_public_key, public_pem, verifies
 from records.plugins.wheels import check_wheel
 from records.ports import BlobStore, InstalledPlugin, PluginRepository, TrustedKey
@@ -239,15 +239,15 @@ class PluginService:
             hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or []) if registered else sorted(
                 n for n in dir(plugin) if n.startswith("records_") and hasattr(self.pm.hook, n))
             failures = state.failures if state else 0
-            items[name] = PluginInfo(
-                name=name, origin=state.origin if state else "registered", distribution=state.distribution if state else None,
+            items[plugin_name(name)] = PluginInfo(
+                name=plugin_name(name), origin=state.origin if state else "registered", distribution=state.distribution if state else None,
                 version=state.version if state else None, enabled=name not in disabled, hooks=hooks,
                 status="disabled" if name in disabled else ("failing" if failures else "active"),
                 failures=failures, **_last_failure(state.last_failure if state else None),
             )
         for name, state in board.items():
-            if name not in items and state.status in ("blocked", "failed") and state.origin != "installed":
-                items[name] = PluginInfo(name=name, origin=state.origin, distribution=state.distribution,
+            if plugin_name(name) not in items and state.status in ("blocked", "failed") and state.origin != "installed":
+                items[plugin_name(name)] = PluginInfo(name=plugin_name(name), origin=state.origin, distribution=state.distribution,
                                          version=state.version, status=state.status, enabled=False, error=state.error)
         for row in rows:
             loaded = self._loader.loaded.get(row.name)
@@ -272,9 +272,16 @@ class PluginService:
             )
         return [items[n] for n in sorted(items)]
 
+    def _static_named(self, name: str) -> str | None:
+        """The registered name of the built-in or package plugin a user calls ``name``, in any spelling."""
+        wanted = canonicalize_name(name)
+        return next((n for n in self._static if n == name or plugin_name(n) == wanted), None)
+
     async def get(self, name: str) -> PluginInfo:
+        static = self._static_named(name)
+        wanted = plugin_name(static) if static else canonicalize_name(name)
         for item in await self.list():
-            if item.name == name or item.name == canonicalize_name(name):
+            if item.name == wanted:
                 return item
         raise PluginNotFound(f"no plugin is called {name!r}; GET /api/v1/plugins lists them")
 
@@ -301,7 +308,7 @@ class PluginService:
                     "the signature does not verify with any trusted publisher key"
                     + ("" if trusted else " (the trust store is empty: an admin adds keys with POST /api/v1/plugins/trusted-keys)")
                 )
-            if key in self._static or key == "records":
+            if self._static_named(key) is not None or key == "records":
                 raise PluginAlreadyInstalled(f"{key} is the name of a built-in or package plugin")
             rows = {p.name: p for p in await self._repo.list_installed()}
             prior = rows.get(key)
@@ -384,8 +391,9 @@ class PluginService:
     async def set_enabled(self, name: str, enabled: bool, actor: Principal) -> PluginInfo:
         async with self._lock:
             await self._sync()
-            if name in self._static:
-                await self._switch_static(name, enabled)
+            static = self._static_named(name)
+            if static is not None:
+                await self._switch_static(static, enabled)
             else:
                 await self._switch_installed(canonicalize_name(name), enabled)
             await self._advance_seen()
@@ -409,7 +417,7 @@ class PluginService:
                     self.pm.register(self._static[name], name=name)
                 self._apply()
                 error = PluginLoadFailed if enabled else PluginRequired
-                raise error(f"{'enabling' if enabled else 'disabling'} {name} would break the plugin set: {exc.detail}") from None
+                raise error(f"{'enabling' if enabled else 'disabling'} {plugin_name(name)} would break the plugin set: {exc.detail}") from None
         await self._repo.set_builtin_disabled(name, not enabled, drafts_for_change(f"plugin:{name}"))
         committed()
 
@@ -440,8 +448,10 @@ class PluginService:
     async def uninstall(self, name: str, actor: Principal) -> None:
         async with self._lock:
             await self._sync()
-            if name in self._static:
-                raise BuiltinPlugin(f"{name} ships with the service: disable it (POST /api/v1/plugins/{name}/disable)")
+            static = self._static_named(name)
+            if static is not None:
+                shown = plugin_name(static)
+                raise BuiltinPlugin(f"{shown} ships with the service: disable it (POST /api/v1/plugins/{shown}/disable)")
             key = canonicalize_name(name)
             row = next((p for p in await self._repo.list_installed() if p.name == key), None)
             if row is None:
@@ -460,9 +470,9 @@ class PluginService:
 
     def _check_selected(self, key: str, modules: list[str], entry_points: dict[str, str]) -> None:
         """RECORDS_PLUGINS_BLOCK / _ALLOW bind installed plugins too, by distribution, module or entry point."""
-        block = set(self._settings.names("plugins_block"))
-        allow = set(self._settings.names("plugins_allow")) if self._settings.plugins_allow is not None else None
-        names = {key, *modules, *entry_points, *(v.split(":")[0].strip() for v in entry_points.values())}
+        block = same_names(self._settings.names("plugins_block"))
+        allow = same_names(self._settings.names("plugins_allow")) if self._settings.plugins_allow is not None else None
+        names = same_names({key, *modules, *entry_points, *(v.split(":")[0].strip() for v in entry_points.values())})
         if names & block:
             raise PluginPackageInvalid(f"{key} is blocked by RECORDS_PLUGINS_BLOCK", field="wheel")
         if allow is not None and not names & allow:

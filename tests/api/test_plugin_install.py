@@ -119,7 +119,7 @@ def test_only_the_plugin_manager_role_installs(as_role, trusted, role):
     filename, wheel = build_wheel()
     response = _install(client, filename, wheel, _sign(trusted, wheel))
     assert response.status_code == 403
-    assert client.post(f"{PLUGINS}/telecom_metrics/disable").status_code == 403
+    assert client.post(f"{PLUGINS}/telecom-metrics/disable").status_code == 403
     assert client.delete(f"{PLUGINS}/records-example-escalation").status_code == 403
 
 
@@ -232,16 +232,16 @@ def test_an_oversized_wheel_is_413_and_leaves_nothing(app, plugin_manager, admin
 def test_built_ins_can_be_disabled_not_deleted(plugin_manager, admin):
     response = plugin_manager.delete(f"{PLUGINS}/telecom_metrics")
     assert response.status_code == 409 and response.json()["code"] == "builtin_plugin"
-    assert plugin_manager.post(f"{PLUGINS}/telecom_metrics/disable").json()["status"] == "disabled"
+    assert plugin_manager.post(f"{PLUGINS}/telecom-metrics/disable").json()["status"] == "disabled"
     assert _names(admin, "/api/v1/metrics") == []
-    assert plugin_manager.post(f"{PLUGINS}/telecom_metrics/enable").json()["status"] == "active"
+    assert plugin_manager.post(f"{PLUGINS}/telecom-metrics/enable").json()["status"] == "active"
     assert "satisfaction_rate" in _names(admin, "/api/v1/metrics")
 
 
 def test_a_built_in_the_service_needs_cannot_be_disabled(plugin_manager, admin):
-    response = plugin_manager.post(f"{PLUGINS}/telecom_workflows/disable")
+    response = plugin_manager.post(f"{PLUGINS}/telecom-workflows/disable")
     assert response.status_code == 409 and response.json()["code"] == "plugin_required"
-    assert _plugin(admin, "telecom_workflows")["status"] == "active"
+    assert _plugin(admin, "telecom-workflows")["status"] == "active"
     assert admin.post("/api/v1/records", json=record_body()).status_code == 201
 
 
@@ -389,3 +389,17 @@ def records_register_retention_schedules(register):
     assert _install(plugin_manager, filename, wheel, _sign(trusted, wheel)).status_code == 201
     schedule = next(s for s in archivist.get("/api/v1/retention/schedules").json()["items"] if s["name"] == "Billing disputes")
     assert schedule["period"] == "P7Y" and schedule["trigger"] == "event:dispute_closed"
+
+
+def test_a_plugin_is_named_one_way_and_found_by_any_spelling_pip_accepts(admin, plugin_manager):
+    # GET /plugins names every plugin in PEP 503 form, built-ins included; requests may use the
+    # entry point's own spelling, or any other that normalises the same.
+    names = {item["name"] for item in admin.get(PLUGINS).json()["items"]}
+    assert {"local-keys", "telecom-workflows", "telecom-metrics", "telecom-service-levels"} <= names
+    assert all(name == name.lower() and "_" not in name and "." not in name for name in names), names
+    for spelling in ("telecom_metrics", "Telecom.Metrics", "telecom-metrics"):
+        switched = plugin_manager.post(f"{PLUGINS}/{spelling}/disable")
+        assert switched.status_code == 200 and switched.json()["name"] == "telecom-metrics", switched.text
+        assert plugin_manager.post(f"{PLUGINS}/{spelling}/enable").json()["status"] == "active"
+    refused = plugin_manager.delete(f"{PLUGINS}/local_keys")
+    assert refused.status_code == 409 and "local-keys ships with the service" in refused.json()["detail"]

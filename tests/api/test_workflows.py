@@ -143,10 +143,10 @@ def test_workflows_are_listed(agent):
 def test_plugins_are_listed(as_role):
     listed = as_role(Role.plugin_manager, "pat").get("/api/v1/plugins").json()["items"]
     by_name = {p["name"]: p for p in listed}
-    shipped = by_name["telecom_workflows"]
+    shipped = by_name["telecom-workflows"]
     assert shipped["origin"] == "built-in" and shipped["version"]
     assert shipped["hooks"] == ["records_register_guards", "records_register_workflows"]
-    assert by_name["records.plugins.builtin.local_keys"]["origin"] == "built-in"
+    assert by_name["local-keys"]["origin"] == "built-in"
 
 
 class EscalationPlugin:
