@@ -17,7 +17,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
+
+from records.api.docs import docs_assets, front_page
 
 DOCS_PAGES = ["/schema", "/schema/swagger"]
 CSP_KEYWORDS = {"'self'", "'none'", "'unsafe-inline'", "data:"}
@@ -91,13 +94,20 @@ def test_the_pinned_swagger_ui_comes_with_its_licence(client: TestClient) -> Non
     assert version.startswith("swagger-ui-dist 5.") and "integrity sha512-" in version
 
 
-def test_the_front_page_points_to_the_docs(client: TestClient) -> None:
-    response = client.get("/")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
-    links = _references(response.text).links
-    assert "/schema/swagger" in links
-    for link in links:
-        assert _same_origin(link) and client.get(link).status_code == 200, link
+def test_the_front_page_leads_people_to_the_console(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/console/"
+    assert client.get("/console/").status_code == 200
+
+
+def test_without_a_console_the_front_page_points_to_the_docs() -> None:
+    # A deployment whose app has no console routes (the console is a part, not a precondition).
+    with TestClient(Litestar([front_page, docs_assets], openapi_config=None)) as bare:
+        response = bare.get("/", follow_redirects=False)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        links = _references(response.text).links
+        assert {"/schema/swagger", "/schema/openapi.json", "/health"} <= set(links)
+        assert all(_same_origin(link) for link in links), links
 
 
 def test_assets_outside_the_static_dir_are_not_served(client: TestClient) -> None:
