@@ -26,7 +26,7 @@ from records.api.health import health
 from records.api.problems import EXCEPTION_HANDLERS
 from records.api.security import AuthFailureThrottle, add_security_headers
 from records.api.records import RecordController
-from records.api.retention import RecordRetentionController, RetentionController
+from records.api.retention import RecordRetentionController, RetentionController, ReviewController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.client_address import ClientAddressMiddleware
@@ -107,7 +107,7 @@ class RecordsApp(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(
-            [health, front_page, docs_assets, RecordController, RecordRetentionController, RetentionController, TokenController, MeController,
+            [health, front_page, docs_assets, RecordController, RecordRetentionController, RetentionController, ReviewController, TokenController, MeController,
              AuditController, WorkflowController, ClassificationController, TrustedKeyController, PluginController,
              MetricController, ServiceLevelController, *console_handlers()]
         )

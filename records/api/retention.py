@@ -40,6 +40,7 @@ from records.retention.models import (
     SweepIn,
     SweepResult,
 )
+from records.retention.review import ReviewDecisionIn, ReviewList
 from records.retention.service import RetentionService, system_trail
 from records.roles import Role
 
@@ -235,6 +236,32 @@ class RetentionController(Controller):
         if format != "json":
             raise InvalidInput("format must be json, html or pdf", field="format")
         return Response(certificate.model_dump(mode="json"), media_type="application/json")
+
+
+REVIEWERS = frozenset({Role.archivist, Role.admin, Role.compliance_officer, Role.supervisor})
+
+
+class ReviewController(Controller):
+    """``/api/v1/reviews``: what waits for the caller's review stage, and deciding many items at once.
+    Who reviews what is the schedules' review stages (records.retention.review), checked by the service."""
+
+    path = "/api/v1/reviews"
+    tags = ["retention"]
+    dependencies = {"retention": Provide(provide_retention_service, sync_to_thread=False)}
+
+    @get("/", operation_id="listReviews", summary="Disposition items waiting for a stage the caller reviews",
+         responses=problem_responses(401, 403), **admits(REVIEWERS, audit="retention.review.list"))
+    async def list_reviews(self, request: Request, retention: NamedDependency[RetentionService]) -> ReviewList:
+        return await retention.reviews(request.user)
+
+    @post("/decisions", operation_id="decideReviews", status_code=200,
+          summary="Approve, reject or extend many items with one reason",
+          description="An item moves to its next stage once its stage has its approvals; approval at the last stage "
+                      "decides it. A batch whose items were all rejected or extended closes itself.",
+          responses=problem_responses(401, 403, 404, 409, 413, 422), **admits(REVIEWERS, audit="retention.review.decide"))
+    async def decide_reviews(self, request: Request, data: JSONBody[ReviewDecisionIn],
+                             retention: NamedDependency[RetentionService]) -> BatchList:
+        return await retention.review(request.user, data)
 
 
 class RecordRetentionController(Controller):

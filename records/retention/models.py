@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints, computed_field, field_
 from records.clock import utcnow
 from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime, account_number, phone_number
 from records.retention.periods import parse_period
+from records.retention.review import MAX_STAGES, ReviewStage, StageDecision
 
 TRIGGER_PATTERN = r"^(archived|closed|event:[a-z0-9][a-z0-9_.\-]{0,63})$"
 EventName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
@@ -48,6 +49,9 @@ class _ScheduleFields(Strict):
     period: str | None = Field(None, description="ISO 8601 duration, e.g. `P3Y`, `P18M`, `P0D`.")
     cutoff: Cutoff | None = None
     action: DispositionAction | None = None
+    review_stages: list[ReviewStage] | None = Field(
+        None, max_length=MAX_STAGES, description="Up to five review stages a due file passes before disposal "
+                                                 "(records.retention.review); none: one review by the retention managers.")
 
     _check_period = field_validator("period")(classmethod(lambda cls, v: _period(v)))
 
@@ -90,6 +94,7 @@ class RetentionSchedule(BaseModel):
     period: str | None
     cutoff: Cutoff | None = None
     action: DispositionAction
+    review_stages: list[ReviewStage] = Field(default_factory=list)
     minimum_period: str | None = Field(None, description="Legal floor set by the plugin that registered it (SPEC §2.5).")
     origin: str = Field("api", description="`api`, or `plugin:<name>` for defaults a plugin registered.")
     created_at: datetime
@@ -353,6 +358,10 @@ class BatchItem(BaseModel):
     content_hash: str | None = None
     transfer: str | None = Field(None, description="Where the BagIt package went.")
     audit_seq: int | None = Field(None, description="Sequence number of the destruction event in the audit log.")
+    stages: list[ReviewStage] = Field(default_factory=list, description="Its schedule's review stages when gathered.")
+    stage: int = Field(0, description="0-based index of the stage it waits for (while pending).")
+    stage_approvers: list[str] = Field(default_factory=list, description="Who approved at the current stage so far.")
+    reviews: list[StageDecision] = Field(default_factory=list, description="Every reviewer's act, stage by stage.")
 
 
 class BatchStatus(StrEnum):

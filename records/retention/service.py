@@ -58,9 +58,13 @@ from records.retention.errors import (
     SecondApproverRequired,
 )
 from records.retention.evidence import DispositionEvidence, EvidenceRegister
+from records.retention import review
+from records.retention.review import ReviewDecisionIn, ReviewItem, ReviewList
 from records.retention.floors import FloorIn, FloorRemoval, RetentionFloor
 from records.retention.models import (
+    BatchList,
     BatchItem,
+    DecisionIn,
     BatchStatus,
     CertificateItem,
     Decision,
@@ -91,12 +95,14 @@ from records.retention.models import (
 )
 from records.retention.tombstones import TombstoneRegister
 from records.retention.transfer import write_bag
-from records.roles import Principal
+from records.roles import Principal, Role
 from records.services.records import blob_key
 from records.stored import StoredRecord
 from records.workflow import ARCHIVED
 
 log = logging.getLogger("records.retention")
+# Who decides items of schedules without review stages (the batch decisions route admits the same).
+RETENTION_DECIDERS = frozenset({Role.archivist, Role.admin})
 PAGE = 500
 SYSTEM = Principal("system:retention", "system")  # type: ignore[arg-type]  # the scheduler's own name
 
@@ -176,6 +182,7 @@ class RetentionService:
         schedule = RetentionSchedule(
             id=str(uuid.uuid4()), version=1, name=data.name, kinds=data.kinds, classification=data.classification or [],
             trigger=data.trigger, period=data.period, cutoff=data.cutoff, action=data.action, origin=origin,
+            review_stages=data.review_stages or [],
             minimum_period=minimum_period, created_at=utcnow(), created_by=actor.name)
         self._check_minimum(schedule)
         legal_floors.check_schedule(schedule, await self.floors(active_only=True))
@@ -203,6 +210,8 @@ class RetentionService:
         changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
         if "classification" in changes and changes["classification"] is None:
             changes["classification"] = []
+        if "review_stages" in changes and changes["review_stages"] is None:
+            changes["review_stages"] = []
         for name in ("name", "kinds", "trigger", "action"):
             if name in changes and changes[name] is None:
                 raise InvalidInput(f"{name} cannot be removed, only changed", field=name)
@@ -210,6 +219,8 @@ class RetentionService:
                                              "created_at": utcnow(), "created_by": actor.name, "reason": patch.reason})
         if updated.classification is None:
             updated.classification = []
+        if updated.review_stages is None:
+            updated.review_stages = []
         if updated.action is not DispositionAction.permanent and updated.period is None:
             raise InvalidInput("period is required unless the action is 'permanent'", field="period")
         self._check_minimum(updated)
@@ -672,6 +683,7 @@ class RetentionService:
         due = held = 0
         truncated = False
         floors = await self.floors(active_only=True)
+        stages: dict[str, list[Any]] = {}
         after: tuple[datetime, str] | None = None
         while page := await self._repo.due(as_of, after, PAGE):
             after = (page[-1].retain_until, page[-1].record_id)  # type: ignore[assignment]
@@ -688,8 +700,11 @@ class RetentionService:
                     truncated = True
                     continue
                 assert a.schedule is not None and a.retain_until is not None and a.action is not None
+                if a.schedule.id not in stages:  # the latest version's stages: adding a review applies to files due now
+                    found = await self._repo.schedule(a.schedule.id)
+                    stages[a.schedule.id] = found.review_stages if found is not None else []
                 items.append(BatchItem(record_id=a.record_id, reference=a.reference, kind=a.kind, action=a.action,
-                                       retain_until=a.retain_until, schedule=a.schedule))
+                                       retain_until=a.retain_until, schedule=a.schedule, stages=stages[a.schedule.id]))
                 if not forecast and len(items) >= self.policy.batch_max_items:
                     batches.append(await self._store_batch(items, as_of, actor))
                     items = []
@@ -759,6 +774,12 @@ class RetentionService:
             if item.decision in (Decision.reject, Decision.extend):
                 raise ItemDecided(f"{item.reference} was already {item.decision.value}ed; it left the batch")
             item = item.model_copy(deep=True)
+            if item.stages and item.decision is Decision.approve:
+                continue  # its last stage approved it already
+            if item.stages:
+                stage = review.require_reviewer(item.stages, item.stage, actor, item.reference)
+            elif actor.role not in RETENTION_DECIDERS:
+                raise review.NotAReviewer(f"{item.reference} is reviewed by the retention managers (archivist, admin)")
             stored = await self._record_repo.get(item.record_id)
             bound = await self._binding_floor(stored) if stored is not None else None
             if d.decision is Decision.approve and bound is not None and bound[1] > now:
@@ -766,7 +787,23 @@ class RetentionService:
             if d.decision is Decision.extend and bound is not None and d.until is not None and d.until < bound[1]:
                 raise legal_floors.refuse_before(bound[0], bound[1], item.reference,
                                                  f"extending only until {d.until.date().isoformat()}")
-            if d.decision is Decision.approve:
+            if d.decision is Decision.approve and item.stages:
+                if actor.name in item.stage_approvers:
+                    if len(item.stage_approvers) < stage.approvals:
+                        raise SecondApproverRequired(f"{item.reference}: {actor.name} approved stage {stage.name!r} already; "
+                                                     "it needs another reviewer")
+                    continue
+                item.stage_approvers.append(actor.name)
+                item.reviews.append(review.StageDecision(stage=item.stage + 1, stage_name=stage.name, decision="approve",
+                                                         by=actor.name, reason=d.reason, at=now))
+                if len(item.stage_approvers) >= stage.approvals:  # the stage is complete: on to the next, or decided
+                    item.approvers = list(dict.fromkeys([*item.approvers, *item.stage_approvers]))
+                    item.stage_approvers = []
+                    if item.stage + 1 < len(item.stages):
+                        item.stage += 1
+                    else:
+                        item.decision, item.reason, item.decided_at = Decision.approve, d.reason or item.reason, now
+            elif d.decision is Decision.approve:
                 if actor.name in item.approvers:
                     if len(item.approvers) < self._approvals_needed(batch):
                         raise SecondApproverRequired(
@@ -793,6 +830,9 @@ class RetentionService:
                                                         "history": [*a.history, a.basis]}))
                 item.decision, item.reason, item.until, item.decided_at = d.decision, d.reason, until, now
                 item.approvers = [actor.name]
+                if item.stages:
+                    item.reviews.append(review.StageDecision(stage=item.stage + 1, stage_name=item.stages[item.stage].name,
+                                                             decision=d.decision.value, by=actor.name, reason=d.reason, at=now))
                 item.state = ItemState.kept
             changed_items.append(item)
         for a in assignments:  # kept longer (extended, or rejected until a review): locked longer too
@@ -804,7 +844,62 @@ class RetentionService:
         if changed_items and not await self._repo.decide(batch_id, changed_items, assignments, events):
             raise BatchNotOpen(f"batch {batch_id} started executing meanwhile")
         _committed_request_event(events if changed_items else [])
-        return await self.batch(batch_id)
+        return await self._close_if_all_kept(batch_id)
+
+    async def _close_if_all_kept(self, batch_id: str) -> DispositionBatch:
+        """A batch whose every item was rejected or extended has nothing to execute: it closes itself."""
+        batch = await self.batch(batch_id)
+        if batch.status is not BatchStatus.open or not batch.items:
+            return batch
+        if all(i.decision in (Decision.reject, Decision.extend) for i in batch.items):
+            now = utcnow()
+            done = batch.model_copy(update={"status": BatchStatus.done, "started_at": now, "finished_at": now, "items": []})
+            if await self._repo.update_batch(done, BatchStatus.open.value,
+                                             _events(f"batch:{batch_id}", action="retention.batch.done")):
+                batch = await self.batch(batch_id)
+                self._register_evidence(batch, None)
+        return batch
+
+    # --- reviews -------------------------------------------------------------------------------
+
+    async def reviews(self, who: Principal, limit: int = 1000) -> ReviewList:
+        """The items of open batches waiting for a stage ``who`` reviews (items of schedules without
+        stages wait for the retention managers), the earliest due first; each says its stage, the
+        approvals that stage needs, who approved it so far and what earlier stages decided."""
+        found: list[ReviewItem] = []
+        for header in await self._repo.batches(BatchStatus.open.value, 1000):
+            assert header.id is not None
+            batch = await self.batch(header.id)
+            for i in batch.items:
+                if i.decision is not Decision.pending:
+                    continue
+                if i.stages:
+                    stage = i.stages[i.stage]
+                    if not stage.admits(who):
+                        continue
+                    name, needed, of = stage.name, stage.approvals, len(i.stages)
+                elif who.role in RETENTION_DECIDERS:
+                    name, needed, of = "retention managers", self._approvals_needed(batch), 1
+                else:
+                    continue
+                found.append(ReviewItem(batch_id=header.id, record_id=i.record_id, reference=i.reference, kind=i.kind,
+                                        schedule=i.schedule.name, retain_until=i.retain_until, action=i.action.value,
+                                        stage=i.stage + 1, stages=of, stage_name=name, approvals_needed=needed,
+                                        approved_by=i.stage_approvers if i.stages else i.approvers, history=i.reviews))
+        found.sort(key=lambda r: (r.retain_until, r.reference))
+        return ReviewList(items=found[:limit], truncated=len(found) > limit)
+
+    async def review(self, who: Principal, data: ReviewDecisionIn) -> BatchList:
+        """One decision and one reason for many items, of one batch or several: each batch's items
+        are decided together (all or none of that batch); batches are decided one after another."""
+        by_batch: dict[str, list[DecisionIn]] = {}
+        for target in data.items:
+            by_batch.setdefault(target.batch_id, []).append(DecisionIn(
+                record_id=target.record_id, decision=Decision(data.decision), reason=data.reason, until=data.until))
+        decided = []
+        for batch_id, decisions in by_batch.items():
+            decided.append(await self.decide(batch_id, DecisionsIn(decisions=decisions), who))
+        return BatchList(items=decided)
 
     # --- execution -----------------------------------------------------------------------------
 
@@ -816,8 +911,8 @@ class RetentionService:
         if batch.status is not BatchStatus.open:
             raise BatchNotOpen(f"batch {batch_id} is {batch.status.value}")
         undecided = [i.reference for i in batch.items if i.decision is Decision.pending]
-        short = [i.reference for i in batch.items
-                 if i.decision is Decision.approve and len(i.approvers) < self._approvals_needed(batch)]
+        short = [i.reference for i in batch.items  # staged items counted their approvals stage by stage
+                 if i.decision is Decision.approve and not i.stages and len(i.approvers) < self._approvals_needed(batch)]
         if undecided or short:
             parts = []
             if undecided:

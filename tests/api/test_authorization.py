@@ -37,6 +37,7 @@ ADMINS = frozenset({Role.admin})
 AUDITORS = frozenset({Role.admin, Role.compliance_officer})
 RETENTION_MANAGERS = frozenset({Role.admin, Role.archivist})
 RETENTION_READERS = frozenset({Role.admin, Role.archivist, Role.compliance_officer})
+REVIEWERS = frozenset({Role.admin, Role.archivist, Role.compliance_officer, Role.supervisor})
 RET = "/api/v1/retention"
 
 ATTACHMENT_BYTES = b"signal strength log: -113 dBm\n"
@@ -259,6 +260,9 @@ POLICY: tuple[Operation, ...] = (
               lambda w: (f"{RET}/batches/{retention_setup.open_batch(w.admin, approve=True)}/execute", {})),
     Operation("GET", f"{RET}/certificates/{{id}}", RETENTION_READERS, 200,
               lambda w: (f"{RET}/certificates/{retention_setup.certificate(w.admin)}", {})),
+    Operation("GET", "/api/v1/reviews", REVIEWERS, 200, lambda w: ("/api/v1/reviews", {})),
+    Operation("POST", "/api/v1/reviews/decisions", REVIEWERS, 200, lambda w: ("/api/v1/reviews/decisions", {"json": {
+        "decision": "approve", "items": [retention_setup.review_item(w.admin)]}})),
     Operation("GET", "/api/v1/records/{id}/retention", RETENTION_READERS, 200,
               lambda w: (f"/api/v1/records/{retention_setup.archived_record(w.admin)}/retention", {})),
 )

@@ -109,6 +109,7 @@ OPERATION_IDS = [
     "releaseLegalHold", "runDispositionSweep", "listDispositionBatches", "getDispositionBatch",
     "decideDispositionItems", "executeDispositionBatch", "getDestructionCertificate", "getRecordRetention",
     "listRetentionFloors", "getRetentionFloor", "declareRetentionFloor", "removeRetentionFloor", "listHeldRecords",
+    "listReviews", "decideReviews",
 ]
 
 

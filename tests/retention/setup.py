@@ -80,3 +80,27 @@ def floor(admin: RoleClient) -> str:
                                                 "citation": "walk"})
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+def review_item(admin: RoleClient) -> dict[str, str]:
+    """An item waiting for a review stage every reviewing role may decide."""
+    existing = {s["name"]: s["id"] for s in admin.get(f"{RETENTION}/schedules").json()["items"]}
+    if "Walk: reviewed" not in existing:
+        r = admin.post(f"{RETENTION}/schedules", json={
+            "name": "Walk: reviewed", "kinds": ["complaint"], "classification": ["urgency:major"], "period": "P0D",
+            "action": "destroy", "review_stages": [
+                {"name": "anyone", "roles": ["admin", "archivist", "compliance_officer", "supervisor"]}]})
+        assert r.status_code == 201, r.text
+    record_id = admin.post("/api/v1/records", json=record_body(urgency="major")).json()["id"]
+    for stage in ("investigating", "handling"):
+        assert admin.post(f"/api/v1/records/{record_id}/transitions", json={"to": stage}).status_code == 200
+    version = admin.get(f"/api/v1/records/{record_id}").json()["version"]
+    r = admin.patch(f"/api/v1/records/{record_id}", json={"result": "Done", "feedback": {"satisfaction": 4}},
+                    headers={"If-Match": f'"{version}"'})
+    assert r.status_code == 200, r.text
+    for stage in ("feedback", "archived"):
+        r = admin.post(f"/api/v1/records/{record_id}/transitions", json={"to": stage})
+        assert r.status_code == 200, r.text
+    result = admin.post(f"{RETENTION}/sweeps", json={}).json()
+    batch = next(b for b in result["batches"] if any(i["record_id"] == record_id for i in b["items"]))
+    return {"batch_id": batch["id"], "record_id": record_id}
