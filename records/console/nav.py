@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from records.console.i18n import N_
-from records.roles import Role
+from records.roles import FILE_RECORDS, READ_RECORDS, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,8 @@ EVERYONE = frozenset(Role)
 
 NAVIGATION: list[NavEntry] = [
     NavEntry(N_("Home"), "/console/", EVERYONE),
+    NavEntry(N_("Files"), "/console/records/", READ_RECORDS),
+    NavEntry(N_("File a new one"), "/console/records/new", FILE_RECORDS),
 ]
 
 

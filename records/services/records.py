@@ -54,7 +54,7 @@ from records.models import (
     TransitionIn,
     check_kind_fields,
 )
-from records.workflow import ARCHIVED, WorkflowRegistry, accepted_or_failed
+from records.workflow import ARCHIVED, Transition, WorkflowRegistry, accepted_or_failed
 from records.audit.events import AuditEventDraft, Outcome
 from records.lifecycle import LifecycleEvent, Notifier
 from records.ports import BreachClaim
@@ -167,6 +167,15 @@ def _safe_content_type(value: str | None) -> str:
     ):
         return value.lower()
     return "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionOption:
+    """A move from the file's stage now, and why ``transition`` would refuse it (None: allowed)."""
+
+    to: str
+    requires_note: bool
+    refusal: str | None
 
 
 class RecordService:
@@ -600,17 +609,8 @@ class RecordService:
             raise NotRecordOwner(f"file {record.reference} is owned by {record.owner}; ask a supervisor to reassign it")
         raise NotPermitted(f"role {actor.role} may not change records")
 
-    async def transition(self, record_id: str, data: TransitionIn, expected_version: int | None, actor: Principal) -> Record:
-        """Move a file along a transition its kind's workflow declares, if its guards agree."""
-        record, key = await self._open_live(record_id)
-        workflow = self.workflows.for_kind(record.kind)
-        move = workflow.transition(record.status, data.to)
-        if move is None:
-            allowed = [t.to for t in workflow.transitions if t.from_ == record.status]
-            raise TransitionNotAllowed(
-                f"a {record.kind.value} in stage {record.status!r} cannot move to {data.to!r}; "
-                f"allowed: {', '.join(allowed) or 'none (final stage)'}"
-            )
+    def _check_move(self, record: Record, move: Transition, actor: Principal) -> None:
+        """Raises unless ``actor`` may take ``move`` now: its roles, then its guards."""
         if actor.role not in move.roles:
             raise NotPermitted(f"role {actor.role} may not move a {record.kind.value} from {move.from_} to {move.to}")
         for name in move.guards:
@@ -622,6 +622,35 @@ class RecordService:
                 raise PluginFailed(f"plugin {guard.__module__} failed: {failure}") from None
             if reason:
                 raise TransitionRefused(f"{move.from_} → {move.to}: {reason}", field="to")
+
+    async def transition_options(self, record_id: str, actor: Principal) -> list[TransitionOption]:
+        """The moves the file's workflow declares from its stage now, each with the refusal
+        ``transition`` would give ``actor`` (None: it would be taken). Reads nothing into the log:
+        the caller shows it beside a read of the record, which is audited."""
+        record, _ = await self._open_live(record_id)
+        workflow = self.workflows.for_kind(record.kind)
+        options = []
+        for move in (t for t in workflow.transitions if t.from_ == record.status):
+            try:
+                self._check_move(record, move, actor)
+                refusal = None
+            except (NotPermitted, TransitionRefused, PluginFailed) as exc:
+                refusal = exc.detail
+            options.append(TransitionOption(to=move.to, requires_note=move.requires_note, refusal=refusal))
+        return options
+
+    async def transition(self, record_id: str, data: TransitionIn, expected_version: int | None, actor: Principal) -> Record:
+        """Move a file along a transition its kind's workflow declares, if its guards agree."""
+        record, key = await self._open_live(record_id)
+        workflow = self.workflows.for_kind(record.kind)
+        move = workflow.transition(record.status, data.to)
+        if move is None:
+            allowed = [t.to for t in workflow.transitions if t.from_ == record.status]
+            raise TransitionNotAllowed(
+                f"a {record.kind.value} in stage {record.status!r} cannot move to {data.to!r}; "
+                f"allowed: {', '.join(allowed) or 'none (final stage)'}"
+            )
+        self._check_move(record, move, actor)
         if move.requires_note and not data.note:
             raise TransitionRefused(f"{move.from_} → {move.to}: say why in `note`", field="note")
         if expected_version is not None and expected_version != record.version:

@@ -38,49 +38,56 @@ def csrf_of(html: str) -> str:
 
 
 class ConsoleClient:
-    """A browser-like HTTP client of the console: its own cookies, signed in with one token."""
+    """A browser-like HTTP client of the console, signed in with one token. Several share the one
+    running app (one lifespan, one installation): each keeps its own cookie jar and language."""
 
     def __init__(self, client: TestClient, token: str | None = None, language: str = "en") -> None:
         self.client = client
-        client.headers["accept-language"] = language
         self.token = token
         self.csrf = ""
+        self.jar = httpx.Cookies()
+        self.headers = {"accept-language": language}
+
+    def request(self, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
+        saved = self.client.cookies
+        self.client.cookies = self.jar
+        try:
+            return self.client.request(method, url, headers={**self.headers, **(headers or {})}, **kw)
+        finally:
+            self.jar = self.client.cookies
+            self.client.cookies = saved
 
     def sign_in(self, token: str | None = None, next_path: str = "/console/") -> httpx.Response:
-        form = self.client.get("/console/sign-in")
-        response = self.client.post("/console/sign-in", data={"token": token or self.token, "next": next_path,
-                                                             "csrf_token": csrf_of(form.text)}, follow_redirects=False)
+        form = self.request("GET", "/console/sign-in")
+        response = self.request("POST", "/console/sign-in", data={"token": token or self.token, "next": next_path,
+                                                                 "csrf_token": csrf_of(form.text)}, follow_redirects=False)
         if response.status_code == 303:
-            self.csrf = csrf_of(self.client.get("/console/").text)
+            self.csrf = csrf_of(self.request("GET", "/console/").text)
         return response
 
     def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.client.get(url, follow_redirects=False, **kw)
+        return self.request("GET", url, follow_redirects=False, **kw)
 
     def post(self, url: str, data: dict[str, Any] | None = None, csrf: bool = True, **kw: Any) -> httpx.Response:
         body = {**({"csrf_token": self.csrf} if csrf else {}), **(data or {})}
-        return self.client.post(url, data=body, follow_redirects=False, **kw)
+        return self.request("POST", url, data=body, follow_redirects=False, **kw)
 
 
 @pytest.fixture
-def console_as(app, issue_token) -> Iterator[Callable[..., ConsoleClient]]:  # type: ignore[no-untyped-def]
+def console_as(client: TestClient, issue_token) -> Callable[..., ConsoleClient]:  # type: ignore[no-untyped-def]
     """``console_as(Role.agent, "alice")`` → a console client signed in with a fresh token of that
-    role; each has its own cookie jar on the same running app."""
-    clients: list[TestClient] = []
+    role; ``console_as(agent)`` signs in with an API client's token (the same person)."""
 
-    def make(role: Role, name: str | None = None, base_url: str = "http://testserver.local") -> ConsoleClient:
-        name = name or f"{role.value}-console"
-        test_client = TestClient(app, raise_server_exceptions=False, base_url=base_url)
-        test_client.__enter__()
-        clients.append(test_client)
-        console = ConsoleClient(test_client, issue_token(role, name))
+    def make(role: Role | Any, name: str | None = None) -> ConsoleClient:
+        token = getattr(role, "token", None)
+        if token is None:
+            token = issue_token(role, name or f"{role.value}-console")
+        console = ConsoleClient(client, token)
         response = console.sign_in()
         assert response.status_code == 303, response.text
         return console
 
-    yield make
-    for test_client in clients:
-        test_client.__exit__(None, None, None)
+    return make
 
 
 # --- a real server and a real browser ----------------------------------------------------------

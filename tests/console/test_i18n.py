@@ -55,7 +55,7 @@ def test_the_language_follows_accept_language_then_the_switch(client):
 
 def test_signed_in_pages_are_in_chinese_for_chinese_browsers(console_as):
     console: ConsoleClient = console_as(Role.supervisor, "sam")
-    console.client.headers["accept-language"] = "zh-CN"
+    console.headers["accept-language"] = "zh-CN"
     page = console.get("/console/").text
     assert "退出登录" in page and "主管" in page
 
