@@ -159,7 +159,8 @@ class RetentionService:
         self._keyring = keyring
         self._index = index
         self._tombstones = tombstones
-        self._evidence = evidence or EvidenceRegister(tombstones.path.parent)
+        # Beside the register of tombstones unless given (library use without registers: none).
+        self._evidence = evidence or (EvidenceRegister(tombstones.path.parent) if tombstones is not None else None)
         self.policy = policy
         self._deliver = deliver
         # Placing a hold and the last hold check before a key is destroyed exclude each other, so a
@@ -1143,6 +1144,8 @@ class RetentionService:
     def _register_evidence(self, batch: DispositionBatch, certificate: DestructionCertificate | None) -> None:
         """Outside the database, after the commit: should the write fail, the batch stands, ``records
         fsck`` reports it (``evidence_not_registered``) and the next start registers it."""
+        if self._evidence is None:
+            return
         try:
             self._evidence.record(DispositionEvidence(batch=batch, certificate=certificate))
         except Exception:  # noqa: BLE001
@@ -1191,7 +1194,7 @@ class RetentionService:
         disposition evidence is in the database again (a restore took them), with its tombstones
         linked to the certificate; and a finished batch the register lacks (its write failed) is
         registered. Returns how many batches were brought back."""
-        entries = self._evidence.entries()
+        entries = self._evidence.entries() if self._evidence is not None else {}
         stored = set(await self._repo.certificate_ids())
         restored = 0
         for batch_id, evidence in entries.items():
@@ -1216,7 +1219,7 @@ class RetentionService:
         ``evidence_not_registered`` (a certificate the register lacks; repairable) and
         ``evidence_inconsistent`` (the register and the database disagree: never repaired)."""
         findings: list[tuple[str, str, str, bool]] = []
-        entries = self._evidence.entries()
+        entries = self._evidence.entries() if self._evidence is not None else {}
         by_certificate = {e.certificate.id: e for e in entries.values() if e.certificate is not None}
         for tombstone in await self._repo.unlinked_tombstones(10_000):
             batch = await self._repo.batch(tombstone.batch_id)
