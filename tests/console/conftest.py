@@ -144,7 +144,12 @@ def sign_in(page: Any, server: ConsoleServer, role: str = "agent") -> None:
     page.goto(f"{server.base_url}/console/sign-in")
     page.locator("input[name=token]").fill(server.tokens[role])
     page.locator("form[action='/console/sign-in'] button[type=submit]").click()
-    page.wait_for_url(re.compile(r".*/console/(\?.*)?$"))
+    page.wait_for_url(home_url(server))
+
+
+def home_url(server: ConsoleServer) -> re.Pattern[str]:
+    """The home page itself (a sign-in page's ``?next=/console/`` must not match)."""
+    return re.compile(rf"^{re.escape(server.base_url)}/console/$")
 
 
 def assert_accessible(page: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.console.conftest import assert_accessible, screenshot, sign_in
+from tests.console.conftest import assert_accessible, home_url, screenshot, sign_in
 
 
 def test_sign_in_with_the_keyboard_then_sign_out(page, console_server):
@@ -19,7 +19,7 @@ def test_sign_in_with_the_keyboard_then_sign_out(page, console_server):
         page.keyboard.press("Tab")
     page.keyboard.type(console_server.tokens["agent"])
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r".*/console/$"))
+    page.wait_for_url(home_url(console_server))
     assert page.locator("h1").inner_text().startswith("Welcome")
     assert page.evaluate("() => typeof htmx") == "object"  # htmx loaded from the package, under the CSP
     assert_accessible(page)
