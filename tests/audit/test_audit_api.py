@@ -144,6 +144,7 @@ class WalkContext:
     sealed_size: int
     batch_record_id: str = ""
     publisher: Any = None  # Ed25519 key trusted for the walk's plugin installs
+    review_target: dict[str, str] | None = None  # an item waiting for a review stage every reviewing role decides
 
     def signed_wheel(self, version: str) -> dict[str, Any]:
         filename, wheel = build_wheel(version=version)
@@ -213,6 +214,14 @@ OPERATION_CALLS: dict[str, CallSpec] = {
     "executeDispositionBatch": (None, lambda c: {}),
     "getDestructionCertificate": (Role.compliance_officer, lambda c: {}),
     "getRecordRetention": (Role.compliance_officer, lambda c: {}),
+    "listRetentionFloors": (Role.compliance_officer, lambda c: {}),
+    "getRetentionFloor": (None, lambda c: {}),
+    "declareRetentionFloor": (Role.archivist, lambda c: {"json": {"kinds": ["emergency"], "minimum_period": "P2Y",
+                                                                   "reason": "walk"}}),
+    "removeRetentionFloor": (None, lambda c: {"json": {"reason": "walk"}}),
+    "listHeldRecords": (Role.compliance_officer, lambda c: {}),
+    "listReviews": (Role.archivist, lambda c: {}),
+    "decideReviews": (Role.compliance_officer, lambda c: {"json": {"decision": "approve", "items": [c.review_target]}}),
 }
 
 
@@ -239,6 +248,7 @@ def test_every_api_operation_in_the_schema_leaves_an_event(app: Litestar, client
         sealed = portal.call(app.state.audit_service.seal).tree_size
     ctx = WalkContext(app, client, record_id, uploaded.json()["id"], "walk-victim", sealed, batch_record_id,
                       Ed25519PrivateKey.generate())
+    ctx.review_target = retention_setup.review_item(admin)
     for key_name, key in (("walk-key", ctx.publisher), ("walk-spare", Ed25519PrivateKey.generate())):
         assert admin.post("/api/v1/plugins/trusted-keys", json={"name": key_name, "public_key": public_pem(key.public_key())}).status_code == 201
     installed = callers[Role.plugin_manager].post("/api/v1/plugins", **ctx.signed_wheel("1.0.0"))
@@ -246,7 +256,7 @@ def test_every_api_operation_in_the_schema_leaves_an_event(app: Litestar, client
     path_values = {"record_id": record_id, "attachment_id": ctx.attachment_id, "name": ctx.revocable_token,
                    "metric": "satisfaction_rate", "plugin": installed.json()["name"], "key_name": "walk-spare",
                    "schedule_id": retention_setup.schedule_id(admin), "hold_id": retention_setup.hold(admin, record_id),
-                   "batch_id": batch_id, "certificate_id": certificate_id}
+                   "batch_id": batch_id, "certificate_id": certificate_id, "floor_id": retention_setup.floor(admin)}
 
     spec = client.get("/schema/openapi.json").json()
     handlers = _handlers_by_operation(app)
