@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
 from records.console.home import HomeController
 from records.console.records_pages import RecordPagesController
+from records.console.metrics_pages import MetricsPages
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
 from records.console.session import ConsoleSessions
 from records.console.signin import SignInController
@@ -33,7 +34,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 
 def console_controllers() -> list[ControllerRouterHandler]:
-    return [SignInController, HomeController, RecordPagesController]
+    return [SignInController, HomeController, RecordPagesController, MetricsPages]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

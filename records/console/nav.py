@@ -23,6 +23,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry(N_("Home"), "/console/", EVERYONE),
     NavEntry(N_("Files"), "/console/records/", READ_RECORDS),
     NavEntry(N_("File a new one"), "/console/records/new", FILE_RECORDS),
+    NavEntry(N_("Metrics"), "/console/metrics/", READ_RECORDS),
 ]
 
 
