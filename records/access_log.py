@@ -34,6 +34,17 @@ class WithholdExceptionMessages(logging.Filter):
         return True
 
 
+# Libraries whose INFO lines name what they handle: bagit prints the path of every file it puts in
+# a transfer package, and attachment file names are an encrypted field.
+CHATTY_LOGGERS = ("bagit",)
+
+
+def quiet_libraries() -> None:
+    """Only warnings and errors from ``CHATTY_LOGGERS``, whatever the server's log level."""
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def install() -> None:
     logging.getLogger("uvicorn.access").addFilter(DropQueryStrings())
     for name in EXCEPTION_LOGGERS:

@@ -133,6 +133,9 @@ class InternalCliError(click.ClickException):
 @click.version_option(package_name="records")
 def main() -> None:
     """records: governance of customer-service files."""
+    from records import access_log
+
+    access_log.quiet_libraries()  # retention commands write transfer packages too
 
 
 @main.command()

@@ -19,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.pydantic import PydanticPlugin
 
-from records import __version__
+from records import __version__, access_log
 from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware, configure_roles
 from records.api.docs import OfflineSwaggerRenderPlugin, docs_assets, front_page
 from records.api.health import health
@@ -30,6 +30,7 @@ from records.api.retention import RecordRetentionController, RetentionController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
 from records.api.client_address import ClientAddressMiddleware
+from records.api.media_types import require_json
 from records.api.tokens import MeController, TokenController
 from records.api.metrics import MetricController, ServiceLevelController
 from records.api.plugins import PluginController, TrustedKeyController
@@ -106,6 +107,7 @@ class RecordsApp(InitPluginProtocol):
             await installation.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        access_log.quiet_libraries()
         app_config.route_handlers.extend(
             [health, front_page, docs_assets, RecordController, RecordRetentionController, RetentionController, ReviewController, TokenController, MeController,
              AuditController, WorkflowController, ClassificationController, TrustedKeyController, PluginController,
@@ -118,6 +120,7 @@ class RecordsApp(InitPluginProtocol):
              DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS + CONSOLE_PATH_PATTERNS)]
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.before_request = require_json  # every JSON route: a body of any other type is 415
         app_config.template_config = template_config()
         app_config.before_send.append(add_security_headers)  # every response, unknown routes included
         app_config.lifespan.append(self.lifespan)

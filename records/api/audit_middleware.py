@@ -22,6 +22,12 @@ from records.audit.events import Outcome
 from records.errors import RecordsError
 
 MAX_PURPOSE = 500
+# Path parameters that name what a request is about: reads and refusals carry them as targets
+# (changes add their own in the service, in the same ``kind:id`` form).
+PATH_TARGETS = {
+    "record_id": "record", "attachment_id": "attachment", "name": "token", "batch_id": "batch",
+    "certificate_id": "certificate", "hold_id": "hold", "schedule_id": "schedule", "floor_id": "floor",
+}
 
 
 def outcome_for(status: int) -> Outcome:
@@ -97,7 +103,7 @@ class AuditMiddleware(ASGIMiddleware):
             success_status=getattr(handler, "status_code", None),
         )
         for name, value in (scope.get("path_params") or {}).items():
-            kind = {"record_id": "record", "attachment_id": "attachment", "name": "token"}.get(name)
+            kind = PATH_TARGETS.get(name)
             if kind:
                 trail.target(f"{kind}:{value}")
         audit = scope["litestar_app"].state.audit_service
