@@ -295,7 +295,10 @@ class RecordPagesController(Controller):
     @get("/{record_id:str}/attachments/{attachment_id:str}", name="console-record-download",
          **admits(READ_RECORDS, audit="attachment.download"))
     async def download(self, request: Request, record_id: FromPath[str], attachment_id: FromPath[str]) -> Stream:
-        attachment, content = await _service(request).open_attachment(record_id, attachment_id)
+        # As GET /api/v1/records/{id}/attachments/{a}: the viewer's role decides, and a masked role
+        # states a purpose (here the ``purpose`` query parameter, as X-Purpose in the API).
+        _state_purpose(request, request.query_params)
+        attachment, content = await _service(request).open_attachment(record_id, attachment_id, request.user)
         return Stream(content, media_type=attachment.content_type, headers={
             "Content-Length": str(attachment.size), "X-Content-Type-Options": "nosniff",
             "Content-Disposition": _content_disposition(attachment.filename or "attachment"),

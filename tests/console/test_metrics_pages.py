@@ -64,3 +64,22 @@ def test_who_may_see_metrics(console_as, client):
     assert "/console/metrics/" not in console_as(Role.plugin_manager, "pat2").get("/console/").text
     assert 'href="/console/metrics/"' in console_as(Role.compliance_officer, "cora").get("/console/").text
     assert client.get("/console/metrics/", follow_redirects=False).status_code == 303  # no session: sign in
+
+
+def test_a_masked_role_downloads_an_attachment_only_with_a_purpose(console_as, agent, compliance_officer):
+    """Issue 14 finding 6 on the console: as in the API, bytes reach a masked role only for a
+    stated purpose, and that read is audited as a reveal."""
+    record = agent.post("/api/v1/records", json=record_body()).json()
+    attachment = agent.post(f"/api/v1/records/{record['id']}/attachments",
+                            files={"file": ("invoice.txt", b"invoice 13812345678", "text/plain")}).json()
+    url = f"/console/records/{record['id']}/attachments/{attachment['id']}"
+    archivist = console_as(Role.archivist, "ada-dl")
+    page = archivist.get(f"/console/records/{record['id']}")
+    assert 'name="purpose"' in page.text  # the page asks for one
+    refused = archivist.get(url)
+    assert refused.status_code == 422 and b"invoice" not in refused.content
+    allowed = archivist.get(url, params={"purpose": "billing dispute CP-1"})
+    assert allowed.status_code == 200 and allowed.content == b"invoice 13812345678"
+    reveals = compliance_officer.get("/api/v1/audit/events", params={"action": "attachment.reveal"}).json()["items"]
+    assert any(e["actor"] == "ada-dl" and e.get("purpose") == "billing dispute CP-1" for e in reveals), reveals
+    assert console_as(Role.agent, "al-dl").get(url).status_code == 200  # agents see customers in clear
