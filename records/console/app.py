@@ -13,6 +13,7 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
 from records.console.home import HomeController
 from records.console.records_pages import RecordPagesController
@@ -34,7 +35,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 
 def console_controllers() -> list[ControllerRouterHandler]:
-    return [SignInController, HomeController, RecordPagesController, MetricsPages]
+    return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

@@ -24,6 +24,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry(N_("Files"), "/console/records/", READ_RECORDS),
     NavEntry(N_("File a new one"), "/console/records/new", FILE_RECORDS),
     NavEntry(N_("Metrics"), "/console/metrics/", READ_RECORDS),
+    NavEntry(N_("Audit log"), "/console/audit", frozenset({Role.compliance_officer, Role.admin})),
 ]
 
 
