@@ -19,6 +19,7 @@ from records.console.home import HomeController
 from records.console.records_pages import RecordPagesController
 from records.console.metrics_pages import MetricsPages
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
+from records.console.retention_pages import RETENTION_PAGES
 from records.console.session import ConsoleSessions
 from records.console.signin import SignInController
 
@@ -35,7 +36,8 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 
 def console_controllers() -> list[ControllerRouterHandler]:
-    return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController]
+    return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
+            *RETENTION_PAGES]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:
