@@ -34,7 +34,7 @@ def test_an_archivist_sees_open_batches_and_each_items_schedule_basis_and_date(c
 def test_the_queue_is_in_chinese_for_chinese_browsers(console_as, admin):
     open_batch(admin)
     console = console_as(Role.archivist, "ada")
-    console.client.headers["accept-language"] = "zh-CN"
+    console.get("/console/language", params={"lang": "zh_CN", "next": "/console/retention/batches"})
     assert "处置审核" in console.get("/console/retention/batches").text
 
 
