@@ -476,8 +476,8 @@ class RecordService:
     def _confirmed_delivery(self, record: Record, data: DeliveryConfirmationIn, now: datetime, actor: Principal) -> Delivery:
         """The customer's signed acceptance, recorded while the delivery is in its acceptance test
         (SPEC §4.2.3): the stage from which the workflow's ``acceptance.passed`` can be entered."""
-        acceptance = self.workflows.for_kind(record.kind).acceptance
         workflow = self.workflows.for_kind(record.kind)
+        acceptance = workflow.acceptance
         if acceptance is None or workflow.transition(record.status, acceptance.passed) is None:
             raise InvalidInput("the customer's confirmation is recorded during the delivery's acceptance test; "
                                f"this file is in stage {record.status!r}", field="delivery_confirmation")
