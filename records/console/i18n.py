@@ -5,9 +5,14 @@ Catalogs are the Babel ``.po`` files under ``locales/``, read with Babel and com
 the first time a language is used: ``pip install .`` needs no build step and the repository
 holds no compiled ``.mo`` that could drift from its source. Babel is a dependency anyway.
 
+A language's catalog is every ``.po`` file in its ``LC_MESSAGES``: ``messages.po`` holds the
+shared labels and each console area may keep its own (``holds.po``, ``plugins.po``…), so that
+people working on different areas do not edit one file. A msgid belongs to one file only.
+
 After changing a label: ``pybabel extract -F records/console/babel.cfg -o /tmp/messages.pot
-records/console`` then ``pybabel update -i /tmp/messages.pot -d records/console/locales``, and
-translate the new ``zh_CN`` entries (``tests/console/test_i18n.py`` fails until every one is).
+records/console`` to see what is wanted, add the new entries to the area's ``.po`` in both
+languages, and translate the ``zh_CN`` ones (``tests/console/test_i18n.py`` fails until every
+one is, or when a msgid is in two files).
 """
 
 from __future__ import annotations
@@ -36,16 +41,31 @@ def N_(message: str) -> str:
     return message
 
 
+def catalog_files(language: str) -> list[Path]:
+    """The ``.po`` files of a language: ``messages.po`` first, then the areas' in name order."""
+    folder = LOCALES_DIR / language / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda po: (po.name != "messages.po", po.name))
+
+
 @functools.cache
 def translations(language: str) -> gettext.NullTranslations:
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    po = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language not in LANGUAGES or not po.is_file():
+    if language not in LANGUAGES:
         return gettext.NullTranslations()
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=language)
+    catalog = None
+    for po in catalog_files(language):
+        with po.open("rb") as f:
+            part = read_po(f, locale=language)
+        if catalog is None:
+            catalog = part
+            continue
+        for message in part:
+            if message.id:
+                catalog[message.id] = message
+    if catalog is None:
+        return gettext.NullTranslations()
     mo = io.BytesIO()
     write_mo(mo, catalog)
     mo.seek(0)

@@ -31,9 +31,17 @@ def test_every_extracted_message_has_a_chinese_translation(tmp_path):
     with template.open("rb") as f:
         wanted = {m.id for m in read_po(f) if m.id}
     assert len(wanted) > 30  # the extraction saw the templates, not only the Python modules
-    with (PACKAGE / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        catalog = read_po(f)
-    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    translated: set[str] = set()
+    seen: dict[str, str] = {}
+    for po in i18n.catalog_files("zh_CN"):
+        with po.open("rb") as f:
+            for m in read_po(f):
+                if not m.id:
+                    continue
+                assert m.id not in seen, f"{m.id!r} is in both {seen[m.id]} and {po.name}"
+                seen[m.id] = po.name
+                if m.string and not m.fuzzy:
+                    translated.add(m.id)
     missing = sorted(str(m) for m in wanted - translated)
     assert not missing, "zh_CN lacks translations for:\n" + "\n".join(missing)
     english = PACKAGE / "locales" / "en" / "LC_MESSAGES" / "messages.po"
