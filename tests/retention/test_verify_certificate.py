@@ -94,3 +94,33 @@ def test_what_cannot_be_read_is_said_clearly(issued, data_dir, tmp_path, cli):
     torn.write_bytes(b"%PDF-1.7\n garbage")
     broken = cli("retention", "verify-certificate", str(torn), "--data-dir", str(data_dir))
     assert broken.exit_code == 2 and "[certificate_unreadable]" in broken.stderr
+
+
+def test_a_server_s_published_keys_are_trusted_with_url(issued, data_dir, tmp_path, cli):
+    """``--url`` trusts what a running installation publishes, with no keyring at hand: its own
+    certificate verifies, a forger's does not, and a token the server refuses is said plainly."""
+    from tests.test_durability import ServerProcess, create_token
+
+    cert, _ = issued
+    genuine = tmp_path / "cert.json"
+    genuine.write_text(json.dumps(cert))
+    forger = Ed25519PrivateKey.generate()
+    forged = tmp_path / "forged.json"
+    forged.write_text(sign(DestructionCertificate.model_validate({**cert, "executor": "mallory"}),
+                           audit_key_id(forger.public_key()), forger).model_dump_json())
+    auditor = create_token(data_dir, "carol", "compliance_officer")
+    server = ServerProcess(data_dir, tmp_path / "server.log").start()
+    try:
+        elsewhere = str(tmp_path / "no-keyring-here")  # the keys can only come from the server
+        ok = cli("retention", "verify-certificate", str(genuine), "--url", server.base_url, "--token", auditor,
+                 "--data-dir", elsewhere)
+        assert ok.exit_code == 0, ok.output
+        assert f"the installation's key (published at {server.base_url})" in ok.output
+        refused = cli("retention", "verify-certificate", str(forged), "--url", server.base_url, "--token", auditor,
+                      "--data-dir", elsewhere)
+        assert refused.exit_code == 1 and "NOT the installation's key" in refused.stderr
+        anonymous = cli("retention", "verify-certificate", str(genuine), "--url", server.base_url, "--data-dir", elsewhere)
+        assert anonymous.exit_code == 2 and "[certificate_untrusted]" in anonymous.stderr
+        assert "answered 401" in anonymous.stderr and "Traceback" not in anonymous.output
+    finally:
+        server.stop()
