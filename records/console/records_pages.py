@@ -23,7 +23,7 @@ from records.api.auth import admits
 from records.api.records import _content_disposition
 from records.api.uploads import MultipartUpload
 from records.audit import trail as audit_trail
-from records.console.i18n import N_
+from records.console.i18n import N_, gettext_for
 from records.console.rendering import language_of, page
 from records.errors import InvalidInput, ValidationFailed, VersionConflict
 from records.models import (
@@ -145,6 +145,9 @@ def _state_purpose(request: Request, form: Any) -> None:
         trail.purpose = purpose
 
 
+INACTIVE_SCHEME = N_("%(code)s (inactive scheme)")
+
+
 def classification_labels(request: Request, codes: list[str]) -> list[tuple[str, str]]:
     """Each code with its label in the page's language (the schemes' Chinese labels in Chinese)."""
     schemes = getattr(request.app.state.installation, "schemes", None)
@@ -154,7 +157,13 @@ def classification_labels(request: Request, codes: list[str]) -> list[tuple[str,
         name, _, code = qualified.partition(":")
         scheme = schemes.schemes.get(name) if schemes is not None else None
         found = next((c for c in scheme.codes if c.code == code), None) if scheme else None
-        labelled.append((qualified, (found.label_zh if chinese else found.label_en) if found else qualified))
+        if found is not None:
+            labelled.append((qualified, found.label_zh if chinese else found.label_en))
+        elif schemes is not None and schemes.inactive([qualified]):
+            # Stored while its scheme's plugin was on (issue 15, item 2): still valid, shown as such.
+            labelled.append((qualified, gettext_for(language_of(request))(INACTIVE_SCHEME) % {"code": qualified}))
+        else:
+            labelled.append((qualified, qualified))
     return labelled
 
 

@@ -9,6 +9,7 @@ from records import hookimpl
 from records.api.app import create_app
 from records.classification import ClassificationScheme, SchemeCode
 from records.plugins.manager import plugin_manager
+from tests.console.conftest import ConsoleClient
 from tests.conftest import record_body
 
 RETENTION = "/api/v1/retention"
@@ -77,3 +78,12 @@ def test_codes_of_a_scheme_disabled_later_stay_valid(settings):
                          headers={**auth, "If-Match": f'"{record["version"]}"'})
         assert r.status_code == 200, r.text
         assert "region:north" in r.json()["classification"]
+        # the console shows it as a code of a scheme no longer active, not as a label it lacks
+        console = ConsoleClient(client, token)
+        assert console.sign_in().status_code == 303
+        page = console.get(f"/console/records/{record['id']}").text
+        assert '<span title="region:north">region:north (inactive scheme)</span>' in page
+        console.headers["accept-language"] = "zh-CN"
+        console.get("/console/language", params={"lang": "zh_CN", "next": "/console/"})
+        assert '<span title="region:north">region:north（已停用的分类方案）</span>' in console.get(
+            f"/console/records/{record['id']}").text
