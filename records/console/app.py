@@ -15,6 +15,7 @@ from litestar.types import ControllerRouterHandler
 
 from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
+from records.console.holds_pages import HOLD_PAGES
 from records.console.home import HomeController
 from records.console.records_pages import RecordPagesController
 from records.console.metrics_pages import MetricsPages
@@ -37,7 +38,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
-            *RETENTION_PAGES]
+            *RETENTION_PAGES, *HOLD_PAGES]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:
