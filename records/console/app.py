@@ -17,6 +17,7 @@ from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
 from records.console.holds_pages import HOLD_PAGES
 from records.console.home import HomeController
+from records.console.integrity_pages import IntegrityPageController
 from records.console.records_pages import RecordPagesController
 from records.console.metrics_pages import MetricsPages
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
@@ -38,7 +39,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
-            *RETENTION_PAGES, *HOLD_PAGES]
+            IntegrityPageController, *RETENTION_PAGES, *HOLD_PAGES]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

@@ -25,6 +25,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry(N_("File a new one"), "/console/records/new", FILE_RECORDS),
     NavEntry(N_("Metrics"), "/console/metrics/", READ_RECORDS),
     NavEntry(N_("Audit log"), "/console/audit", frozenset({Role.compliance_officer, Role.admin})),
+    NavEntry(N_("Log integrity"), "/console/audit/integrity", frozenset({Role.compliance_officer, Role.admin})),
     NavEntry(N_("Retention"), "/console/retention/batches",
              frozenset({Role.archivist, Role.admin, Role.compliance_officer})),
 ]
