@@ -22,6 +22,7 @@ from records.console.records_pages import RecordPagesController
 from records.console.metrics_pages import MetricsPages
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
 from records.console.retention_pages import RETENTION_PAGES
+from records.console.schedules_pages import SCHEDULE_PAGES
 from records.console.session import ConsoleSessions
 from records.console.signin import SignInController
 
@@ -39,7 +40,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
-            IntegrityPageController, *RETENTION_PAGES, *HOLD_PAGES]
+            IntegrityPageController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:
