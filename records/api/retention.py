@@ -15,7 +15,7 @@ from records.api.auth import admits
 from records.api.problems import problem_responses
 from records.audit import trail as audit_trail
 from records.errors import InvalidInput
-from records.retention.certificates import render_html, render_pdf
+from records.retention.certificates import attachment_name, render_html, render_pdf
 from records.retention.floors import FloorIn, FloorList, FloorRemoval, RetentionFloor
 from records.retention.models import (
     BatchList,
@@ -42,7 +42,7 @@ from records.retention.models import (
 )
 from records.retention.review import ReviewDecisionIn, ReviewList
 from records.retention.service import RetentionService, system_trail
-from records.roles import Role
+from records.roles import Principal, Role
 
 RETENTION_MANAGERS = frozenset({Role.archivist, Role.admin})
 RETENTION_READERS = frozenset({Role.archivist, Role.admin, Role.compliance_officer})
@@ -50,6 +50,29 @@ RETENTION_READERS = frozenset({Role.archivist, Role.admin, Role.compliance_offic
 
 def provide_retention_service(state: State) -> RetentionService:
     return state.retention_service
+
+
+async def execute_batch(retention: RetentionService, batch_id: str, actor: Principal) -> DispositionBatch:
+    """Mark a decided batch executing and run it in the background under the request's audit
+    trail (``POST /batches/{id}/execute`` and the console's execute button)."""
+    batch = await retention.start_execution(batch_id, actor)
+    trail = audit_trail.current()
+    retention.run_in_background(batch_id, system_trail("retention.batch.execute", actor, like=trail))
+    return batch
+
+
+def certificate_response(certificate: DestructionCertificate, format: str, download: bool = False) -> Response[Any]:
+    """A certificate as ``GET /certificates/{id}`` serves it: the signed JSON, HTML or a PDF
+    (always a download); ``download`` names the JSON as a file too."""
+    if format == "html":
+        return Response(render_html(certificate), media_type="text/html; charset=utf-8")
+    if format == "pdf":
+        return Response(render_pdf(certificate), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="certificate-{certificate.id}.pdf"'})
+    if format != "json":
+        raise InvalidInput("format must be json, html or pdf", field="format")
+    headers = {"Content-Disposition": f'attachment; filename="{attachment_name(certificate)}"'} if download else None
+    return Response(certificate.model_dump(mode="json"), media_type="application/json", headers=headers)
 
 
 class RetentionController(Controller):
@@ -215,9 +238,7 @@ class RetentionController(Controller):
           responses=problem_responses(401, 403, 404, 409), **admits(RETENTION_MANAGERS, audit="retention.batch.execute"))
     async def execute(self, request: Request, batch_id: FromPath[str],
                       retention: NamedDependency[RetentionService]) -> Response[DispositionBatch]:
-        batch = await retention.start_execution(batch_id, request.user)
-        trail = audit_trail.current()
-        retention.run_in_background(batch_id, system_trail("retention.batch.execute", request.user, like=trail))
+        batch = await execute_batch(retention, batch_id, request.user)
         return Response(batch, status_code=202, headers={"Location": f"{self.path}/batches/{batch_id}"})
 
     @get("/certificates/{certificate_id:str}", operation_id="getDestructionCertificate",
@@ -227,15 +248,7 @@ class RetentionController(Controller):
     async def get_certificate(self, certificate_id: FromPath[str], retention: NamedDependency[RetentionService],
                               format: Annotated[str, QueryParameter(pattern="^(json|html|pdf)$")] = "json",
                               ) -> Response[Any]:
-        certificate: DestructionCertificate = await retention.certificate(certificate_id)
-        if format == "html":
-            return Response(render_html(certificate), media_type="text/html; charset=utf-8")
-        if format == "pdf":
-            return Response(render_pdf(certificate), media_type="application/pdf",
-                            headers={"Content-Disposition": f'attachment; filename="certificate-{certificate.id}.pdf"'})
-        if format != "json":
-            raise InvalidInput("format must be json, html or pdf", field="format")
-        return Response(certificate.model_dump(mode="json"), media_type="application/json")
+        return certificate_response(await retention.certificate(certificate_id), format)
 
 
 REVIEWERS = frozenset({Role.archivist, Role.admin, Role.compliance_officer, Role.supervisor})

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from pydantic import BaseModel
 
 from records.audit.events import AuditEvent
 from records.audit.log import checkpoint_message
@@ -113,6 +114,27 @@ def verify(document: dict[str, Any], trusted_keys: dict[str, Ed25519PublicKey] |
         if found is None or found.hex() != root_hex:
             problems.append(f"{item.reference}: its destruction event is not included in the audit checkpoint")
     return problems
+
+
+class CertificateCheck(BaseModel):
+    """What verifying a certificate against an installation's keys found."""
+
+    valid: bool
+    problems: list[str]
+    key_id: str | None
+    key_fingerprint: str | None
+    installation_key: bool  # signed by one of the installation's audit keys
+
+
+def check(document: dict[str, Any], installation_keys: dict[str, Ed25519PublicKey]) -> CertificateCheck:
+    """``verify`` against the installation's published keys, as ``records retention
+    verify-certificate`` does by default, with the signing key named for a person to compare."""
+    problems = verify(document, installation_keys)
+    key = embedded_key(document)
+    key_id = str(document.get("key_id")) if key is not None else None
+    return CertificateCheck(valid=not problems, problems=problems, key_id=key_id,
+                            key_fingerprint=key_fingerprint(key) if key is not None else None,
+                            installation_key=key_id in installation_keys)
 
 
 def fingerprint(document: dict[str, Any]) -> str:

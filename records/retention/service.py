@@ -38,7 +38,7 @@ from records.models import Kind, RecordQuery
 from records.ports import LockingBlobStore
 from records.retention import periods
 from records.retention import floors as legal_floors
-from records.retention.certificates import sign
+from records.retention.certificates import CertificateCheck, check, sign
 from records.retention.errors import (
     BatchNotFound,
     FloorNotFound,
@@ -757,8 +757,31 @@ class RetentionService:
     async def batches(self, status: str | None = None, limit: int = 100) -> list[DispositionBatch]:
         return await self._repo.batches(status, limit)
 
-    def _approvals_needed(self, batch: DispositionBatch) -> int:
+    def approvals_needed(self, batch: DispositionBatch) -> int:
+        """How many different approvers an item of ``batch`` without review stages needs (the
+        two-person rule, fixed on the batch when the sweep made it)."""
         return 2 if batch.two_person_rule else 1
+
+    def short_of_approvals(self, batch: DispositionBatch) -> list[BatchItem]:
+        """Approved items still waiting for another approver (staged items count their approvals
+        stage by stage, so they are never short here)."""
+        needed = self.approvals_needed(batch)
+        return [i for i in batch.items if i.decision is Decision.approve and not i.stages and len(i.approvers) < needed]
+
+    def waiting_for(self, batch: DispositionBatch, who: Principal) -> list[BatchItem]:
+        """Items of ``batch`` waiting for a decision ``who`` may give now: undecided items of a
+        stage ``who`` reviews (the retention managers', for items without stages) that ``who`` has
+        not approved yet, and approved items still short of an approver other than ``who``."""
+        short = {i.record_id for i in self.short_of_approvals(batch)}
+        found = []
+        for i in batch.items:
+            if i.stages:
+                if i.decision is Decision.pending and i.stages[i.stage].admits(who) and who.name not in i.stage_approvers:
+                    found.append(i)
+            elif who.role in RETENTION_DECIDERS and (
+                    i.decision is Decision.pending or (i.record_id in short and who.name not in i.approvers)):
+                found.append(i)
+        return found
 
     async def decide(self, batch_id: str, data: DecisionsIn, actor: Principal) -> DispositionBatch:
         batch = await self.batch(batch_id)
@@ -806,7 +829,7 @@ class RetentionService:
                         item.decision, item.reason, item.decided_at = Decision.approve, d.reason or item.reason, now
             elif d.decision is Decision.approve:
                 if actor.name in item.approvers:
-                    if len(item.approvers) < self._approvals_needed(batch):
+                    if len(item.approvers) < self.approvals_needed(batch):
                         raise SecondApproverRequired(
                             f"{item.reference}: {actor.name} approved already; the two-person rule needs another approver")
                     continue
@@ -880,7 +903,7 @@ class RetentionService:
                         continue
                     name, needed, of = stage.name, stage.approvals, len(i.stages)
                 elif who.role in RETENTION_DECIDERS:
-                    name, needed, of = "retention managers", self._approvals_needed(batch), 1
+                    name, needed, of = "retention managers", self.approvals_needed(batch), 1
                 else:
                     continue
                 found.append(ReviewItem(batch_id=header.id, record_id=i.record_id, reference=i.reference, kind=i.kind,
@@ -912,8 +935,7 @@ class RetentionService:
         if batch.status is not BatchStatus.open:
             raise BatchNotOpen(f"batch {batch_id} is {batch.status.value}")
         undecided = [i.reference for i in batch.items if i.decision is Decision.pending]
-        short = [i.reference for i in batch.items  # staged items counted their approvals stage by stage
-                 if i.decision is Decision.approve and not i.stages and len(i.approvers) < self._approvals_needed(batch)]
+        short = [i.reference for i in self.short_of_approvals(batch)]
         if undecided or short:
             parts = []
             if undecided:
@@ -1156,6 +1178,11 @@ class RetentionService:
         if found is None:
             raise CertificateNotFound(f"no destruction certificate has id {certificate_id!r}")
         return found
+
+    def check_certificate(self, certificate: DestructionCertificate) -> CertificateCheck:
+        """The certificate as served (its JSON) verified against this installation's audit keys:
+        what ``records retention verify-certificate`` on the data dir would say."""
+        return check(certificate.model_dump(mode="json"), self._keyring.audit_public_keys())
 
     # --- tombstones ----------------------------------------------------------------------------
 
