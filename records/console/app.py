@@ -15,6 +15,7 @@ from litestar.types import ControllerRouterHandler
 
 from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
+from records.console.certificate_pages import CertificatePagesController
 from records.console.holds_pages import HOLD_PAGES
 from records.console.home import HomeController
 from records.console.integrity_pages import IntegrityPageController
@@ -40,7 +41,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
-            IntegrityPageController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES]
+            IntegrityPageController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES, CertificatePagesController]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

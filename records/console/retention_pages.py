@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request
-from litestar.params import FromPath
+from litestar import Controller, Request, Response
 from litestar import get as get_route
-from litestar.response import Template
+from litestar import post as post_route
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
 
 from records.api.auth import admits
-from records.api.retention import RETENTION_MANAGERS, RETENTION_READERS
+from records.api.retention import RETENTION_MANAGERS, RETENTION_READERS, execute_batch
 from records.console.i18n import N_
 from records.console.rendering import page
-from records.errors import InvalidInput
-from records.retention.models import BatchStatus, DispositionBatch, RecordRetention
+from records.console.review_forms import ReviewForm, decisions_of, read_form
+from records.errors import InvalidInput, RecordsError
+from records.retention.models import BatchStatus, Decision, RecordRetention
 from records.retention.service import RetentionService
 
 ITEMS_PER_PAGE = 100
@@ -38,20 +40,20 @@ def retention_page(request: Request, template: str, status_code: int = 200, **co
     return page(request, template, status_code=status_code, **LABELS, **context)
 
 
-def _retention(request: Request) -> RetentionService:
+def retention_service(request: Request) -> RetentionService:
     return request.app.state.retention_service
 
 
-def _offset(request: Request) -> int:
+def item_offset(request: Request) -> int:
     raw = request.query_params.get("offset", "0")
     if not raw.isdigit() or int(raw) > 10_000_000:
         raise InvalidInput("offset must be a whole number from 0", field="offset")
     return int(raw)
 
 
-def approvals_needed(retention: RetentionService, batch: DispositionBatch) -> int:
-    """How many different approvers an item of ``batch`` needs (the service's two-person rule)."""
-    return retention._approvals_needed(batch)  # noqa: SLF001 - the rule stays in the service
+def _count(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) <= 7 else None
 
 
 class DispositionQueueController(Controller):
@@ -66,7 +68,7 @@ class DispositionQueueController(Controller):
         if raw not in {s.value for s in QUEUE_STATUSES}:
             raise InvalidInput("status must be open, executing or done", field="status")
         status = BatchStatus(raw)
-        batches = await _retention(request).batches(status.value, 100)
+        batches = await retention_service(request).batches(status.value, 100)
         return retention_page(request, "retention/batches.html", batches=batches, status=status, statuses=QUEUE_STATUSES,
                     may_decide=request.user.role in RETENTION_MANAGERS)
 
@@ -76,16 +78,71 @@ class DispositionQueueController(Controller):
         return await self._batch_page(request, batch_id)
 
     async def _batch_page(self, request: Request, batch_id: str, status_code: int = 200, **context: Any) -> Template:
-        retention = _retention(request)
+        retention = retention_service(request)
         batch = await retention.batch(batch_id)
-        offset = _offset(request)
+        offset = item_offset(request)
         shown = batch.items[offset:offset + ITEMS_PER_PAGE]
         # Basis and holds of each item shown, as GET /records/{id}/retention gives them.
         retention_of: dict[str, RecordRetention] = {i.record_id: await retention.record_retention(i.record_id) for i in shown}
+        may_decide = request.user.role in RETENTION_MANAGERS and batch.status is BatchStatus.open
+        short = retention.short_of_approvals(batch)
+        state = {
+            "pending": sum(i.decision is Decision.pending for i in batch.items),
+            "short": len(short),
+            "approved": sum(i.decision is Decision.approve for i in batch.items) - len(short),
+            "kept": sum(i.decision in (Decision.reject, Decision.extend) for i in batch.items),
+        }
+        context = {"form": ReviewForm(), "error": None, "error_field": None, "error_code": None, "execute_error": None,
+                   **context}
         return retention_page(request, "retention/batch.html", status_code=status_code, batch=batch, items=shown,
-                    retention_of=retention_of, offset=offset, per_page=ITEMS_PER_PAGE,
-                    progress=batch.progress or batch.summary(), needed=approvals_needed(retention, batch),
-                    may_decide=request.user.role in RETENTION_MANAGERS, **context)
+                              retention_of=retention_of, offset=offset, per_page=ITEMS_PER_PAGE,
+                              progress=batch.progress or batch.summary(), needed=retention.approvals_needed(batch),
+                              may_decide=may_decide, decision_state=state,
+                              waiting=len(retention.waiting_for(batch, request.user)) if may_decide else 0,
+                              ready=may_decide and bool(batch.items) and not state["pending"] and not state["short"],
+                              decided=_count(request, "decided"), **context)
+
+    @post_route("/batches/{batch_id:str}/decisions", name="console-retention-decide", status_code=303,
+                **admits(RETENTION_MANAGERS, audit="retention.batch.decide"))
+    async def decide(self, request: Request, batch_id: FromPath[str]) -> Response:
+        """Approve, reject or extend the items ticked (or every item waiting for the viewer) with
+        one reason, as ``POST /api/v1/retention/batches/{id}/decisions``: all or none."""
+        retention = retention_service(request)
+        form = read_form(await request.form())
+        try:
+            batch = await retention.batch(batch_id)
+            data = decisions_of(form, batch, retention, request.user, request.app.state.settings.console_time_zone)
+            await retention.decide(batch_id, data, request.user)
+        except RecordsError as exc:
+            if exc.status == 404 and exc.extra.get("field") is None:
+                raise  # no such batch: the error page, not a form
+            return await self._batch_page(request, batch_id, status_code=exc.status, form=form, error=exc.detail,
+                                          error_code=exc.code, error_field=exc.extra.get("field") or "decision")
+        return Redirect(f"/console/retention/batches/{batch_id}?decided={len(data.decisions)}", status_code=303)
+
+    @post_route("/batches/{batch_id:str}/execute", name="console-retention-execute", status_code=303,
+                **admits(RETENTION_MANAGERS, audit="retention.batch.execute"))
+    async def execute(self, request: Request, batch_id: FromPath[str]) -> Response:
+        """Start the batch as ``POST /api/v1/retention/batches/{id}/execute`` does; the page then
+        follows its progress."""
+        try:
+            await execute_batch(retention_service(request), batch_id, request.user)
+        except RecordsError as exc:
+            if exc.status == 404:
+                raise
+            return await self._batch_page(request, batch_id, status_code=exc.status, execute_error=exc.detail,
+                                          error_code=exc.code)
+        return Redirect(f"/console/retention/batches/{batch_id}#batch-progress", status_code=303)
+
+    @get_route("/batches/{batch_id:str}/progress", name="console-retention-progress",
+               **admits(RETENTION_READERS, audit="retention.batch.read"))
+    async def progress(self, request: Request, batch_id: FromPath[str]) -> Template:
+        """The state of a batch, as a fragment the page polls while it executes (a read of the
+        batch, audited as ``GET /batches/{id}`` is). Once done it stops asking and links to the
+        certificate."""
+        batch = await retention_service(request).batch(batch_id)
+        return retention_page(request, "retention/_batch_progress.html", batch=batch,
+                              progress=batch.progress or batch.summary())
 
 
 class RecordRetentionPageController(Controller):
@@ -97,7 +154,7 @@ class RecordRetentionPageController(Controller):
     @get_route("/{record_id:str}", name="console-record-retention",
                **admits(RETENTION_READERS, audit="retention.record.read"))
     async def record_retention(self, request: Request, record_id: FromPath[str]) -> Template:
-        retention = _retention(request)
+        retention = retention_service(request)
         return retention_page(request, "retention/record.html", retention=await retention.record_retention(record_id))
 
 

@@ -1,0 +1,94 @@
+"""The disposition review form of a batch page turned into the body of ``POST
+/api/v1/retention/batches/{id}/decisions`` (``DecisionsIn``): the API's own model checks it, so
+what an approve, reject or extend needs is said in one place.
+
+The console asks one thing more than the API: a reason for every decision, approvals included,
+so that whoever reads the batch later sees why each item went (the API leaves an approval's
+reason optional for scripts that approve whole batches by rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from records.errors import InvalidInput, ValidationFailed
+from records.retention.models import DecisionsIn, DispositionBatch
+from records.retention.service import RetentionService
+from records.roles import Principal
+
+DECISIONS = ("approve", "reject", "extend")
+# Which form control a message of the model is about (its ``loc`` names the model's fields).
+_FIELDS = {"record_id": "record_id", "decision": "decision", "reason": "reason", "until": "until"}
+
+
+@dataclass
+class ReviewForm:
+    """What the viewer typed and ticked, kept to show the form again after a refusal."""
+
+    decision: str = ""
+    reason: str = ""
+    until: str = ""
+    scope: str = "selected"
+    selected: set[str] = field(default_factory=set)
+
+
+def read_form(form: Any) -> ReviewForm:
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    picked = {v for v in form.getall("record_id", []) if isinstance(v, str)} if hasattr(form, "getall") else set()
+    return ReviewForm(decision=text("decision"), reason=text("reason"), until=text("until"),
+                      scope=text("scope") or "selected", selected=picked)
+
+
+def _until(value: str, zone: str) -> str | None:
+    """The date picked (the installation's calendar): kept until the start of that day there."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("the new retain-until date must be a date (YYYY-MM-DD)", field="until") from None
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone)).isoformat()
+
+
+def _refusal(exc: ValidationError) -> ValidationFailed:
+    err = exc.errors()[0]
+    names = [str(p) for p in err.get("loc", ()) if isinstance(p, str)]
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    target = next((_FIELDS[n] for n in reversed(names) if n in _FIELDS), None)
+    if target is None:  # a rule over several fields: the message names the one it wants
+        target = next((f for f in ("until", "reason") if f in message), "decision")
+    return ValidationFailed(f"{target}: {message}" if target in _FIELDS else message, field=target)
+
+
+def decisions_of(form: ReviewForm, batch: DispositionBatch, retention: RetentionService, viewer: Principal,
+                 zone: str) -> DecisionsIn:
+    """The API's body for what the form asks, or ``InvalidInput`` naming the control to correct."""
+    if form.decision not in DECISIONS:
+        raise InvalidInput("choose approve, reject or extend", field="decision")
+    if not form.reason:
+        raise InvalidInput("give the reason for this decision", field="reason")
+    if form.scope == "waiting":
+        ids = [i.record_id for i in retention.waiting_for(batch, viewer)]
+        if not ids:
+            raise InvalidInput("no item of this batch waits for your decision", field="record_id")
+    elif form.scope == "selected":
+        ids = sorted(form.selected)
+        if not ids:
+            raise InvalidInput("select at least one item, or choose every item waiting for you", field="record_id")
+    else:
+        raise InvalidInput("choose the selected items or every item waiting for you", field="scope")
+    until = _until(form.until, zone) if form.decision == "extend" else None
+    body = {"decisions": [{"record_id": i, "decision": form.decision, "reason": form.reason, "until": until}
+                          for i in ids]}
+    try:
+        return DecisionsIn.model_validate(body)
+    except ValidationError as exc:
+        raise _refusal(exc) from None
