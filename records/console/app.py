@@ -21,6 +21,7 @@ from records.console.home import HomeController
 from records.console.integrity_pages import IntegrityPageController
 from records.console.records_pages import RecordPagesController
 from records.console.metrics_pages import MetricsPages
+from records.console.plugins_pages import PluginPagesController
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
 from records.console.retention_pages import RETENTION_PAGES
 from records.console.schedules_pages import SCHEDULE_PAGES
@@ -41,7 +42,8 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
-            IntegrityPageController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES, CertificatePagesController]
+            IntegrityPageController, PluginPagesController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES,
+            CertificatePagesController]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

@@ -28,6 +28,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry(N_("Log integrity"), "/console/audit/integrity", frozenset({Role.compliance_officer, Role.admin})),
     NavEntry(N_("Retention"), "/console/retention/batches",
              frozenset({Role.archivist, Role.admin, Role.compliance_officer})),
+    NavEntry(N_("Plugins"), "/console/plugins/", frozenset({Role.admin, Role.plugin_manager})),
 ]
 
 
