@@ -10,6 +10,8 @@ shown is ``records.retention.certificates.verify`` against the installation's au
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Template
@@ -20,6 +22,15 @@ from records.console.retention_pages import ITEMS_PER_PAGE, item_offset, retenti
 from records.retention.models import BatchStatus
 
 LISTED = 100
+
+
+def _moment(value: object) -> datetime | None:
+    """The checkpoint's signing time (ISO 8601 text inside the signed document), to show in the
+    installation's zone; None when it is not a time (the verification then says why)."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class CertificatePagesController(Controller):
@@ -43,7 +54,8 @@ class CertificatePagesController(Controller):
         return retention_page(request, "retention/certificate.html", certificate=certificate,
                               items=certificate.items[offset:offset + ITEMS_PER_PAGE], offset=offset,
                               per_page=ITEMS_PER_PAGE, check=retention.check_certificate(certificate),
-                              checkpoint=certificate.audit_checkpoint)
+                              checkpoint=certificate.audit_checkpoint,
+                              checkpoint_at=_moment(certificate.audit_checkpoint.get("timestamp")))
 
     @get("/{certificate_id:str}/pdf", name="console-retention-certificate-pdf",
          **admits(RETENTION_READERS, audit="retention.certificate.read"))

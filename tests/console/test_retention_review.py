@@ -18,7 +18,7 @@ from markupsafe import escape
 from records.retention.models import DestructionCertificate
 from records.roles import Role
 from records.settings import load_settings
-from tests.retention.setup import RETENTION, archived_record, certificate
+from tests.retention.setup import RETENTION, archived_record, certificate, hold, review_item
 
 BATCHES = "/console/retention/batches"
 
@@ -202,6 +202,25 @@ def test_an_unknown_batch_is_a_404_page(console_as, admin):
     assert console.get(f"{BATCHES}/no-such-batch/progress").status_code == 404
 
 
+def test_an_item_under_review_stages_says_its_stage_and_is_decided_there(console_as, admin):
+    staged = review_item(admin)
+    batch_id, record_id = staged["batch_id"], staged["record_id"]
+    console = console_as(Role.archivist, "ada")
+    page = console.get(f"{BATCHES}/{batch_id}").text
+    assert "stage 1 of 1, anyone: 1 approval(s) by admin, archivist, compliance officer, supervisor" in page
+    assert decide(console, batch_id, record_id=[record_id], decision="approve", reason="Reviewed").status_code == 303
+    item = items_of(admin, batch_id)[record_id]
+    assert item["decision"] == "approve" and item["reviews"][0]["by"] == "ada"  # the stage's own record of it
+
+
+def test_the_review_is_in_chinese_for_chinese_readers(console_as, admin):
+    batch_id, _ = batch_of(admin)
+    console = console_as(Role.archivist, "ada")
+    console.get("/console/language", params={"lang": "zh_CN", "next": f"{BATCHES}/{batch_id}"})
+    page = console.get(f"{BATCHES}/{batch_id}").text
+    assert "记录决定" in page and "理由（必填）" in page and "批准处置" in page
+
+
 # --- executing and following it -------------------------------------------------------------------
 
 def wait_until_done(console, batch_id: str) -> str:
@@ -230,6 +249,19 @@ def test_execute_then_watch_progress_until_the_certificate(console_as, admin, co
     assert "destroyed 1, kept 0, held 0" in fragment
     again = console.post(f"{BATCHES}/{batch_id}/execute")
     assert again.status_code == 409 and "is done" in again.text
+
+
+def test_a_hold_placed_after_approval_keeps_the_file_when_the_batch_runs(console_as, admin):
+    batch_id, (record_id,) = batch_of(admin)
+    console = console_as(Role.archivist, "ada")
+    decide(console, batch_id, record_id=[record_id], decision="approve", reason="Due")
+    hold(admin, record_id)  # litigation starts between the approval and the execution
+    page = console.get(f"{BATCHES}/{batch_id}").text
+    assert "kept when the batch runs" in page  # the item's hold is shown beside it
+    assert console.post(f"{BATCHES}/{batch_id}/execute").status_code == 303
+    fragment = wait_until_done(console, batch_id)
+    assert "destroyed 0, kept 0, held 1" in fragment and "nothing was destroyed, so it has no certificate" in fragment
+    assert admin.get(f"/api/v1/records/{record_id}").status_code == 200  # still there
 
 
 def test_an_executing_batch_polls_and_a_finished_one_stops(console_as, admin, app, client):
