@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 
 from records.console import i18n
 from records.console.i18n import N_
+from records.console.labels import value_label
 from records.console.nav import entries_for
 from records.console.session import CSRF_FIELD
 from records.errors import RecordsError
@@ -83,6 +84,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
         "when": lambda moment: i18n.local_time(moment, zone),
         "time_zone": zone,
         "role_labels": ROLE_LABELS,
+        "label": lambda value: translate(value_label(value)),
         **context,
     }
 

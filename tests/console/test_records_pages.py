@@ -162,3 +162,15 @@ def test_classification_labels_are_shown_in_the_pages_language(console_as, agent
     zh = re.search(rf'<span title="{re.escape(code)}">([^<]+)</span>', chinese).group(1)
     en = re.search(rf'<span title="{re.escape(code)}">([^<]+)</span>', english).group(1)
     assert zh != en and re.search(r"[\u4e00-\u9fff]", zh)
+
+
+def test_forms_and_pages_name_values_in_the_pages_language_not_as_enum_values(console_as, agent):
+    console = console_as(Role.agent, "alice-labels")
+    console.get("/console/language", params={"lang": "zh_CN", "next": "/console/"})
+    form = console.get("/console/records/new", params={"kind": "complaint"}).text
+    assert '<option value="online_chat">在线客服</option>' in form and '<option value="urgent">紧急</option>' in form
+    assert ">online_chat<" not in form and ">business_hall<" not in form
+    filed = agent.post("/api/v1/records", json=record_body(channel="business_hall"))
+    assert filed.status_code == 201, filed.text
+    page = console.get(f"/console/records/{filed.json()['id']}").text
+    assert "<dd>营业厅</dd>" in page
