@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
 from records.console.certificate_pages import CertificatePagesController
+from records.console.forecast_pages import FORECAST_PAGES
 from records.console.holds_pages import HOLD_PAGES
 from records.console.home import HomeController
 from records.console.integrity_pages import IntegrityPageController
@@ -43,7 +44,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
             IntegrityPageController, PluginPagesController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES,
-            CertificatePagesController]
+            CertificatePagesController, *FORECAST_PAGES]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

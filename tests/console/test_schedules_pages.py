@@ -195,3 +195,72 @@ def test_the_schedule_pages_are_in_chinese_for_chinese_browsers(console_as):
     console.get("/console/language", params={"lang": "zh_CN", "next": "/console/retention/schedules/"})
     page = console.get("/console/retention/schedules/").text
     assert "保管期限表" in page and "投诉" in page
+
+
+# --- the forecast --------------------------------------------------------------------------------
+
+def _due_schedule(admin, name: str, code: str, period: str) -> None:  # type: ignore[no-untyped-def]
+    r = admin.post(SCHEDULES, json={"name": name, "kinds": ["complaint"], "classification": [code], "period": period,
+                                    "action": "destroy"})
+    assert r.status_code == 201, r.text
+
+
+def _row(page: str, row_id: str) -> list[int]:
+    row = page.split(f'id="{row_id}"', 1)[1].split("</tr>", 1)[0]
+    return [int(n) for n in re.findall(r'<td class="value"[^>]*>(\d+)</td>', row)]
+
+
+def _charts(page: str) -> list[str]:
+    import base64
+
+    return [base64.b64decode(data).decode() for data in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)]
+
+
+def test_the_forecast_is_the_apis_sweep_forecast_by_kind_and_schedule(clock, console_as, agent, archivist, admin):  # noqa: F811
+    from datetime import timedelta
+
+    _due_schedule(admin, "Urgent complaints, 20 days", "urgency:urgent", "P20D")
+    _due_schedule(admin, "Major complaints, 60 days", "urgency:major", "P60D")
+    archive(agent, archivist, "complaint")
+    archive(agent, archivist, "complaint", urgency="major")
+    held = archive(agent, archivist, "complaint")
+    assert admin.post("/api/v1/retention/holds", json={"reason": "r", "case_reference": "C-1",
+                                                       "record_ids": [held["id"]]}).status_code == 201
+    api = {}
+    for days in (30, 90, 365):
+        as_of = (clock.now + timedelta(days=days)).isoformat()
+        api[days] = admin.post("/api/v1/retention/sweeps", json={"as_of": as_of}).json()
+    console = console_as(Role.archivist, "ada-console")
+
+    page = console.get("/console/retention/forecast/")
+    assert page.status_code == 200, page.text
+    assert _row(page.text, "forecast-due") == [api[d]["due"] for d in (30, 90, 365)] == [1, 2, 2]
+    assert _row(page.text, "forecast-held") == [api[d]["held"] for d in (30, 90, 365)] == [1, 1, 1]
+    by_kind = page.text.split('id="forecast-by-kind"', 1)[1].split("</tbody>", 1)[0]
+    complaints = by_kind.split("<th scope=\"row\">Complaint</th>", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r"<td class=\"value\">(\d+)</td>", complaints) == ["1", "2", "2"]
+    by_schedule = page.text.split('id="forecast-by-schedule"', 1)[1]
+    assert re.search(r"Urgent complaints, 20 days</th><td class=\"value\">1</td><td class=\"value\">1</td>", by_schedule)
+    assert re.search(r"Major complaints, 60 days</th><td class=\"value\">0</td><td class=\"value\">1</td>", by_schedule)
+    for horizon in api.values():  # as the API's forecast lists them
+        assert horizon["forecast"] is True and horizon["batches"][0]["id"] is None
+    kind_chart, schedule_chart = _charts(page.text)
+    assert "next 30 days" in kind_chart and "Complaint" in kind_chart and "<script" not in kind_chart
+    assert "Major complaints, 60 days" in schedule_chart and "…" not in schedule_chart  # legends not cut off
+    assert ">0<" in kind_chart  # the axis starts at 0
+    # nothing was stored: no batch was opened by the forecasts
+    assert admin.get("/api/v1/retention/batches").json()["items"] == []
+
+
+def test_the_forecast_speaks_chinese_and_only_to_the_sweeps_roles(console_as):
+    console = console_as(Role.archivist, "ada-console")
+    console.get("/console/language", params={"lang": "zh_CN", "next": "/console/retention/forecast/"})
+    page = console.get("/console/retention/forecast/").text
+    assert "未来 30 天" in page
+    kind_chart = _charts(page)[0]
+    assert "未来 365 天" in kind_chart and "投诉" in kind_chart
+
+
+def test_compliance_officers_may_not_forecast_as_in_the_api(console_as):
+    officer = console_as(Role.compliance_officer, "carl-console")
+    assert officer.get("/console/retention/forecast/").status_code == 403
