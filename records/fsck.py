@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from records.installation import Installation
 from records.models import RecordQuery
 from records.ports import LockingBlobStore
-from records.services.records import UPLOAD_INTENTS, blob_key
+from records.attachments import ATTACHMENTS, UPLOAD_INTENTS, blob_key, parse_upload_intent_key
 
 PAGE = 500
 
@@ -147,10 +147,11 @@ async def fsck(installation: Installation, repair: bool = False, progress: Calla
             finding.repaired = True
     in_flight = set()
     async for intent in storage.blobs.list_keys(UPLOAD_INTENTS):
-        _, _, rest = intent.partition("/")
-        in_flight.add(f"attachments/{rest}")
+        upload = parse_upload_intent_key(intent)
+        if upload is not None:
+            in_flight.add(blob_key(*upload))
     present: set[str] = set()
-    async for key in storage.blobs.list_keys("attachments"):
+    async for key in storage.blobs.list_keys(ATTACHMENTS):
         report.blobs += 1
         present.add(key)
         if key not in live_attachments and key in in_flight:

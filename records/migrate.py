@@ -21,7 +21,7 @@ from records.crypto.envelope import WrappedDataKey
 from records.errors import RecordsError
 from records.models import RecordQuery
 from records.ports import BlobStore, Storage
-from records.services.records import blob_key
+from records.attachments import blob_key
 from records.stored import StoredRecord
 
 PAGE = 200

@@ -16,6 +16,9 @@ from records.roles import Role
 from records.settings import RecordsSettings, load_settings
 
 
+# Helpers with fixtures of their own, shared by test modules across the tree.
+pytest_plugins = ("tests.helpers.server_process",)
+
 BROWSER_FIXTURES = frozenset({"page", "context", "browser"})
 
 

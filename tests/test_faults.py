@@ -2,7 +2,7 @@
 execution, plugin install and filing under load; a full disk; a read-only data dir.
 
 Every test runs the real programs as separate processes (``records serve`` through the
-``ServerProcess`` helper of ``tests/test_durability.py``, and ``python -m records ...`` for the
+``ServerProcess`` helper of ``tests/helpers/server_process.py``, and ``python -m records ...`` for the
 commands), kills them with SIGKILL, restarts, and then asks the installation itself whether it
 is sound: ``records audit verify`` and ``records fsck`` must exit 0 and every acknowledged write
 must be there. Kill points are partly chosen by watching the data dir (so that a kill lands
@@ -38,11 +38,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from records.plugins.signing import public_pem
 from tests.plugin_wheels import build_wheel
-from tests.test_durability import (
+from tests.helpers.server_process import (
     RECORDS_URL,
     BackgroundFiler,
     ServerProcess,
-    _clean_env,
+    clean_env,
+    free_port,
     api,
     create_token,
     file_record,
@@ -70,7 +71,7 @@ def rng(salt: str) -> random.Random:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = _clean_env()
+    env = clean_env()
     env.update(extra)
     return env
 
@@ -143,16 +144,6 @@ def no_traceback(text: str) -> None:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
-
-
-@pytest.fixture
-def server(data_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(data_dir, tmp_path / "server.log")
-    try:
-        yield process
-    finally:
-        process.stop(grace=3.0)
-        process.kill9()
 
 
 def file_many(server: ServerProcess, token: str, count: int, workers: int = 4, **extra: Any) -> list[dict[str, Any]]:
@@ -850,7 +841,7 @@ def test_a_read_only_data_dir_gives_clear_errors_and_stays_intact(tmp_path):
                 with pytest.raises(OSError):
                     (data_dir / "probe").write_bytes(b"x")  # truly read-only, for root too
 
-                port = str(__import__("tests.test_durability", fromlist=["_free_port"])._free_port())
+                port = str(free_port())
                 serve = run_cli(data_dir, "serve", "--port", port, timeout=30)
                 outcomes = {"serve": serve}
                 for name, args in {

@@ -9,17 +9,14 @@ and store nothing; block and allow lists, and plugins that fail to load, are rep
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
 from records import hookimpl
-from records.api.app import create_app
 from records.classification import ClassificationScheme, SchemeCode
 from records.metrics import Criteria, Metric, Target
 from records.models import Kind
@@ -29,6 +26,7 @@ from records.service_levels import ServiceLevel
 from records.settings import load_settings
 from records.workflow import Stage, Transition, Workflow
 from tests.conftest import RoleClient, record_body
+from tests.helpers.plugin_apps import Service, running, with_plugins
 
 TELECOM_HOOKS = {
     "telecom-workflows": ["records_register_guards", "records_register_workflows"],
@@ -40,41 +38,6 @@ TELECOM_HOOKS = {
 PERSONAL = ("张三", "13812345678", "ACC-1001", "13900001111")
 HANDLERS = [Role.agent, Role.supervisor, Role.admin]
 ARCHIVERS = [Role.archivist, Role.supervisor, Role.admin]
-
-
-class Service:
-    def __init__(self, app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
-        self.app, self.client = app, client
-        self.readers = 0
-
-    def login(self, role: Role, name: str) -> RoleClient:
-        with self.client.portal() as portal:
-            token = portal.call(self.app.state.token_service.issue, name, str(role)).token
-        return RoleClient(self.client, token, name, role)
-
-    def drain(self) -> None:
-        with self.client.portal() as portal:
-            portal.call(self.app.state.notifier.drain)
-
-    def plugins(self) -> dict[str, dict[str, Any]]:
-        self.readers += 1
-        response = self.login(Role.plugin_manager, f"pat-{self.readers}").get("/api/v1/plugins")
-        assert response.status_code == 200, response.text
-        return {p["name"]: p for p in response.json()["items"]}
-
-
-@contextlib.contextmanager
-def running(settings, pm=None) -> Iterator[Service]:  # type: ignore[no-untyped-def]
-    app = create_app(settings, plugins=pm)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Service(app, client)
-
-
-def with_plugins(**plugins: object):  # type: ignore[no-untyped-def]
-    pm = plugin_manager()
-    for name, plugin in plugins.items():
-        pm.register(plugin, name=name.replace("_", "-"))
-    return pm
 
 
 def count(who: RoleClient) -> int:

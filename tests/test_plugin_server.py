@@ -7,7 +7,6 @@ restarts it until the last test, which checks what a restart keeps.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from records.plugins.signing import public_pem
 from tests.plugin_wheels import build_wheel
-from tests.test_durability import ServerProcess, api, create_token, file_record
+from tests.helpers.server_process import api, create_token, file_record
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +29,6 @@ METRIC = "major_complaint_share"
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
-
-
-@pytest.fixture
-def server(data_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(data_dir, tmp_path / "server.log")
-    try:
-        yield process
-    finally:
-        process.stop(grace=3.0)
-        process.kill9()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from records.api.app import create_app
 from records.plugins.manager import plugin_manager
 from records.services.records import RecordService
 
-from tests.test_durability import ServerProcess, create_token, server  # noqa: F401  (fixture)
+from tests.helpers.server_process import ServerProcess, create_token
 
 # Distinctive values that nothing else in a log could produce by chance.
 MARKERS = {

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel
 
 from records.api.auth import admits
+from records.api.dependencies import provide_audit_service
 from records.api.problems import problem_responses
 from records.audit.events import AuditEvent, Outcome
 from records.audit.explorer import EXPORT_MEDIA_TYPES, MAX_PAGE, event_page, event_query, export_chunks, export_filename
@@ -54,10 +56,6 @@ class EventPage(BaseModel):
     next_cursor: str | None
 
 
-def _service(request: Request) -> AuditService:
-    return request.app.state.audit_service
-
-
 @dataclass
 class AuditEventsOperation(Operation):
     """Documents the exports beside the JSON page: ``format=jsonl`` and ``format=csv`` stream text."""
@@ -73,33 +71,34 @@ class AuditEventsOperation(Operation):
 class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ["audit"]
+    dependencies = {"audit": Provide(provide_audit_service, sync_to_thread=False)}
 
     @get("/checkpoint", operation_id="latestCheckpoint", summary="The latest signed checkpoint",
          responses=problem_responses(401, 403), **admits(AUDIT_READERS, audit="audit.checkpoint.read"))
-    async def latest_checkpoint(self, request: Request) -> Checkpoint:
-        return await _service(request).latest()
+    async def latest_checkpoint(self, audit: NamedDependency[AuditService]) -> Checkpoint:
+        return await audit.latest()
 
     @post("/checkpoints", operation_id="sealCheckpoint", summary="Seal pending events into a new signed checkpoint",
           responses=problem_responses(401, 403), **admits(AUDIT_READERS, audit="audit.checkpoint.seal"))
-    async def seal(self, request: Request) -> Response[Checkpoint]:
-        return Response(await _service(request).seal(), status_code=201)
+    async def seal(self, audit: NamedDependency[AuditService]) -> Response[Checkpoint]:
+        return Response(await audit.seal(), status_code=201)
 
     @get("/proofs/inclusion", operation_id="inclusionProof", summary="RFC 9162 inclusion proof of one event",
          responses=problem_responses(401, 403, 422), **admits(AUDIT_READERS, audit="audit.proof.read"))
     async def inclusion(
-        self, request: Request, index: FromQuery[int], tree_size: FromQuery[int]
+        self, audit: NamedDependency[AuditService], index: FromQuery[int], tree_size: FromQuery[int]
     ) -> InclusionProof:
-        return InclusionProof(**await _service(request).inclusion(index, tree_size))
+        return InclusionProof(**await audit.inclusion(index, tree_size))
 
     @get("/proofs/consistency", operation_id="consistencyProof", summary="RFC 9162 consistency proof between two sizes",
          responses=problem_responses(401, 403, 422), **admits(AUDIT_READERS, audit="audit.proof.read"))
-    async def consistency(self, request: Request, first: FromQuery[int], second: FromQuery[int]) -> ConsistencyProof:
-        return ConsistencyProof(**await _service(request).consistency(first, second))
+    async def consistency(self, audit: NamedDependency[AuditService], first: FromQuery[int], second: FromQuery[int]) -> ConsistencyProof:
+        return ConsistencyProof(**await audit.consistency(first, second))
 
     @get("/public-keys", operation_id="auditPublicKeys", summary="Ed25519 keys that sign checkpoints",
          responses=problem_responses(401, 403), **admits(AUDIT_READERS, audit="audit.keys.read"))
-    async def public_keys(self, request: Request) -> PublicKeys:
-        return PublicKeys(items=[PublicKey(**k) for k in _service(request).public_keys()])
+    async def public_keys(self, audit: NamedDependency[AuditService]) -> PublicKeys:
+        return PublicKeys(items=[PublicKey(**k) for k in audit.public_keys()])
 
     @get(
         "/events",
@@ -113,7 +112,7 @@ class AuditController(Controller):
     )
     async def events(
         self,
-        request: Request,
+        audit: NamedDependency[AuditService],
         record_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         actor: Annotated[str | None, QueryParameter(max_length=80)] = None,
         role: FromQuery[Role | None] = None,
@@ -127,7 +126,7 @@ class AuditController(Controller):
     ) -> Response[EventPage]:  # or a Stream of the export (Stream is a Response)
         query = event_query(record_id=record_id, actor=actor, role=role.value if role else None, action=action,
                             outcome=outcome, since=since, until=until, cursor=cursor, limit=limit)
-        service = _service(request)
+        service = audit
         if format != "json":
             return Stream(export_chunks(service, query, format), media_type=EXPORT_MEDIA_TYPES[format],
                           headers={"Content-Disposition": f'attachment; filename="{export_filename(format)}"'})

@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import BaseModel, Field
 
 from records.api.auth import admits
+from records.api.dependencies import provide_metric_service, provide_record_service
 from records.api.problems import problem_responses
 from records.metrics import MetricSummary, MetricValues, Period
 from records.models import Channel, Kind, ServiceType
 from records.roles import Role
+from records.services.metrics import MetricService
+from records.services.records import RecordService
 from records.charts import chart_text, metric_svg
 
 # Metrics are aggregates: no personal data, useful to everyone who runs or oversees the service.
@@ -44,11 +48,12 @@ class ServiceLevelList(BaseModel):
 class MetricController(Controller):
     path = "/api/v1/metrics"
     tags = ["metrics"]
+    dependencies = {"metrics": Provide(provide_metric_service, sync_to_thread=False)}
 
     @get("/", operation_id="listMetrics", summary="Evaluation metrics and their targets",
          responses=problem_responses(401, 403), **admits(METRIC_READERS, audit="metric.list"))
-    async def list_metrics(self, request: Request) -> MetricList:
-        return MetricList(items=request.app.state.metric_service.list())
+    async def list_metrics(self, metrics: NamedDependency[MetricService]) -> MetricList:
+        return MetricList(items=metrics.list())
 
     @get("/{metric:str}", operation_id="getMetric", summary="A metric's values over files received in a period",
          description=(
@@ -58,7 +63,7 @@ class MetricController(Controller):
          responses={**problem_responses(400, 401, 403, 404, 422)}, **admits(METRIC_READERS, audit="metric.read"))
     async def get_metric(
         self,
-        request: Request,
+        metrics: NamedDependency[MetricService],
         metric: FromPath[str],
         received_from: Annotated[
             str | None, QueryParameter(name="from", max_length=40, description="Received at or after: a date or an ISO 8601 time.")
@@ -74,8 +79,7 @@ class MetricController(Controller):
         format: Annotated[Literal["json", "svg"], QueryParameter(description="`svg` for a chart.")] = "json",
         lang: Annotated[Literal["en", "zh"], QueryParameter(description="The chart's language.")] = "en",
     ) -> Response[MetricValues] | Response[bytes]:
-        values = await request.app.state.metric_service.compute(metric, received_from, received_to, kind, channel, group_by,
-                                                                service_type)
+        values = await metrics.compute(metric, received_from, received_to, kind, channel, group_by, service_type)
         if format == "svg":
             return Response(metric_svg(values, chart_text(values, lang, values.title_zh)), media_type="image/svg+xml")
         return Response(values)
@@ -84,11 +88,12 @@ class MetricController(Controller):
 class ServiceLevelController(Controller):
     path = "/api/v1/service-levels"
     tags = ["metrics"]
+    dependencies = {"records": Provide(provide_record_service, sync_to_thread=False)}
 
     @get("/", operation_id="listServiceLevels", summary="Time limits files are under, from plugins and settings",
          responses=problem_responses(401, 403), **admits(*Role, audit="service_level.list"))
-    async def list_service_levels(self, request: Request) -> ServiceLevelList:
-        levels = request.app.state.record_service.service_levels
+    async def list_service_levels(self, records: NamedDependency[RecordService]) -> ServiceLevelList:
+        levels = records.service_levels
         items = [
             ServiceLevelInfo(
                 name=p.name, title=p.title, source=p.source, kinds=p.kinds, met_on=p.met_on,

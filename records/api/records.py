@@ -13,7 +13,7 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIRespon
 from litestar.response import Stream
 
 from records.api.auth import admits
-from records.api.dependencies import provide_record_service
+from records.api.dependencies import provide_record_service, provide_settings
 from records.api.problems import problem_responses
 from records.api.uploads import MultipartUpload
 from pydantic import ValidationError
@@ -37,6 +37,7 @@ from records.models import (
 )
 from records.roles import FILE_RECORDS, READ_RECORDS, TRANSITION_ROLES, Principal
 from records.services.records import RecordService
+from records.settings import RecordsSettings
 
 
 @dataclass
@@ -88,7 +89,8 @@ def parse_if_match(value: str | None) -> int | None:
 class RecordController(Controller):
     path = "/api/v1/records"
     tags = ["records"]
-    dependencies = {"records": Provide(provide_record_service, sync_to_thread=False)}
+    dependencies = {"records": Provide(provide_record_service, sync_to_thread=False),
+                    "settings": Provide(provide_settings, sync_to_thread=False)}
 
     @post(
         "/",
@@ -268,9 +270,10 @@ class RecordController(Controller):
         operation_class=AttachmentUploadOperation,
         **admits(FILE_RECORDS, audit="attachment.upload"),
     )
-    async def upload_attachment(self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService]) -> Attachment:
+    async def upload_attachment(self, request: Request, record_id: FromPath[str], records: NamedDependency[RecordService],
+                                settings: NamedDependency[RecordsSettings]) -> Attachment:
         principal: Principal = request.user
-        upload = MultipartUpload(request, max_bytes=request.app.state.settings.max_attachment_bytes)
+        upload = MultipartUpload(request, max_bytes=settings.max_attachment_bytes)
         return await records.attach(record_id, upload, principal)
 
     @get(

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.datastructures import State
 
 from records.api.auth import admits
+from records.api.dependencies import provide_retention_service
 from records.api.problems import problem_responses
 from records.audit import trail as audit_trail
 from records.errors import InvalidInput
@@ -46,10 +46,6 @@ from records.roles import Principal, Role
 
 RETENTION_MANAGERS = frozenset({Role.archivist, Role.admin})
 RETENTION_READERS = frozenset({Role.archivist, Role.admin, Role.compliance_officer})
-
-
-def provide_retention_service(state: State) -> RetentionService:
-    return state.retention_service
 
 
 async def execute_batch(retention: RetentionService, batch_id: str, actor: Principal) -> DispositionBatch:

@@ -96,7 +96,7 @@ from records.retention.models import (
 from records.retention.tombstones import TombstoneRegister
 from records.retention.transfer import write_bag
 from records.roles import Principal, Role
-from records.services.records import blob_key
+from records.attachments import blob_key
 from records.stored import StoredRecord
 from records.workflow import ARCHIVED
 

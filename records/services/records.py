@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import random
-import weakref
-import hashlib
-import json
-import unicodedata
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -20,7 +16,6 @@ from records.clock import as_utc, to_text, utcnow
 from records.errors import (
     AttachmentContentMissing,
     AttachmentNotFound,
-    InvalidCursor,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -61,18 +56,26 @@ from records.ports import BreachClaim
 from records.service_levels import ServiceLevels
 from records.validation import Validate
 from records.plugins.failures import customer_identifiers, failure_report
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from records.attachments import (
+    UPLOAD_INTENTS,
+    MeasuredContent,
+    blob_key,
+    open_content,
+    parse_upload_intent_key,
+    safe_content_type,
+    safe_filename,
+    seal_content,
+    upload_intent_key,
+)
 from records.audit.trail import current as current_trail
 from records.audit.trail import committed, drafts_for_change
 from records.crypto.envelope import DataKey
 from records.crypto.sealing import RecordSealer
-from records.crypto.stream import decrypt_stream, encrypt_stream
 from records.ports import BlobStore, RecordRepository, TokenRepository
 from records.services.keys import RecordKeys
 from records.services.lookups import IdentifierLookups, stated_purpose
 from records.services.personal_data import PersonalDataPolicy
+from records.services.record_cursors import decode_cursor, encode_cursor, query_fingerprint
 from records.stored import StoredRecord
 from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
 
@@ -110,63 +113,8 @@ def _check_not_archived(record: Record) -> None:
         )
 
 
-def blob_key(record_id: str, attachment_id: str) -> str:
-    return f"attachments/{record_id}/{attachment_id}"
-
-
-UPLOAD_INTENTS = "uploads"
-
-
-def upload_intent_key(record_id: str, attachment_id: str) -> str:
-    return f"{UPLOAD_INTENTS}/{record_id}/{attachment_id}"
-
-
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-def blob_content_key(data_key: DataKey, attachment_id: str) -> bytes:
-    """A key of its own per attachment, derived from the record's data key (HKDF-SHA256), so that
-    destroying the data key destroys every attachment with it."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"records/blob/v1|{attachment_id}".encode()).derive(
-        data_key.key
-    )
-
-
-def _blob_aad(record_id: str, attachment_id: str) -> bytes:
-    return f"records/blob/v1|{record_id}|{attachment_id}".encode()
-
-
-class _Measured:
-    """Passes chunks through, counting bytes and hashing them (of the plaintext, before encryption)."""
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-        self.size = 0
-        self.sha256 = hashlib.sha256()
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._run()
-
-    async def _run(self) -> AsyncIterator[bytes]:
-        async for chunk in self._chunks:
-            self.size += len(chunk)
-            self.sha256.update(chunk)
-            yield chunk
-
-
-def _safe_filename(name: str) -> str:
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
-    return name[:255] or "attachment"
-
-
-def _safe_content_type(value: str | None) -> str:
-    if value and len(value) <= 127 and value.count("/") == 1 and all(
-        part and all(ch.isalnum() or ch in "!#$&-^_.+" for ch in part) for part in value.split("/")
-    ):
-        return value.lower()
-    return "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,15 +300,15 @@ class RecordService:
         if query.sla is not None:
             now = utcnow()
             query = query.model_copy(update={"sla_now": now, "sla_soon_until": now + self.due_soon})
-        fingerprint = self._fingerprint(query)
-        after = self._decode_cursor(cursor, fingerprint) if cursor else None
+        fingerprint = query_fingerprint(query)
+        after = decode_cursor(cursor, fingerprint) if cursor else None
         # One extra row tells whether another page exists without a count query.
         rows = await self._records.find(query.model_copy(update={"after": after, "limit": limit + 1}))
         stored, more = rows[:limit], len(rows) > limit
         keys = await self._keys.for_records(stored)
         items = [self._policy.present(self._sealer.open(s, keys[s.id]), actor) for s in stored]
         _read(*(f"record:{s.id}" for s in stored))
-        next_cursor = self._encode_cursor(items[-1], fingerprint) if more else None
+        next_cursor = encode_cursor(items[-1], fingerprint) if more else None
         return RecordPage(items=items, next_cursor=next_cursor)
 
     def look_up(self, actor: Principal, index: str, value: str) -> str:
@@ -369,28 +317,6 @@ class RecordService:
         if self.lookups is not None:
             return self.lookups.look_up(actor, index, value)
         return self._sealer.index.value(index, value)
-
-    @staticmethod
-    def _fingerprint(query: RecordQuery) -> str:
-        filters = query.model_dump(mode="json", exclude={"after", "limit", "sla_now", "sla_soon_until"}, exclude_none=True)
-        return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
-
-    @staticmethod
-    def _encode_cursor(last: Record, fingerprint: str) -> str:
-        raw = json.dumps({"t": to_text(last.created_at), "i": last.id, "q": fingerprint}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @staticmethod
-    def _decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, str]:
-        try:
-            raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            position = (as_utc(datetime.fromisoformat(raw["t"])), str(raw["i"]))
-            same_filters = raw["q"] == fingerprint
-        except (ValueError, KeyError, TypeError, OverflowError):
-            raise InvalidCursor("cursor is not one this service issued") from None
-        if not same_filters:
-            raise InvalidCursor("cursor belongs to a query with other filters; start again without a cursor")
-        return position
 
     # --- handling -----------------------------------------------------------------------------
 
@@ -507,7 +433,7 @@ class RecordService:
         meta = await upload.begin()
         attachment_id = str(uuid.uuid4())
         key = blob_key(record_id, attachment_id)
-        plain = _Measured(upload.chunks())
+        plain = MeasuredContent(upload.chunks())
         # The intent, durable before the content: a crash between the content and the commit that
         # lists it leaves both, and recovery (start-up, fsck) knows the content is an interrupted
         # upload to delete, not evidence that went missing from a record.
@@ -519,14 +445,14 @@ class RecordService:
             await self._blobs.delete(intent)
 
     async def _attach_content(self, record_id: str, attachment_id: str, key: str, data_key: DataKey, meta: UploadMeta,
-                              plain: _Measured, actor: Principal) -> Attachment:
+                              plain: MeasuredContent, actor: Principal) -> Attachment:
         # Only ciphertext reaches the blob store; size and digest are of what the client sent.
-        await self._blobs.put(key, encrypt_stream(blob_content_key(data_key, attachment_id), _blob_aad(record_id, attachment_id), plain))
+        await self._blobs.put(key, seal_content(data_key, record_id, attachment_id, plain))
         now = utcnow()
         attachment = Attachment(
             id=attachment_id,
-            filename=_safe_filename(meta.filename),
-            content_type=_safe_content_type(meta.content_type),
+            filename=safe_filename(meta.filename),
+            content_type=safe_content_type(meta.content_type),
             size=plain.size,
             sha256=plain.sha256.hexdigest(),
             uploaded_at=now,
@@ -553,11 +479,11 @@ class RecordService:
         recovered = 0
         now = utcnow()
         async for intent in self._blobs.list_keys(UPLOAD_INTENTS):
-            parts = intent.split("/")
-            if len(parts) != 3:
+            upload = parse_upload_intent_key(intent)
+            if upload is None:
                 await self._blobs.delete(intent)
                 continue
-            _, record_id, attachment_id = parts
+            record_id, attachment_id = upload
             try:
                 started = as_utc(datetime.fromisoformat(b"".join([c async for c in await self._blobs.open(intent)]).decode()))
             except (NotFound, ValueError, UnicodeDecodeError):
@@ -595,7 +521,7 @@ class RecordService:
             raise AttachmentContentMissing(
                 f"attachment {attachment_id} of record {record_id} is listed but its content is missing from the blob store"
             ) from None
-        return attachment, decrypt_stream(blob_content_key(data_key, attachment_id), _blob_aad(record_id, attachment_id), content)
+        return attachment, open_content(data_key, record_id, attachment_id, content)
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from records.api.app import create_app
 from records.api.client_address import parse_proxies, resolve_client
 from records.errors import InvalidConfiguration
 from records.settings import load_settings
-from tests.test_durability import ServerProcess, create_token, server  # noqa: F401  (fixture)
+from tests.helpers.server_process import ServerProcess, create_token
 
 PROXY = "10.0.0.2"
 

@@ -12,7 +12,7 @@ from records import hookimpl
 from records.redaction import redact_message
 from records.roles import Role
 from tests.conftest import record_body
-from tests.test_plugin_architecture import running, with_plugins
+from tests.helpers.plugin_apps import running, with_plugins
 
 ACCOUNT = "ACCT-YLW-55501"
 NAME = "Yellowby Marchbanks"

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -37,13 +36,11 @@ from records.roles import Role
 from records.settings import RecordsSettings
 from tests.audit.rfc9162 import mth, unhex, unhex_path, verify_consistency, verify_inclusion
 from tests.conftest import RoleClient, record_body
+from tests.helpers.audit_events import EVENTS, canonical_from_api, is_problem
 from tests.plugin_wheels import build_wheel
 
-EVENTS = "/api/v1/audit/events"
 CHECKPOINTS = "/api/v1/audit/checkpoints"
 RECORDS = "/api/v1/records"
-PROBLEM = "application/problem+json"
-CANONICAL_KEYS = {"seq", "at", "actor", "role", "action", "targets", "outcome", "status", "request_id", "client", "purpose"}
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -82,18 +79,6 @@ def all_events(reader: RoleClient, **params: Any) -> list[dict[str, Any]]:
             return found
 
 
-def canonical_from_api(event: dict[str, Any]) -> bytes:
-    """The canonical bytes of an event as the API returns it, re-encoded per records/audit/events.py:
-    exactly the eleven keys, sorted, separators (",", ":"), UTF-8 without escaping, ``at`` as
-    YYYY-MM-DDTHH:MM:SS.ffffffZ in UTC."""
-    assert set(event) == CANONICAL_KEYS, sorted(event)
-    body = dict(event)
-    at = datetime.fromisoformat(body["at"].replace("Z", "+00:00"))
-    assert at.tzinfo is not None, body["at"]
-    body["at"] = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def leaf_of(event: dict[str, Any]) -> bytes:
     return hashlib.sha256(b"\x00" + canonical_from_api(event)).digest()
 
@@ -103,16 +88,6 @@ def signed_message(tree_size: int, root_hash: str, timestamp: str) -> bytes:
     a header line then one ``name value`` field per line, each line ending in a newline."""
     lines = ["records audit checkpoint v1", f"tree_size {tree_size}", f"root_hash {root_hash}", f"timestamp {timestamp}"]
     return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
-def is_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def issue(app: Litestar, client: TestClient, name: str, role: Role) -> str:

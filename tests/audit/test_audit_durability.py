@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from records.cli import main
-from tests.test_durability import RECORDS_URL, ServerProcess, api, create_token, data_dir, record_body, server  # noqa: F401
+from tests.helpers.server_process import RECORDS_URL, ServerProcess, api, create_token, record_body
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from records.audit.events import AuditEventDraft, Outcome
 from records.audit.explorer import EXPORT_PAGE, event_query, export_chunks
-from tests.audit.test_audit_api import EVENTS, canonical_from_api, is_problem
+from tests.helpers.audit_events import EVENTS, canonical_from_api, is_problem
 from tests.conftest import RoleClient
 
 

@@ -21,7 +21,7 @@ import pytest
 from litestar.testing import TestClient
 
 from records.roles import Role
-from tests.test_durability import ServerProcess, create_token
+from tests.helpers.server_process import ServerProcess, create_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"

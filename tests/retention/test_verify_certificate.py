@@ -99,7 +99,7 @@ def test_what_cannot_be_read_is_said_clearly(issued, data_dir, tmp_path, cli):
 def test_a_server_s_published_keys_are_trusted_with_url(issued, data_dir, tmp_path, cli):
     """``--url`` trusts what a running installation publishes, with no keyring at hand: its own
     certificate verifies, a forger's does not, and a token the server refuses is said plainly."""
-    from tests.test_durability import ServerProcess, create_token
+    from tests.helpers.server_process import ServerProcess, create_token
 
     cert, _ = issued
     genuine = tmp_path / "cert.json"

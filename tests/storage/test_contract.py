@@ -10,60 +10,18 @@ saying so, without them). ``-k "mongo or s3"`` selects every production run.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import anyio
 import pytest
 
 from records.errors import Conflict, NotFound, TokenNameRetired, TokenNameTaken
 from records.crypto.envelope import WrappedDataKey
-from records.models import Channel, Kind, RecordQuery, Urgency
+from records.models import Kind, RecordQuery
 from records.ports import ApiToken, Storage
 from records.roles import Role
-from records.storage.embedded import EmbeddedStorage
-from records.stored import StoredRecord
-
-@dataclass
-class Backends:
-    """What one test's storages live in: a temp dir, and (asked for lazily, so that the embedded
-    runs need no server) a database and a bucket of their own on the session's servers."""
-
-    tmp: Path
-    request: pytest.FixtureRequest
-    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:16]}")
-
-    def mongo(self, fixture: str) -> Storage:
-        from records.storage.mongodb.storage import MongoStorage
-        from records.storage.localdisk import LocalDiskBlobStore
-
-        url = self.request.getfixturevalue(fixture)
-        return MongoStorage(f"{url.rstrip('/')}/{self.name}", LocalDiskBlobStore(self.tmp / "blobs"))
-
-    def s3(self, fixture: str):  # type: ignore[no-untyped-def]
-        from records.storage.s3 import S3BlobStore
-
-        server = self.request.getfixturevalue(fixture)
-        return S3BlobStore(server.endpoint, self.name, server.access_key, server.secret_key, server.secure)
-
-
-STORAGES: dict[str, Callable[[Backends], Storage]] = {
-    "embedded": lambda b: EmbeddedStorage.open(b.tmp / "data"),
-    "mongo-nx": lambda b: b.mongo("nx_mongodb_url"),
-    "mongo-real": lambda b: b.mongo("real_mongodb_url"),
-    "s3-seaweedfs": lambda b: EmbeddedStorage.open(b.tmp / "data", b.s3("seaweedfs_s3")),
-    "s3-real": lambda b: EmbeddedStorage.open(b.tmp / "data", b.s3("real_s3")),
-    "mongo-s3": lambda b: _with_blobs(b.mongo("nx_mongodb_url"), b.s3("seaweedfs_s3")),
-}
-
-
-def _with_blobs(storage, blobs):  # type: ignore[no-untyped-def]
-    storage.blobs = blobs
-    return storage
-
+from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_record
 
 @pytest.fixture(params=sorted(STORAGES))
 def open_storage(request, tmp_path) -> Callable[[], Storage]:
@@ -73,21 +31,6 @@ def open_storage(request, tmp_path) -> Callable[[], Storage]:
 
 def run(fn):
     return anyio.run(fn)
-
-
-def make_record(n: int, *, kind: Kind = Kind.complaint, owner: str = "alice", created: datetime | None = None,
-                classification: list[str] | None = None) -> StoredRecord:
-    at = created or datetime(2026, 5, 1, tzinfo=UTC) + timedelta(minutes=n)
-    return StoredRecord(
-        id=f"rec-{n:04d}", kind=kind, reference=f"CP-2026-{n:06d}", status="open", version=1, owner=owner,
-        created_by=owner, channel=Channel.phone, urgency=Urgency.general, classification=classification or [],
-        received_at=at, created_at=at, updated_at=at, sealed={"subject": "v1.opaque"},
-        customer_phone_index=f"phone-{n % 2}", customer_account_index=f"account-{n}",
-    )
-
-
-def key_of(record: StoredRecord, kek: str = "kek-a") -> WrappedDataKey:
-    return WrappedDataKey(record.id, 1, kek, b"wrapped-" + record.id.encode(), datetime(2026, 5, 1, tzinfo=UTC))
 
 
 def test_records_round_trip_and_reopen(open_storage):
@@ -202,16 +145,11 @@ def test_tokens(open_storage):
     run(main)
 
 
-async def _chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
-
-
 def test_blobs_round_trip_and_failed_writes_leave_nothing(open_storage):
     async def main():
         storage = open_storage()
         data = bytes(range(256)) * 1000
-        stored = await storage.blobs.put("attachments/r1/a1", _chunks(data))
+        stored = await storage.blobs.put("attachments/r1/a1", chunks(data))
         assert stored.size == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
         assert b"".join([c async for c in await storage.blobs.open("attachments/r1/a1")]) == data
         assert await storage.blobs.exists("attachments/r1/a1")
@@ -281,7 +219,7 @@ def test_blob_keys_are_listed_by_prefix_and_nothing_is_left_incomplete(open_stor
     async def main():
         storage = open_storage()
         for key in ("attachments/r1/a1", "attachments/r1/a2", "attachments/r2/a1", "plugins/p.whl"):
-            await storage.blobs.put(key, _chunks(b"x" * 10))
+            await storage.blobs.put(key, chunks(b"x" * 10))
         await storage.blobs.delete("attachments/r1/a2")
         assert sorted([k async for k in storage.blobs.list_keys("attachments/")]) == ["attachments/r1/a1", "attachments/r2/a1"]
         assert sorted([k async for k in storage.blobs.list_keys("attachments/r2/")]) == ["attachments/r2/a1"]

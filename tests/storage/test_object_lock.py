@@ -14,9 +14,9 @@ from records.errors import BlobLocked
 from records.ports import LockingBlobStore
 from records.retention.models import LegalHold
 from records.retention.service import RetentionService
-from records.services.records import blob_key
+from records.attachments import blob_key
 from records.stored import StoredAttachment
-from tests.storage.test_contract import STORAGES, Backends, _chunks, key_of, make_record
+from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_record
 
 
 @pytest.mark.parametrize("name", ["s3-seaweedfs", "s3-real", "embedded"])
@@ -29,7 +29,7 @@ def test_attachments_are_locked_until_retain_until_and_while_held(name, request,
             StoredAttachment(id="a1", content_type="text/plain", size=5, uploaded_at=now, uploaded_by="alice")]})
         await storage.records.add(record, key_of(record))
         key = blob_key(record.id, "a1")
-        await storage.blobs.put(key, _chunks(b"hello"))
+        await storage.blobs.put(key, chunks(b"hello"))
         locking = isinstance(storage.blobs, LockingBlobStore)
         assert locking == name.startswith("s3")
 

@@ -19,7 +19,7 @@ from records.metrics import Measure, MetricQuery, MetricRegistry, Period
 from records.models import Complexity, Deadline, Delivery, Kind, ServiceType, Urgency
 from records.plugins.manager import plugin_manager
 from records.stored import IncidentWindow, StoredFeedback
-from tests.storage.test_contract import STORAGES, Backends, _chunks, key_of, make_record
+from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_record
 
 RECORD_STORES = sorted(n for n in STORAGES if not n.startswith("s3"))  # record-side ports
 BLOB_STORES = ["s3-seaweedfs", "s3-real"]
@@ -203,8 +203,8 @@ def test_s3_retention_legal_hold_and_destruction_of_every_version(s3_blobs):
     blobs = s3_blobs
 
     async def main():
-        await blobs.put("attachments/r1/a1", _chunks(b"first version"))
-        await blobs.put("attachments/r1/a1", _chunks(b"second version"))  # a second version of the key
+        await blobs.put("attachments/r1/a1", chunks(b"first version"))
+        await blobs.put("attachments/r1/a1", chunks(b"second version"))  # a second version of the key
         until = datetime.now(UTC) + timedelta(seconds=4)
         await blobs.set_retention("attachments/r1/a1", until)
         mode, kept_until = await blobs.retention("attachments/r1/a1")
@@ -213,7 +213,7 @@ def test_s3_retention_legal_hold_and_destruction_of_every_version(s3_blobs):
             await blobs.delete("attachments/r1/a1")
         assert b"".join([c async for c in await blobs.open("attachments/r1/a1")]) == b"second version"
 
-        await blobs.put("attachments/r1/held", _chunks(b"evidence"))
+        await blobs.put("attachments/r1/held", chunks(b"evidence"))
         await blobs.set_legal_hold("attachments/r1/held", True)
         assert await blobs.legal_hold("attachments/r1/held")
         with pytest.raises(BlobLocked):
@@ -239,7 +239,7 @@ def test_s3_upload_streams_in_parts_and_a_failed_stream_leaves_nothing(s3_blobs)
     data = bytes(range(256)) * (4096 * 21)  # 21 MiB: three parts
 
     async def main():
-        stored = await blobs.put("attachments/big/a", _chunks(data, 64 * 1024))
+        stored = await blobs.put("attachments/big/a", chunks(data, 64 * 1024))
         assert stored.size == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
         digest = hashlib.sha256()
         async for chunk in await blobs.open("attachments/big/a"):
@@ -247,7 +247,7 @@ def test_s3_upload_streams_in_parts_and_a_failed_stream_leaves_nothing(s3_blobs)
         assert digest.hexdigest() == stored.sha256
 
         async def failing():  # type: ignore[no-untyped-def]
-            async for chunk in _chunks(data, 64 * 1024):
+            async for chunk in chunks(data, 64 * 1024):
                 yield chunk
             raise RuntimeError("client went away")
 
