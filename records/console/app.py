@@ -25,6 +25,7 @@ from records.console.metrics_pages import MetricsPages
 from records.console.plugins_pages import PluginPagesController
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
 from records.console.retention_pages import RETENTION_PAGES
+from records.console.review_pages import ReviewPagesController
 from records.console.schedules_pages import SCHEDULE_PAGES
 from records.console.session import ConsoleSessions
 from records.console.signin import SignInController
@@ -44,7 +45,7 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
             IntegrityPageController, PluginPagesController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES,
-            CertificatePagesController, *FORECAST_PAGES]
+            CertificatePagesController, *FORECAST_PAGES, ReviewPagesController]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

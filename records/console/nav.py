@@ -28,6 +28,8 @@ NAVIGATION: list[NavEntry] = [
     NavEntry(N_("Log integrity"), "/console/audit/integrity", frozenset({Role.compliance_officer, Role.admin})),
     NavEntry(N_("Retention"), "/console/retention/batches",
              frozenset({Role.archivist, Role.admin, Role.compliance_officer})),
+    # Supervisors review disposals at the stages that name them but see no other retention page.
+    NavEntry(N_("Disposal reviews"), "/console/retention/reviews/", frozenset({Role.supervisor})),
     NavEntry(N_("Plugins"), "/console/plugins/", frozenset({Role.admin, Role.plugin_manager})),
 ]
 

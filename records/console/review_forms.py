@@ -1,6 +1,7 @@
-"""The disposition review form of a batch page turned into the body of ``POST
-/api/v1/retention/batches/{id}/decisions`` (``DecisionsIn``): the API's own model checks it, so
-what an approve, reject or extend needs is said in one place.
+"""The disposition review forms turned into the API's bodies: a batch page's into ``POST
+/api/v1/retention/batches/{id}/decisions`` (``DecisionsIn``), the reviews page's into ``POST
+/api/v1/reviews/decisions`` (``ReviewDecisionIn``). The API's own models check them, so what an
+approve, reject or extend needs is said in one place.
 
 The console asks one thing more than the API: a reason for every decision, approvals included,
 so that whoever reads the batch later sees why each item went (the API leaves an approval's
@@ -18,12 +19,14 @@ from pydantic import ValidationError
 
 from records.errors import InvalidInput, ValidationFailed
 from records.retention.models import DecisionsIn, DispositionBatch
+from records.retention.review import ReviewDecisionIn
 from records.retention.service import RetentionService
 from records.roles import Principal
 
 DECISIONS = ("approve", "reject", "extend")
 # Which form control a message of the model is about (its ``loc`` names the model's fields).
-_FIELDS = {"record_id": "record_id", "decision": "decision", "reason": "reason", "until": "until"}
+_FIELDS = {"record_id": "record_id", "decision": "decision", "reason": "reason", "until": "until",
+           "batch_id": "item", "items": "item"}
 
 
 @dataclass
@@ -37,12 +40,13 @@ class ReviewForm:
     selected: set[str] = field(default_factory=set)
 
 
-def read_form(form: Any) -> ReviewForm:
+def read_form(form: Any, name: str = "record_id") -> ReviewForm:
+    """The form's fields; ``name`` is the checkboxes' (a record id each, or ``batch:record``)."""
     def text(name: str) -> str:
         value = form.get(name)
         return value.strip() if isinstance(value, str) else ""
 
-    picked = {v for v in form.getall("record_id", []) if isinstance(v, str)} if hasattr(form, "getall") else set()
+    picked = {v for v in form.getall(name, []) if isinstance(v, str)} if hasattr(form, "getall") else set()
     return ReviewForm(decision=text("decision"), reason=text("reason"), until=text("until"),
                       scope=text("scope") or "selected", selected=picked)
 
@@ -90,5 +94,25 @@ def decisions_of(form: ReviewForm, batch: DispositionBatch, retention: Retention
                           for i in ids]}
     try:
         return DecisionsIn.model_validate(body)
+    except ValidationError as exc:
+        raise _refusal(exc) from None
+
+
+def review_decision_of(form: ReviewForm, zone: str) -> ReviewDecisionIn:
+    """The body of ``POST /api/v1/reviews/decisions`` for the items ticked (``batch:record``)."""
+    if form.decision not in DECISIONS:
+        raise InvalidInput("choose approve, reject or extend", field="decision")
+    if not form.reason:
+        raise InvalidInput("give the reason for this decision", field="reason")
+    if not form.selected:
+        raise InvalidInput("select at least one item", field="item")
+    items = []
+    for value in sorted(form.selected):
+        batch_id, _, record_id = value.partition(":")
+        items.append({"batch_id": batch_id, "record_id": record_id})
+    until = _until(form.until, zone) if form.decision == "extend" else None
+    try:
+        return ReviewDecisionIn.model_validate({"decision": form.decision, "reason": form.reason, "until": until,
+                                                "items": items})
     except ValidationError as exc:
         raise _refusal(exc) from None

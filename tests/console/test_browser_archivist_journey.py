@@ -49,6 +49,14 @@ def test_archivist_reviews_executes_and_opens_the_certificate(page, console_serv
     page.wait_for_url(re.compile(rf".*/console/retention/batches/{batch_id}$"))
     assert reference in page.locator("table.items").inner_text()
 
+    # The same item waits in the archivist's review queue across batches.
+    page.get_by_role("link", name="Waiting for my review").click()
+    page.wait_for_url(re.compile(r".*/console/retention/reviews/$"))
+    assert reference in page.locator("table.items").inner_text()
+    assert_accessible(page)
+    page.go_back()
+    page.wait_for_url(re.compile(rf".*/console/retention/batches/{batch_id}$"))
+
     select_all = page.get_by_label("Select every item on this page")
     select_all.check()  # the script shows the box and ticks every item of the page
     assert page.get_by_label(f"Select {reference}").is_checked()

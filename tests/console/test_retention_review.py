@@ -356,3 +356,54 @@ def test_an_unknown_certificate_is_a_404_page(console_as):
     for path in ("/console/retention/certificates/nope", "/console/retention/certificates/nope/pdf"):
         missing = console.get(path)
         assert missing.status_code == 404 and "no destruction certificate" in missing.text
+
+
+# --- the reviewer's queue across batches --------------------------------------------------------------
+
+REVIEWS = "/console/retention/reviews/"
+
+
+def test_a_supervisor_reviews_the_items_of_their_stage_across_batches(console_as, admin, compliance_officer):
+    staged = review_item(admin)
+    key = f"{staged['batch_id']}:{staged['record_id']}"
+    console = console_as(Role.supervisor, "sam")
+    assert f'href="{REVIEWS}"' in console.get("/console/").text  # in their navigation
+    page = console.get(REVIEWS)
+    assert page.status_code == 200 and f'value="{key}"' in page.text
+    assert "/console/retention/batches/" not in page.text  # pages a supervisor may not open are not linked
+
+    no_reason = console.post(f"{REVIEWS}decisions", {"item": [key], "decision": "approve"})
+    assert no_reason.status_code == 422 and "give the reason for this decision" in no_reason.text
+    no_date = console.post(f"{REVIEWS}decisions", {"item": [key], "decision": "extend", "reason": "Audit"})
+    assert no_date.status_code == 422 and escape("extend needs `until`") in no_date.text
+    assert items_of(admin, staged["batch_id"])[staged["record_id"]]["decision"] == "pending"
+
+    done = console.post(f"{REVIEWS}decisions", {"item": [key], "decision": "approve", "reason": "Checked the file"})
+    assert done.status_code == 303 and done.headers["location"] == f"{REVIEWS}?decided=1"
+    item = items_of(admin, staged["batch_id"])[staged["record_id"]]
+    assert item["decision"] == "approve" and item["reviews"][0]["by"] == "sam"
+    assert item["reviews"][0]["reason"] == "Checked the file"
+    assert last_event(compliance_officer, "retention.review.decide")["actor"] == "sam"
+    assert f'value="{key}"' not in console.get(REVIEWS).text  # decided: no longer waiting
+
+
+def test_the_reviews_page_refuses_what_the_api_refuses(console_as, admin):
+    staged = review_item(admin)
+    agent = console_as(Role.agent, "alice")
+    assert agent.get(REVIEWS).status_code == 403
+    refused = agent.post(f"{REVIEWS}decisions", {"item": [f"{staged['batch_id']}:{staged['record_id']}"],
+                                                "decision": "approve", "reason": "Due"})
+    assert refused.status_code == 403
+    assert items_of(admin, staged["batch_id"])[staged["record_id"]]["decision"] == "pending"
+
+
+def test_a_review_of_an_unknown_item_is_a_message_not_a_traceback(console_as, admin):
+    review_item(admin)
+    console = console_as(Role.archivist, "ada")
+    nothing = console.post(f"{REVIEWS}decisions", {"decision": "approve", "reason": "Due"})
+    assert nothing.status_code == 422 and "select at least one item" in nothing.text
+    malformed = console.post(f"{REVIEWS}decisions", {"item": ["no-colon"], "decision": "approve", "reason": "Due"})
+    assert malformed.status_code == 422 and "record_id:" in malformed.text
+    unknown = console.post(f"{REVIEWS}decisions", {"item": ["no-such-batch:abc"], "decision": "approve", "reason": "Due"})
+    assert unknown.status_code == 404 and "no disposition batch" in unknown.text
+    assert "The decision was refused." in unknown.text
