@@ -8,6 +8,7 @@ import re
 
 from tests.conftest import record_body
 from tests.console.conftest import assert_accessible, screenshot, sign_in
+from tests.retention.conftest import archive
 
 PHONE = "13955501234"  # this test's customer only: the hold's coverage is this test's file
 
@@ -54,7 +55,19 @@ def test_archivist_holds_by_saved_query_sees_its_coverage_and_releases_it(page, 
     assert_accessible(page)
 
 
+ACCOUNT_QUERIES = "content:business_handling.account_query"
+
+
 def test_archivist_previews_a_schedule_edit_and_reads_the_forecast(page, console_server):
+    # A file due in 60 days under a schedule of its own (a code no other test files under), so the
+    # forecast has something to show without changing what any other file falls due.
+    admin, agent, archivist = (console_server.api(role) for role in ("admin", "agent", "archivist"))
+    created = admin.post("/api/v1/retention/schedules", json={
+        "name": "Account-query complaints (browser test)", "kinds": ["complaint"], "classification": [ACCOUNT_QUERIES],
+        "period": "P60D", "action": "destroy"})
+    assert created.status_code == 201, created.text
+    archive(agent, archivist, "complaint", classification=[ACCOUNT_QUERIES])
+
     sign_in(page, console_server, "archivist")
     page.goto(f"{console_server.base_url}/console/retention/holds/")
     page.get_by_role("link", name="Retention schedules").click()
@@ -75,6 +88,8 @@ def test_archivist_previews_a_schedule_edit_and_reads_the_forecast(page, console
     page.get_by_role("link", name="Forecast of disposals").click()
     page.wait_for_url(re.compile(r".*/console/retention/forecast/?$"))
     assert page.locator("#forecast-due td").count() == 3
+    row = page.locator("#forecast-by-schedule tr", has_text="Account-query complaints (browser test)")
+    assert row.locator("td").all_inner_texts() == ["0", "1", "1"]
     charts = page.locator("figure.forecast-chart img")
     assert charts.count() >= 1
     assert charts.first.evaluate("img => img.complete && img.naturalWidth > 0")  # the chart draws
