@@ -887,25 +887,21 @@ class RetentionService:
     # --- reviews -------------------------------------------------------------------------------
 
     async def reviews(self, who: Principal, limit: int = 1000) -> ReviewList:
-        """The items of open batches waiting for a stage ``who`` reviews (items of schedules without
-        stages wait for the retention managers), the earliest due first; each says its stage, the
-        approvals that stage needs, who approved it so far and what earlier stages decided."""
+        """The items of open batches waiting for a decision ``who`` may give (``waiting_for``:
+        undecided items of a stage ``who`` reviews, items of schedules without stages waiting
+        for the retention managers, approved ones still short of a second approver other than
+        ``who``), the earliest due first; each says its stage, the approvals that stage needs,
+        who approved it so far and what earlier stages decided."""
         found: list[ReviewItem] = []
         for header in await self._repo.batches(BatchStatus.open.value, 1000):
             assert header.id is not None
             batch = await self.batch(header.id)
-            for i in batch.items:
-                if i.decision is not Decision.pending:
-                    continue
+            for i in self.waiting_for(batch, who):
                 if i.stages:
                     stage = i.stages[i.stage]
-                    if not stage.admits(who):
-                        continue
                     name, needed, of = stage.name, stage.approvals, len(i.stages)
-                elif who.role in RETENTION_DECIDERS:
-                    name, needed, of = "retention managers", self.approvals_needed(batch), 1
                 else:
-                    continue
+                    name, needed, of = "retention managers", self.approvals_needed(batch), 1
                 found.append(ReviewItem(batch_id=header.id, record_id=i.record_id, reference=i.reference, kind=i.kind,
                                         schedule=i.schedule.name, retain_until=i.retain_until, action=i.action.value,
                                         stage=i.stage + 1, stages=of, stage_name=name, approvals_needed=needed,

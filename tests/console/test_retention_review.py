@@ -150,6 +150,7 @@ def test_the_two_person_rule_shows_who_approved_and_refuses_the_same_person_twic
     page = console.get(f"{BATCHES}/{batch_id}").text
     assert "another approver than ada" in page and f"{BATCHES}/{batch_id}/execute" not in page
     assert "every item of this batch waiting for your decision (0)" in page  # not waiting for ada any more
+    assert record_id not in console.get("/console/retention/reviews/").text  # nor in her review queue
 
     again = decide(console, batch_id, record_id=[record_id], decision="approve", reason="Due, really")
     assert again.status_code == 409 and "the two-person rule needs another approver" in again.text
@@ -159,6 +160,8 @@ def test_the_two_person_rule_shows_who_approved_and_refuses_the_same_person_twic
     assert admin.get(f"{RETENTION}/batches/{batch_id}").json()["status"] == "open"
 
     bob = as_role(Role.archivist, "bob")  # the second archivist, through the API
+    [waiting] = bob.get("/api/v1/reviews").json()["items"]  # it waits for him
+    assert waiting["record_id"] == record_id and waiting["approved_by"] == ["ada"]
     r = bob.post(f"{RETENTION}/batches/{batch_id}/decisions",
                  json={"decisions": [{"record_id": record_id, "decision": "approve"}]})
     assert r.status_code == 200, r.text

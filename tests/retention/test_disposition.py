@@ -306,6 +306,11 @@ def test_two_person_rule_needs_two_different_approvers(clock, settings, tmp_path
         assert ada.post(f"{RETENTION}/batches/{batch['id']}/decisions", json=approve).status_code == 200
         again = ada.post(f"{RETENTION}/batches/{batch['id']}/decisions", json=approve)
         assert again.status_code == 409 and again.json()["code"] == "second_approver_required"
+        # The item waits for the second approver, not for the first one again.
+        assert [w["record_id"] for w in ada.get("/api/v1/reviews").json()["items"]] == []
+        [waiting] = root.get("/api/v1/reviews").json()["items"]
+        assert waiting["record_id"] == record["id"] and waiting["approved_by"] == ["ada"]
+        assert waiting["approvals_needed"] == 2
         early = ada.post(f"{RETENTION}/batches/{batch['id']}/execute")
         assert early.status_code == 409 and early.json()["code"] == "batch_undecided"
         assert root.post(f"{RETENTION}/batches/{batch['id']}/decisions", json=approve).status_code == 200
