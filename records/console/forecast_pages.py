@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency, Provide
 from litestar.response import Template
 
 from records.api.auth import admits
+from records.api.dependencies import provide_retention_service
 from records.api.retention import RETENTION_MANAGERS
 from records.charts import count_bars_svg
 from records.clock import utcnow
@@ -62,10 +64,6 @@ class Horizon:
         return horizon, names
 
 
-def _retention(request: Request) -> RetentionService:
-    return request.app.state.retention_service
-
-
 def _chart(title: str, horizons: list[str], rows: list[tuple[str, list[int]]], empty: str) -> str:
     """The chart as a ``data:`` URL: the page's one request draws it from the same sweeps (the
     console's CSP admits ``data:`` images; an SVG shown as an image runs nothing)."""
@@ -76,10 +74,10 @@ def _chart(title: str, horizons: list[str], rows: list[tuple[str, list[int]]], e
 class ForecastPage(Controller):
     path = "/console/retention/forecast"
     include_in_schema = False
+    dependencies = {"retention": Provide(provide_retention_service, sync_to_thread=False)}
 
     @get("/", name="console-forecast", **admits(RETENTION_MANAGERS, audit="retention.sweep"))
-    async def forecast(self, request: Request) -> Template:
-        retention = _retention(request)
+    async def forecast(self, request: Request, retention: NamedDependency[RetentionService]) -> Template:
         now = utcnow()
         horizons: list[Horizon] = []
         names: dict[str, tuple[int, str]] = {}

@@ -15,11 +15,13 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
 from records.api.auth import admits
+from records.api.dependencies import provide_retention_service, provide_settings
 from records.api.retention import RETENTION_MANAGERS, RETENTION_READERS
 from records.console.forms import FormError, local_moment, text, values_of
 from records.console.i18n import N_
@@ -29,6 +31,7 @@ from records.errors import InvalidInput, RecordsError
 from records.models import Kind
 from records.retention.models import HoldIn, HoldRelease
 from records.retention.service import RetentionService
+from records.settings import RecordsSettings
 
 BASE = "/console/retention/holds"
 COVERAGE_PAGE = 50
@@ -42,10 +45,6 @@ FIELD_OF = {"query.customer_account": "customer_account", "query.customer_phone"
 STATE_LABELS = {"held": N_("held by it"), "released": N_("no longer held: released"), "destroyed": N_("destroyed after the release"),
                 "disposed_before_hold": N_("destroyed (or its destruction decided) before the hold")}
 RECORD_IDS = re.compile(r"[\s,;]+")
-
-
-def _retention(request: Request) -> RetentionService:
-    return request.app.state.retention_service
 
 
 def hold_from_form(form: Any, zone: str) -> HoldIn:
@@ -72,11 +71,13 @@ def _offset(request: Request) -> int:
 class LegalHoldPages(Controller):
     path = BASE
     include_in_schema = False
+    dependencies = {"retention": Provide(provide_retention_service, sync_to_thread=False),
+                    "settings": Provide(provide_settings, sync_to_thread=False)}
 
     @get("/", name="console-holds", **admits(RETENTION_READERS, audit="retention.hold.list"))
-    async def holds(self, request: Request) -> Template:
+    async def holds(self, request: Request, retention: NamedDependency[RetentionService]) -> Template:
         active = request.query_params.get("active") == "1"
-        holds = await _retention(request).holds(active_only=active)
+        holds = await retention.holds(active_only=active)
         return page(request, "retention/holds.html", holds=holds, active_only=active, kind_labels=KIND_LABELS,
                     may_place=request.user.role in RETENTION_MANAGERS)
 
@@ -89,12 +90,12 @@ class LegalHoldPages(Controller):
                     error=error, kinds=list(Kind), kind_labels=KIND_LABELS)
 
     @post("/", name="console-hold-place", status_code=303, **admits(RETENTION_MANAGERS, audit="retention.hold.place"))
-    async def place(self, request: Request) -> Response:
+    async def place(self, request: Request, retention: NamedDependency[RetentionService],
+                    settings: NamedDependency[RecordsSettings]) -> Response:
         form = await request.form()
         try:
             _state_purpose(request, form)
-            hold = await _retention(request).place_hold(
-                hold_from_form(form, request.app.state.settings.console_time_zone), request.user)
+            hold = await retention.place_hold(hold_from_form(form, settings.console_time_zone), request.user)
         except ValidationError as exc:  # shown beside its field, with what was typed kept
             return self._form(request, values_of(form, *FORM_FIELDS), FormError.of_validation(exc, FIELD_OF))
         except RecordsError as exc:
@@ -102,12 +103,11 @@ class LegalHoldPages(Controller):
         return Redirect(f"{BASE}/{hold.id}", status_code=303)
 
     @get("/{hold_id:str}", name="console-hold", **admits(RETENTION_READERS, audit="retention.hold.records"))
-    async def hold(self, request: Request, hold_id: FromPath[str]) -> Template:
-        return await self._hold_page(request, hold_id, _offset(request))
+    async def hold(self, request: Request, hold_id: FromPath[str], retention: NamedDependency[RetentionService]) -> Template:
+        return await self._hold_page(request, retention, hold_id, _offset(request))
 
-    async def _hold_page(self, request: Request, hold_id: str, offset: int = 0, error: FormError | None = None,
-                         reason: str = "") -> Template:
-        retention = _retention(request)
+    async def _hold_page(self, request: Request, retention: RetentionService, hold_id: str, offset: int = 0,
+                         error: FormError | None = None, reason: str = "") -> Template:
         hold = await retention.hold(hold_id)
         coverage = await retention.hold_coverage(hold_id, offset, COVERAGE_PAGE)
         return page(request, "retention/holds_detail.html", status_code=error.status if error else 200, hold=hold,
@@ -116,17 +116,19 @@ class LegalHoldPages(Controller):
 
     @post("/{hold_id:str}/release", name="console-hold-release", status_code=303,
           **admits(RETENTION_MANAGERS, audit="retention.hold.release"))
-    async def release(self, request: Request, hold_id: FromPath[str]) -> Response:
+    async def release(self, request: Request, hold_id: FromPath[str],
+                      retention: NamedDependency[RetentionService]) -> Response:
         form = await request.form()
         try:
             release = HoldRelease.model_validate({"reason": text(form, "reason") or ""})
-            await _retention(request).release_hold(hold_id, release, request.user)
+            await retention.release_hold(hold_id, release, request.user)
         except ValidationError as exc:
-            return await self._hold_page(request, hold_id, error=FormError.of_validation(exc))
+            return await self._hold_page(request, retention, hold_id, error=FormError.of_validation(exc))
         except RecordsError as exc:
             if exc.status == 404:
                 raise  # no such hold: the error page says so
-            return await self._hold_page(request, hold_id, error=FormError.of(exc), reason=text(form, "reason") or "")
+            return await self._hold_page(request, retention, hold_id, error=FormError.of(exc),
+                                         reason=text(form, "reason") or "")
         return Redirect(f"{BASE}/{hold_id}", status_code=303)
 
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
 from records.api.auth import admits
+from records.api.dependencies import provide_retention_service
 from records.api.retention import RETENTION_MANAGERS
 from records.console.forms import FormError, text
 from records.console.i18n import N_
@@ -58,10 +60,6 @@ LABELS = {
                      "action": N_("When due"), "review_stages": N_("Review stages")},
     "kind_labels": KIND_LABELS,
 }
-
-
-def _retention(request: Request) -> RetentionService:
-    return request.app.state.retention_service
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> Template:
@@ -165,10 +163,11 @@ def _attempt(error: Exception) -> FormError:
 class RetentionSchedulePages(Controller):
     path = BASE
     include_in_schema = False
+    dependencies = {"retention": Provide(provide_retention_service, sync_to_thread=False)}
 
     @get("/", name="console-schedules", **admits(RETENTION_MANAGERS, audit="retention.schedule.list"))
-    async def schedules(self, request: Request) -> Template:
-        schedules = sorted(await _retention(request).schedules(), key=lambda s: s.name.casefold())
+    async def schedules(self, request: Request, retention: NamedDependency[RetentionService]) -> Template:
+        schedules = sorted(await retention.schedules(), key=lambda s: s.name.casefold())
         return _page(request, "retention/schedules.html", schedules=schedules)
 
     @get("/new", name="console-schedule-form", **admits(RETENTION_MANAGERS, audit="console.schedule_form"))
@@ -181,21 +180,20 @@ class RetentionSchedulePages(Controller):
 
     @post("/", name="console-schedule-create", status_code=303,
           **admits(RETENTION_MANAGERS, audit="retention.schedule.create"))
-    async def create(self, request: Request) -> Response:
+    async def create(self, request: Request, retention: NamedDependency[RetentionService]) -> Response:
         values = form_values(await request.form())
         try:
-            schedule = await _retention(request).create_schedule(new_schedule(values), request.user)
+            schedule = await retention.create_schedule(new_schedule(values), request.user)
         except (ValidationError, RecordsError) as exc:
             return self._create_form(request, values, _attempt(exc))
         return Redirect(f"{BASE}/{schedule.id}", status_code=303)
 
     @get("/{schedule_id:str}", name="console-schedule", **admits(RETENTION_MANAGERS, audit="retention.schedule.read"))
-    async def schedule(self, request: Request, schedule_id: FromPath[str]) -> Template:
-        return await self._schedule_page(request, schedule_id)
+    async def schedule(self, request: Request, schedule_id: FromPath[str], retention: NamedDependency[RetentionService]) -> Template:
+        return await self._schedule_page(request, retention, schedule_id)
 
-    async def _schedule_page(self, request: Request, schedule_id: str, status_code: int = 200,
-                             **context: Any) -> Template:
-        retention = _retention(request)
+    async def _schedule_page(self, request: Request, retention: RetentionService, schedule_id: str,
+                             status_code: int = 200, **context: Any) -> Template:
         latest = await retention.schedule(schedule_id)
         versions = [await retention.schedule(schedule_id, v) for v in range(1, latest.version)] + [latest]
         reapplied = request.query_params.get("reapplied", "")
@@ -206,8 +204,8 @@ class RetentionSchedulePages(Controller):
 
     @get("/{schedule_id:str}/edit", name="console-schedule-edit",
          **admits(RETENTION_MANAGERS, audit="retention.schedule.read"))
-    async def edit_form(self, request: Request, schedule_id: FromPath[str]) -> Template:
-        schedule = await _retention(request).schedule(schedule_id)
+    async def edit_form(self, request: Request, schedule_id: FromPath[str], retention: NamedDependency[RetentionService]) -> Template:
+        schedule = await retention.schedule(schedule_id)
         return self._edit_form(request, schedule, values_of_schedule(schedule), schedule.version)
 
     def _edit_form(self, request: Request, schedule: RetentionSchedule, values: dict[str, Any], read_version: int,
@@ -217,12 +215,11 @@ class RetentionSchedulePages(Controller):
 
     @post("/{schedule_id:str}/edit", name="console-schedule-amend", status_code=303,
           **admits(RETENTION_MANAGERS, audit="retention.schedule.amend"))
-    async def amend(self, request: Request, schedule_id: FromPath[str]) -> Response:
+    async def amend(self, request: Request, schedule_id: FromPath[str], retention: NamedDependency[RetentionService]) -> Response:
         """``intent=preview`` is ``PATCH …?dry_run=true``: every check, nothing stored, and what
         re-applying the edit would do; ``intent=save`` stores the new version."""
         form = await request.form()
         values = form_values(form)
-        retention = _retention(request)
         latest = await retention.schedule(schedule_id)
         dry_run = form.get("intent") != "save"
         read_version = latest.version
@@ -239,21 +236,21 @@ class RetentionSchedulePages(Controller):
 
     @post("/{schedule_id:str}/reapply", name="console-schedule-reapply", status_code=303,
           **admits(RETENTION_MANAGERS, audit="retention.schedule.reapply"))
-    async def reapply(self, request: Request, schedule_id: FromPath[str]) -> Response:
+    async def reapply(self, request: Request, schedule_id: FromPath[str], retention: NamedDependency[RetentionService]) -> Response:
         """``intent=preview`` is the API's ``dry_run``; ``intent=apply`` rewrites the dates."""
         form = await request.form()
         entered = {"reason": text(form, "reason") or "", "allow_shorter": form.get("allow_shorter") == "on"}
         try:
             data = ReapplyIn.model_validate({**entered, "dry_run": form.get("intent") != "apply"})
-            result = await _retention(request).reapply_schedule(schedule_id, data, request.user)
+            result = await retention.reapply_schedule(schedule_id, data, request.user)
         except (ValidationError, RecordsError) as exc:
             if isinstance(exc, RecordsError) and exc.status == 404:
                 raise
             error = _attempt(exc)
-            return await self._schedule_page(request, schedule_id, status_code=error.status, error=error,
+            return await self._schedule_page(request, retention, schedule_id, status_code=error.status, error=error,
                                              reapply=entered)
         if result.dry_run:
-            return await self._schedule_page(request, schedule_id, preview=result, reapply=entered)
+            return await self._schedule_page(request, retention, schedule_id, preview=result, reapply=entered)
         return Redirect(f"{BASE}/{schedule_id}?reapplied={result.changed}", status_code=303)
 
 
