@@ -13,6 +13,7 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from records.console.admin_pages import ADMIN_PAGES
 from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
 from records.console.certificate_pages import CertificatePagesController
@@ -44,8 +45,9 @@ CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
 
 def console_controllers() -> list[ControllerRouterHandler]:
     return [SignInController, HomeController, RecordPagesController, MetricsPages, AuditPagesController,
-            IntegrityPageController, PluginPagesController, *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES,
-            CertificatePagesController, *FORECAST_PAGES, ReviewPagesController]
+            IntegrityPageController, PluginPagesController, *ADMIN_PAGES,
+            *RETENTION_PAGES, *HOLD_PAGES, *SCHEDULE_PAGES, CertificatePagesController, *FORECAST_PAGES,
+            ReviewPagesController]
 
 
 def console_handlers() -> list[ControllerRouterHandler]:

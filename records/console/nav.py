@@ -31,6 +31,7 @@ NAVIGATION: list[NavEntry] = [
     # Supervisors review disposals at the stages that name them but see no other retention page.
     NavEntry(N_("Disposal reviews"), "/console/retention/reviews/", frozenset({Role.supervisor})),
     NavEntry(N_("Plugins"), "/console/plugins/", frozenset({Role.admin, Role.plugin_manager})),
+    NavEntry(N_("Administration"), "/console/admin/tokens/", frozenset({Role.admin})),
 ]
 
 

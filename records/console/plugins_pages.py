@@ -67,7 +67,7 @@ async def _plugins_page(request: Request, status_code: int = 200, error: Records
                 may_manage=viewer.role in PLUGIN_MANAGERS, may_trust=viewer.role in TRUST_MANAGERS,
                 status_labels=STATUS_LABELS, origin_labels=ORIGIN_LABELS, notice=notice,
                 error=error.detail if error else None, error_code=error.code if error else None,
-                error_field=getattr(error, "field", None) if error else None, error_form=error_form,
+                error_field=error.extra.get("field") if error else None, error_form=error_form,
                 error_plugin=error_plugin)
 
 

@@ -142,6 +142,8 @@ def test_a_refused_upload_says_why_and_installs_nothing(console_as, admin, publi
     assert "The plugin was not installed." in response.text
     assert message in response.text, response.text
     assert 'role="alert"' in response.text and "Traceback" not in response.text
+    if case in ("garbage_signature", "no_signature"):
+        assert re.search(r'<textarea id="p-signature"[^>]*aria-invalid="true"', response.text)
     assert api_plugin(admin) is None
 
 
@@ -163,7 +165,7 @@ def test_admins_see_the_list_but_do_not_install(console_as, publisher):
     console = console_as(Role.admin, "ada")
     html = console.get("/console/plugins/").text
     assert "Plugins, by name" in html and 'enctype="multipart/form-data"' not in html and "Disable" not in html
-    assert 'href="/console/admin/publishers"' in html
+    assert 'href="/console/admin/publishers/"' in html
     filename, wheel, signature = signed(publisher)
     assert upload(console, filename, wheel, signature=signature).status_code == 403
 
