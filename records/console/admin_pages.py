@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
 from records.api.auth import admits
+from records.api.dependencies import provide_plugin_service, provide_token_service
 from records.api.plugins import TRUST_MANAGERS, TrustedKeyIn
 from records.api.tokens import TokenCreate
 from records.console.i18n import N_
@@ -36,11 +37,11 @@ FIELD_NAMES = {"name", "role", "public_key"}
 
 
 def _tokens(request: Request) -> TokenService:
-    return request.app.state.token_service
+    return provide_token_service(request.app.state)
 
 
 def _plugins(request: Request) -> PluginService:
-    return request.app.state.installation.plugin_service
+    return provide_plugin_service(request.app.state)
 
 
 def _form_error(exc: ValidationError) -> InvalidInput:

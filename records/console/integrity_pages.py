@@ -16,7 +16,7 @@ from litestar.response import Template
 
 from records.api.audit import AUDIT_READERS
 from records.api.auth import admits
-from records.audit.service import AuditService
+from records.api.dependencies import provide_audit_service
 from records.clock import parse_text
 from records.console.rendering import page
 
@@ -28,6 +28,5 @@ class IntegrityPageController(Controller):
     # The page shows the latest checkpoint, so it is the read ``GET /api/v1/audit/checkpoint`` is.
     @get("/", name="console-audit-integrity", **admits(AUDIT_READERS, audit="audit.checkpoint.read"))
     async def integrity(self, request: Request) -> Template:
-        service: AuditService = request.app.state.audit_service
-        checkpoint = await service.latest()
+        checkpoint = await provide_audit_service(request.app.state).latest()
         return page(request, "audit/integrity.html", checkpoint=checkpoint, signed_at=parse_text(checkpoint.timestamp))

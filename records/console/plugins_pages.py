@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from records.api.auth import admits
+from records.api.dependencies import provide_plugin_service, provide_settings
 from records.api.forms import read_form
 from records.api.plugins import MAX_SIGNATURE_FIELD, PLUGIN_MANAGERS, PLUGIN_READERS, TRUST_MANAGERS
 from records.console.i18n import N_
@@ -39,7 +40,7 @@ DONE_LABELS = {"installed": N_("Installed %(name)s."), "enabled": N_("Enabled %(
 
 
 def _service(request: Request) -> PluginService:
-    return request.app.state.installation.plugin_service
+    return provide_plugin_service(request.app.state)
 
 
 def _reads_its_body(route: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class PluginPagesController(Controller):
           **_reads_its_body(admits(PLUGIN_MANAGERS, audit="plugin.install")))
     async def install(self, request: Request) -> Response:
         # The reader enforces RECORDS_MAX_PLUGIN_BYTES itself, as the API's route does.
-        limits = {"wheel": request.app.state.settings.max_plugin_bytes, "signature": MAX_SIGNATURE_FIELD,
+        limits = {"wheel": provide_settings(request.app.state).max_plugin_bytes, "signature": MAX_SIGNATURE_FIELD,
                   "signature_file": MAX_SIGNATURE_FIELD}
         try:
             fields, filenames = await read_form(request, limits)
