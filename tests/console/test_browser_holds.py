@@ -31,7 +31,13 @@ def test_archivist_holds_by_saved_query_sees_its_coverage_and_releases_it(page, 
     page.get_by_label("Customer phone").fill(PHONE)
     page.get_by_label("Kind").select_option("complaint")
     page.get_by_label("Received from").fill("2020-01-01")
-    page.get_by_label(re.compile(r"^Purpose of the lookup")).fill("litigation hold CASE-BROWSER-1")
+    page.get_by_role("button", name="Place the hold").click()
+    # A lookup by phone needs its purpose, as in the API: said beside the field, what was typed kept.
+    purpose = page.get_by_label(re.compile(r"^Purpose of the lookup"))
+    assert purpose.get_attribute("aria-invalid") == "true" and "purpose" in page.locator("#error-purpose").inner_text()
+    assert page.get_by_label("Customer phone").input_value() == PHONE
+    assert_accessible(page)
+    purpose.fill("litigation hold CASE-BROWSER-1")
     page.get_by_role("button", name="Place the hold").click()
     page.wait_for_url(re.compile(r".*/console/retention/holds/[0-9a-f-]{36}$"))
 
@@ -74,6 +80,19 @@ def test_archivist_previews_a_schedule_edit_and_reads_the_forecast(page, console
     page.wait_for_url(re.compile(r".*/console/retention/schedules/?$"))
     assert_accessible(page)
     screenshot(page, "schedules")
+
+    # A legal minimum refuses a schedule below it, the message beside the period it concerns.
+    page.get_by_role("link", name="Create a schedule").click()
+    page.get_by_label("Schedule name").fill("Quick consultations")
+    page.get_by_label("Consultation").check()
+    page.get_by_label("Retention period").fill("P0D")
+    page.get_by_role("button", name="Create the schedule").click()
+    page.wait_for_load_state()
+    period = page.get_by_label("Retention period")
+    assert period.get_attribute("aria-invalid") == "true"
+    assert "P3Y" in page.locator("#error-period").inner_text()
+    assert_accessible(page)
+    page.get_by_role("link", name="Retention schedules").click()
 
     page.get_by_role("link", name="Complaints", exact=True).click()
     page.get_by_role("link", name="Edit (makes a new version)").click()
