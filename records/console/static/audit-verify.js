@@ -358,9 +358,11 @@
   function statusItem(status, text) {
     const li = document.createElement("li");
     li.className = "check-" + status;
+    // "{status}: {text}" in the page's language (Chinese takes a full-width colon).
+    const [before, after] = say("labelled").split("{text}");
     const label = document.createElement("strong");
-    label.textContent = say(status) + ": ";
-    li.append(label, document.createTextNode(text));
+    label.textContent = before.replace("{status}", say(status));
+    li.append(label, document.createTextNode(text + (after || "")));
     return li;
   }
 
@@ -426,7 +428,8 @@
     const canonical = row.dataset.canonical;
     const show = (status, key, values) => {
       output.className = "verify-result check-" + status;
-      output.textContent = (status === "running" ? "" : say(status) + ": ") + say(key, values);
+      output.textContent = status === "running" ? say(key, values)
+        : say("labelled", { status: say(status), text: say(key, values) });
       row.dataset.verified = status;
     };
     button.disabled = true;
