@@ -271,3 +271,36 @@ def test_the_scripts_signature_check_reads_the_published_key(page, console_serve
                 await A.verifySignature(cp, 'not a key')];
     }""")
     assert verdicts == ["passed", "failed", "failed", "failed", "bad_key"]
+
+
+def test_what_could_not_be_checked_is_said(page, console_server):
+    sign_in(page, console_server, "compliance_officer")
+    # A browser whose WebCrypto has no Ed25519 (older ones): the signature is not checked, and
+    # the page says so instead of passing it.
+    page.add_init_script("""(() => {
+        const importKey = SubtleCrypto.prototype.importKey;
+        SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+            if ((algorithm && algorithm.name || algorithm) === "Ed25519") {
+                return Promise.reject(new DOMException("Algorithm: Unrecognized name", "NotSupportedError"));
+            }
+            return importKey.call(this, format, data, algorithm, ...rest);
+        };
+    })()""")
+    assert open_integrity(page, console_server) == "unchecked"
+    text = checks(page)
+    assert "Not checked: This browser's WebCrypto has no Ed25519" in text
+    assert "Passed: The checkpoint" not in text
+    assert page.locator("#checks-summary").inner_text() == "No check failed, but some could not be run (see above)."
+    record_id = file_and_read(console_server)
+    seal(console_server)
+    status, said = verify_row(explorer_row(page, console_server, record_id))
+    assert status == "unchecked" and "could not check that checkpoint's signature" in said, said
+
+
+def test_without_webcrypto_nothing_is_claimed(page, console_server):
+    sign_in(page, console_server, "compliance_officer")
+    # Served over plain http from another host, a page has no crypto.subtle.
+    page.add_init_script("Object.defineProperty(window, 'isSecureContext', {get: () => false});")
+    assert open_integrity(page, console_server) == "unchecked"
+    assert checks(page) == "Not checked: This browser offers no WebCrypto on this page (it needs https, or localhost), so nothing could be checked."
+    assert page.evaluate(f"() => localStorage.getItem('{STORE_KEY}')") is None
