@@ -347,6 +347,10 @@ class RetentionRepository(Protocol):
 
     async def batch(self, batch_id: str) -> DispositionBatch | None: ...
 
+    async def batch_progress(self, batch_id: str) -> DispositionBatch | None:
+        """The batch without its items, its ``progress`` counted by the store (what a page
+        following an execution asks for every second: it must not read every item)."""
+
     async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
         """Newest first, without their items."""
 

@@ -140,9 +140,8 @@ class DispositionQueueController(Controller):
         """The state of a batch, as a fragment the page polls while it executes (a read of the
         batch, audited as ``GET /batches/{id}`` is). Once done it stops asking and links to the
         certificate."""
-        batch = await retention_service(request).batch(batch_id)
-        return retention_page(request, "retention/_batch_progress.html", batch=batch,
-                              progress=batch.progress or batch.summary())
+        batch = await retention_service(request).batch_progress(batch_id)
+        return retention_page(request, "retention/_batch_progress.html", batch=batch, progress=batch.progress)
 
 
 class RecordRetentionPageController(Controller):

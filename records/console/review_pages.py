@@ -20,6 +20,7 @@ from records.console.review_forms import ReviewForm, read_form, review_decision_
 from records.errors import RecordsError
 
 BASE = "/console/retention/reviews"
+SHOWN = 100  # the earliest due; the page says when more are waiting (decided ones make room)
 
 
 class ReviewPagesController(Controller):
@@ -31,7 +32,7 @@ class ReviewPagesController(Controller):
         return await self._page(request)
 
     async def _page(self, request: Request, status_code: int = 200, **context: Any) -> Template:
-        found = await retention_service(request).reviews(request.user)
+        found = await retention_service(request).reviews(request.user, limit=SHOWN)
         raw = request.query_params.get("decided", "")
         return retention_page(request, "retention/reviews.html", status_code=status_code, reviews=found,
                               with_tabs=request.user.role in RETENTION_READERS,

@@ -380,6 +380,20 @@ class Progress(BaseModel):
     held: int
 
 
+def progress_of(counts: dict[tuple[str, str], int]) -> Progress:
+    """A batch's progress from how many of its items are in each (state, decision): what a store
+    can count without reading the items (``RetentionRepository.batch_progress``)."""
+
+    def count(states: tuple[ItemState, ...] = tuple(ItemState), decided: bool | None = None) -> int:
+        wanted = {s.value for s in states}
+        return sum(n for (state, decision), n in counts.items()
+                   if state in wanted and (decided is None or (decision != Decision.pending.value) == decided))
+
+    return Progress(total=count(), decided=count(decided=True),
+                    processed=count((ItemState.disposed, ItemState.kept, ItemState.held)),
+                    disposed=count((ItemState.disposed,)), kept=count((ItemState.kept,)), held=count((ItemState.held,)))
+
+
 class DispositionBatch(BaseModel):
     id: str | None = Field(description="None for a forecast, which is not stored.")
     status: BatchStatus
@@ -396,15 +410,10 @@ class DispositionBatch(BaseModel):
     truncated: bool = Field(False, description="Forecasts: more items are due than listed.")
 
     def summary(self) -> Progress:
-        items = self.items
-        return Progress(
-            total=len(items),
-            decided=sum(i.decision is not Decision.pending for i in items),
-            processed=sum(i.state in (ItemState.disposed, ItemState.kept, ItemState.held) for i in items),
-            disposed=sum(i.state is ItemState.disposed for i in items),
-            kept=sum(i.state is ItemState.kept for i in items),
-            held=sum(i.state is ItemState.held for i in items),
-        )
+        counts: dict[tuple[str, str], int] = {}
+        for i in self.items:
+            counts[(i.state.value, i.decision.value)] = counts.get((i.state.value, i.decision.value), 0) + 1
+        return progress_of(counts)
 
 
 class SweepResult(BaseModel):

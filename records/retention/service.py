@@ -754,6 +754,13 @@ class RetentionService:
             raise BatchNotFound(f"no disposition batch has id {batch_id!r}")
         return found
 
+    async def batch_progress(self, batch_id: str) -> DispositionBatch:
+        """The batch's state and progress without its items (cheap enough to ask every second)."""
+        found = await self._repo.batch_progress(batch_id)
+        if found is None:
+            raise BatchNotFound(f"no disposition batch has id {batch_id!r}")
+        return found
+
     async def batches(self, status: str | None = None, limit: int = 100) -> list[DispositionBatch]:
         return await self._repo.batches(status, limit)
 

@@ -380,6 +380,12 @@ def test_retention_repository_basics(open_storage):
         assert (await repo.assignment("rec-0001")).disposed_at == now
         assert not await repo.put_tombstone(tombstone)
         assert (await repo.tombstone("rec-0001")).batch_id == "b1"
+        # The progress a page polls is counted by the store, without the items, and agrees with them.
+        counted = await repo.batch_progress("b1")
+        assert counted.items == [] and counted.status is BatchStatus.executing
+        assert counted.progress == (await repo.batch("b1")).progress
+        assert (counted.progress.total, counted.progress.disposed, counted.progress.processed) == (2, 1, 1)
+        assert await repo.batch_progress("b2") is None
         await storage.close()
 
     run(main)

@@ -24,6 +24,7 @@ from records.retention.models import (
     RetentionAssignment,
     RetentionSchedule,
     Tombstone,
+    progress_of,
 )
 from records.retention.floors import RetentionFloor
 from records.storage.mongodb.audit import insert_events
@@ -385,6 +386,24 @@ class MongoRetentionRepository:
             rows = await self._items.find({"batch_id": batch_id}, {"doc": 1}).sort("position", 1).to_list()
             batch.items = [BatchItem.model_validate(r["doc"]) for r in rows]
             batch.progress = batch.summary()
+            return batch
+
+        return await self._db.read(load)
+
+    async def batch_progress(self, batch_id: str) -> DispositionBatch | None:
+        async def load() -> DispositionBatch | None:
+            found = await self._batches.find_one({"_id": batch_id})
+            if found is None:
+                return None
+            batch = DispositionBatch.model_validate(found["doc"])
+            # Counted from the stored documents without building a model per item. (A $group on a
+            # compound key, or projecting doc.decision alone, would leave more to the server, but
+            # not every server we run on, nx-27017 included, does either.)
+            counts: dict[tuple[str, str], int] = {}
+            async for r in self._items.find({"batch_id": batch_id}, {"state": 1, "doc": 1}):
+                key = (r["state"], r["doc"]["decision"])
+                counts[key] = counts.get(key, 0) + 1
+            batch.progress = progress_of(counts)
             return batch
 
         return await self._db.read(load)

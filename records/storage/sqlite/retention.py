@@ -23,6 +23,7 @@ from records.retention.models import (
     RetentionAssignment,
     RetentionSchedule,
     Tombstone,
+    progress_of,
 )
 from records.retention.floors import RetentionFloor
 from records.storage.sqlite.audit import insert_events
@@ -304,6 +305,17 @@ class SqliteRetentionRepository:
 
     async def batch(self, batch_id: str) -> DispositionBatch | None:
         return await self._db.run(lambda c: self._load_batch(c, batch_id))
+
+    async def batch_progress(self, batch_id: str) -> DispositionBatch | None:
+        def load(conn: sqlite3.Connection) -> DispositionBatch | None:
+            batch = self._load_batch(conn, batch_id, with_items=False)
+            if batch is not None:
+                rows = conn.execute("SELECT state, json_extract(doc, '$.decision'), COUNT(*) FROM disposition_items "
+                                    "WHERE batch_id = ? GROUP BY 1, 2", (batch_id,)).fetchall()
+                batch.progress = progress_of({(state, decision): n for state, decision, n in rows})
+            return batch
+
+        return await self._db.run(load)
 
     async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
         sql = "SELECT doc FROM disposition_batches" + (" WHERE status = ?" if status else "") + " ORDER BY created_at DESC, id LIMIT ?"
