@@ -97,7 +97,7 @@ class ForecastPage(Controller):
             kind_labels=KIND_LABELS, listed=LISTED,
             kind_chart=_chart(translate(BY_KIND), columns, [(translate(KIND_LABELS[k]), c) for k, c in kinds],
                               translate(NOTHING_DUE)),
-            schedule_chart=_chart(translate(BY_SCHEDULE), columns, schedules, translate(NOTHING_DUE)),
+            schedule_chart=_chart(translate(BY_SCHEDULE), columns, schedules, translate(NOTHING_DUE)) if schedules else None,
         )
 
 

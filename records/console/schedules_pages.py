@@ -11,6 +11,7 @@ checked where the API checks them, and a refusal is shown beside the field it co
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,11 @@ from pydantic import ValidationError
 from records.api.auth import admits
 from records.api.dependencies import provide_retention_service
 from records.api.retention import RETENTION_MANAGERS
+from records.console import i18n
 from records.console.forms import FormError, text
 from records.console.i18n import N_
 from records.console.records_pages import KIND_LABELS
-from records.console.rendering import page
+from records.console.rendering import language_of, page
 from records.errors import InvalidInput, RecordsError
 from records.models import Kind
 from records.retention.models import (
@@ -127,18 +129,24 @@ class VersionRow:
     changes: list[tuple[str, str, str]]  # field, before, after
 
 
-def _text(schedule: RetentionSchedule, name: str) -> str:
+def _text(schedule: RetentionSchedule, name: str, translate: Callable[[str], str] = str) -> str:
+    """A field of a version in words: kinds, action and cutoff by their labels in the page's language."""
     value = getattr(schedule, name)
+    labels: dict[Any, str] = {"kinds": KIND_LABELS, "action": LABELS["action_labels"],
+                              "cutoff": LABELS["cutoff_labels"]}.get(name, {})
     if isinstance(value, list):
-        return ", ".join(str(getattr(v, "value", None) or getattr(v, "name", v)) for v in value) or "—"
-    return str(getattr(value, "value", value)) if value is not None else "—"
+        return ", ".join(translate(labels[v]) if v in labels else str(getattr(v, "name", v)) for v in value) or "—"
+    if value is None:
+        return "—"
+    return translate(labels[value]) if value in labels else str(value)
 
 
-def history(versions: list[RetentionSchedule]) -> list[VersionRow]:
+def history(versions: list[RetentionSchedule], translate: Callable[[str], str] = str) -> list[VersionRow]:
+    """Every version, newest first, each with what it changed from the one before."""
     rows = []
     for before, after in zip([None, *versions], versions, strict=False):
         changes = [] if before is None else [
-            (name, _text(before, name), _text(after, name))
+            (name, _text(before, name, translate), _text(after, name, translate))
             for name in (*EDITABLE, "review_stages") if _text(before, name) != _text(after, name)]
         rows.append(VersionRow(after, changes))
     return list(reversed(rows))
@@ -199,7 +207,7 @@ class RetentionSchedulePages(Controller):
         reapplied = request.query_params.get("reapplied", "")
         context.setdefault("reapply", {"reason": "", "allow_shorter": False})
         return _page(request, "retention/schedules_detail.html", status_code=status_code, schedule=latest,
-                     versions=history(versions), reapplied=int(reapplied) if reapplied.isdigit() else None,
+                     versions=history(versions, i18n.gettext_for(language_of(request))), reapplied=int(reapplied) if reapplied.isdigit() else None,
                      saved=request.query_params.get("saved") == "1", **{"preview": None, "error": None, **context})
 
     @get("/{schedule_id:str}/edit", name="console-schedule-edit",
