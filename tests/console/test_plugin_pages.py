@@ -10,8 +10,12 @@ import re
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from records import hookimpl
 from records.plugins.signing import public_pem
 from records.roles import Role
+from tests.conftest import record_body
+from tests.console.conftest import ConsoleClient
+from tests.helpers.plugin_apps import running, with_plugins
 from tests.plugin_wheels import build_wheel
 
 NAME = "records-example-escalation"
@@ -174,3 +178,27 @@ def test_other_roles_are_refused(console_as):
     console = console_as(Role.agent, "alice")
     assert console.get("/console/plugins/").status_code == 403
     assert console.post(f"/console/plugins/{NAME}/disable").status_code == 403
+
+
+class AccountParsingClassifier:
+    """Careless code whose exception would quote the customer's account."""
+
+    @hookimpl
+    def records_classify(self, record):  # type: ignore[no-untyped-def]
+        return [f"account:{int(record.customer.account)}"]
+
+
+def test_a_failing_plugin_shows_its_last_failure_without_its_message(settings):
+    with running(settings, with_plugins(account_parser=AccountParsingClassifier())) as service:
+        agent = service.login(Role.agent, "alice")
+        filed = agent.post("/api/v1/records", json=record_body(customer={
+            "name": "Yellowby Marchbanks", "phone": "13987654321", "account": "ACCT-YLW-55501"}))
+        assert filed.status_code == 201, filed.text
+        console = ConsoleClient(service.client, service.login(Role.plugin_manager, "pat").token)
+        assert console.sign_in().status_code == 303
+        html = console.get("/console/plugins/").text
+    shown = row(html, "account-parser")
+    assert "failing" in shown
+    assert f"records_classify raised builtins.ValueError (request {filed.headers['x-request-id']})" in shown
+    assert "1 failure(s) since this instance started" in shown
+    assert "55501" not in html and "Marchbanks" not in html
