@@ -1,5 +1,6 @@
 """The console's pages at scale: each main page's time to answer, one viewer at a time, over a
-store of ``BENCH_RECORDS`` records (``python -m bench console --records 1000000``), beside the
+store of ``BENCH_RECORDS`` records, each also under a retention schedule falling due over the next
+ten years (``python -m bench console --records 1000000``), beside the
 API call each page is built on and the bare litestar GET (``bench/bare.py``) measured in the same
 run. Issue 16's goal: every page under 100 ms at 1,000,000 records on this machine.
 
@@ -10,14 +11,17 @@ rendered in full, and audited as the API reads are. A page that is not part of t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -87,6 +91,45 @@ def _unlisted(listed: list[tuple[str, str, Callable[[int], str], str | None]]) -
     return extra
 
 
+def seed_retention(data_dir: Path, n: int) -> None:
+    """``n`` archived files' retention assignments under the built-in schedule of their kind, falling
+    due evenly over the next ten years, so that the retention pages (queue, forecast) work over a
+    store of this size: about 0.8 % fall due within 30 days, 10 % within a year. Inserted directly
+    (setup, not measured), as ``bench/retention.py`` does."""
+    from records.installation import Installation
+    from records.retention.models import RetentionAssignment, ScheduleRef
+    from records.settings import load_settings
+
+    async def schedules() -> dict[str, ScheduleRef]:
+        installation = await Installation.open(load_settings(data_dir=data_dir))
+        try:
+            assert installation.retention is not None
+            return {kind.value: ScheduleRef(id=s.id, version=s.version, name=s.name)
+                    for s in await installation.retention.schedules() for kind in s.kinds if not s.classification}
+        finally:
+            await installation.close()
+
+    refs = asyncio.run(schedules())
+    kinds = sorted(refs)
+    now = datetime.now(UTC)
+    conn = sqlite3.connect(data_dir / "records.sqlite3")
+    rows = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        until = now + timedelta(days=1 + (i * 3650) // max(n, 1))
+        a = RetentionAssignment(record_id=f"bench-{i:09d}-{uuid.uuid4().hex[:8]}", reference=f"CN-2025-{i:09d}",
+                                kind=kind, schedule=refs[kind], trigger="archived", trigger_at=until - timedelta(days=1095),
+                                retain_until=until, action="destroy", basis="bench")
+        rows.append((a.record_id, refs[kind].id, until.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), a.model_dump_json()))
+        if len(rows) >= 50_000:
+            conn.executemany("INSERT INTO retention_assignments (record_id, schedule_id, retain_until, doc) VALUES (?, ?, ?, ?)", rows)
+            conn.commit()
+            rows = []
+    conn.executemany("INSERT INTO retention_assignments (record_id, schedule_id, retain_until, doc) VALUES (?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
 def _tokens(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
     subprocess.run([sys.executable, "-m", "records", "init", "--data-dir", str(data_dir)],
@@ -132,6 +175,8 @@ def run() -> dict[str, Any]:
         tokens = _tokens(data_dir)
         seed_rate, sample = seed(data_dir, RECORDS)
         results["seed_records_per_s"] = round(seed_rate, 1)
+        seed_retention(data_dir, RECORDS)
+        results["retention_assignments"] = RECORDS
         random.Random(1).shuffle(sample)
         server = ServedProcess(records_argv(data_dir), env={"RECORDS_LOG_LEVEL": "warning", "RECORDS_LOOKUP_LIMIT": "100000000"})
         try:
