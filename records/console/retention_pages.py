@@ -9,6 +9,7 @@ own input models, so a rule (the two-person rule, a legal minimum, a hold) lives
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response
 from litestar import get as get_route
@@ -19,10 +20,12 @@ from litestar.response import Redirect, Template
 from records.api.auth import admits
 from records.api.retention import RETENTION_MANAGERS, RETENTION_READERS, execute_batch
 from records.console.i18n import N_
+from records.console.records_pages import KIND_LABELS
 from records.console.rendering import page
 from records.console.review_forms import ReviewForm, decisions_of, read_form
 from records.errors import InvalidInput, RecordsError
-from records.retention.models import BatchStatus, Decision, RecordRetention
+from records.models import Kind
+from records.retention.models import BatchItem, BatchStatus, Decision, RecordRetention
 from records.retention.service import RetentionService
 
 ITEMS_PER_PAGE = 100
@@ -49,6 +52,26 @@ def item_offset(request: Request) -> int:
     if not raw.isdigit() or int(raw) > 10_000_000:
         raise InvalidInput("offset must be a whole number from 0", field="offset")
     return int(raw)
+
+
+def item_filters(request: Request) -> dict[str, str]:
+    """The batch page's item filters: ``decision`` (as the API names it), ``kind`` and the start
+    of a ``reference``; an unknown value is refused, as the API refuses one."""
+    params = request.query_params
+    chosen = {name: value.strip() for name in ("decision", "kind", "reference") if (value := params.get(name, "").strip())}
+    if "decision" in chosen and chosen["decision"] not in {d.value for d in Decision}:
+        raise InvalidInput("decision must be pending, approve, reject or extend", field="decision")
+    if "kind" in chosen and chosen["kind"] not in {k.value for k in Kind}:
+        raise InvalidInput("unknown kind of file", field="kind")
+    if len(chosen.get("reference", "")) > 64:
+        raise InvalidInput("a reference is at most 64 characters", field="reference")
+    return chosen
+
+
+def _matches(item: BatchItem, chosen: dict[str, str]) -> bool:
+    return ((("decision" not in chosen) or item.decision.value == chosen["decision"])
+            and (("kind" not in chosen) or item.kind.value == chosen["kind"])
+            and item.reference.upper().startswith(chosen.get("reference", "").upper()))
 
 
 def _count(request: Request, name: str) -> int | None:
@@ -81,7 +104,9 @@ class DispositionQueueController(Controller):
         retention = retention_service(request)
         batch = await retention.batch(batch_id)
         offset = item_offset(request)
-        shown = batch.items[offset:offset + ITEMS_PER_PAGE]
+        chosen = item_filters(request) if request.method == "GET" else {}
+        listed = [i for i in batch.items if _matches(i, chosen)] if chosen else batch.items
+        shown = listed[offset:offset + ITEMS_PER_PAGE]
         # Basis and holds of each item shown, as GET /records/{id}/retention gives them.
         retention_of: dict[str, RecordRetention] = {i.record_id: await retention.record_retention(i.record_id) for i in shown}
         may_decide = request.user.role in RETENTION_MANAGERS and batch.status is BatchStatus.open
@@ -95,6 +120,8 @@ class DispositionQueueController(Controller):
         context = {"form": ReviewForm(), "error": None, "error_field": None, "error_code": None, "execute_error": None,
                    **context}
         return retention_page(request, "retention/batch.html", status_code=status_code, batch=batch, items=shown,
+                              listed=len(listed), filters=chosen, kinds=list(Kind), kind_labels=KIND_LABELS,
+                              filter_query="".join(f"&{k}={quote(v)}" for k, v in chosen.items()),
                               retention_of=retention_of, offset=offset, per_page=ITEMS_PER_PAGE,
                               progress=batch.progress or batch.summary(), needed=retention.approvals_needed(batch),
                               may_decide=may_decide, decision_state=state,

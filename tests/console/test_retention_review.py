@@ -128,6 +128,22 @@ def test_a_decision_without_a_reason_or_a_date_is_refused_beside_the_field(conso
     assert "Traceback" not in bad_id.text + unknown.text
 
 
+def test_items_can_be_filtered_by_decision_kind_and_reference(console_as, admin):
+    batch_id, (approved, waiting) = batch_of(admin, 2)
+    items = items_of(admin, batch_id)
+    console = console_as(Role.archivist, "ada")
+    decide(console, batch_id, record_id=[approved], decision="approve", reason="Due")
+    pending = console.get(f"{BATCHES}/{batch_id}", params={"decision": "pending"}).text
+    assert items[waiting]["reference"] in pending and items[approved]["reference"] not in pending
+    assert "filtered from" in pending
+    by_reference = console.get(f"{BATCHES}/{batch_id}", params={"reference": items[approved]["reference"].lower()}).text
+    assert items[approved]["reference"] in by_reference and items[waiting]["reference"] not in by_reference
+    none = console.get(f"{BATCHES}/{batch_id}", params={"kind": "emergency"})
+    assert none.status_code == 200 and "No item of this batch matches these filters." in none.text
+    bad = console.get(f"{BATCHES}/{batch_id}", params={"decision": "maybe"})
+    assert bad.status_code == 422 and "decision must be pending, approve, reject or extend" in bad.text
+
+
 def test_a_decision_on_a_stale_page_is_refused_with_what_happened(console_as, admin):
     batch_id, (record_id, other) = batch_of(admin, 2)
     console = console_as(Role.archivist, "ada")
