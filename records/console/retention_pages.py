@@ -152,7 +152,11 @@ class DispositionQueueController(Controller):
     async def execute(self, request: Request, batch_id: FromPath[str]) -> Response:
         """Start the batch as ``POST /api/v1/retention/batches/{id}/execute`` does; the page then
         follows its progress."""
+        form = await request.form()
         try:
+            if form.get("confirm") != "yes":  # destruction cannot be undone: the person says so first
+                raise InvalidInput("tick the confirmation that the approved files are to be disposed of now",
+                                   field="confirm")
             await execute_batch(retention_service(request), batch_id, request.user)
         except RecordsError as exc:
             if exc.status == 404:

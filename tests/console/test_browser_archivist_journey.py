@@ -69,6 +69,7 @@ def test_archivist_reviews_executes_and_opens_the_certificate(page, console_serv
     assert "Decision recorded" in page.locator("main").inner_text()
     assert "archivist-browser" in page.locator("table.items").inner_text()  # who approved
 
+    page.get_by_label(re.compile(r"^I confirm that the \d+ approved file")).check()
     page.get_by_role("button", name="Execute the batch").click()
     # The progress section asks for itself every second until the batch is done, then links on.
     certificate_link = page.get_by_role("link", name="Open the destruction certificate")

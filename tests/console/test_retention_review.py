@@ -171,7 +171,7 @@ def test_the_two_person_rule_shows_who_approved_and_refuses_the_same_person_twic
     again = decide(console, batch_id, record_id=[record_id], decision="approve", reason="Due, really")
     assert again.status_code == 409 and "the two-person rule needs another approver" in again.text
     assert items_of(admin, batch_id)[record_id]["approvers"] == ["ada"]
-    refused = console.post(f"{BATCHES}/{batch_id}/execute")
+    refused = console.post(f"{BATCHES}/{batch_id}/execute", {"confirm": "yes"})
     assert refused.status_code == 409 and "awaiting a second approver" in refused.text
     assert admin.get(f"{RETENTION}/batches/{batch_id}").json()["status"] == "open"
 
@@ -209,7 +209,7 @@ def test_a_form_without_the_csrf_token_changes_nothing(console_as, admin):
     assert items_of(admin, batch_id)[record_id]["decision"] == "pending"
     admin.post(f"{RETENTION}/batches/{batch_id}/decisions",
                json={"decisions": [{"record_id": record_id, "decision": "approve"}]})
-    assert console.post(f"{BATCHES}/{batch_id}/execute", csrf=False).status_code == 403
+    assert console.post(f"{BATCHES}/{batch_id}/execute", {"confirm": "yes"}, csrf=False).status_code == 403
     assert admin.get(f"{RETENTION}/batches/{batch_id}").json()["status"] == "open"
 
 
@@ -217,7 +217,7 @@ def test_an_unknown_batch_is_a_404_page(console_as, admin):
     console = console_as(Role.archivist, "ada")
     missing = decide(console, "no-such-batch", record_id=["x"], decision="approve", reason="Due")
     assert missing.status_code == 404 and "no disposition batch" in missing.text
-    assert console.post(f"{BATCHES}/no-such-batch/execute").status_code == 404
+    assert console.post(f"{BATCHES}/no-such-batch/execute", {"confirm": "yes"}).status_code == 404
     assert console.get(f"{BATCHES}/no-such-batch/progress").status_code == 404
 
 
@@ -258,7 +258,10 @@ def test_execute_then_watch_progress_until_the_certificate(console_as, admin, co
     batch_id, (record_id,) = batch_of(admin)
     console = console_as(Role.archivist, "ada")
     decide(console, batch_id, record_id=[record_id], decision="approve", reason="Due")
-    started = console.post(f"{BATCHES}/{batch_id}/execute")
+    unconfirmed = console.post(f"{BATCHES}/{batch_id}/execute")
+    assert unconfirmed.status_code == 422 and "tick the confirmation" in unconfirmed.text
+    assert admin.get(f"{RETENTION}/batches/{batch_id}").json()["status"] == "open"
+    started = console.post(f"{BATCHES}/{batch_id}/execute", {"confirm": "yes"})
     assert started.status_code == 303 and started.headers["location"].startswith(f"{BATCHES}/{batch_id}")
     assert last_event(compliance_officer, "retention.batch.execute")["actor"] == "ada"
     fragment = wait_until_done(console, batch_id)
@@ -266,7 +269,7 @@ def test_execute_then_watch_progress_until_the_certificate(console_as, admin, co
     certificate_id = admin.get(f"{RETENTION}/batches/{batch_id}").json()["certificate_id"]
     assert f'href="/console/retention/certificates/{certificate_id}"' in fragment
     assert "destroyed 1, kept 0, held 0" in fragment
-    again = console.post(f"{BATCHES}/{batch_id}/execute")
+    again = console.post(f"{BATCHES}/{batch_id}/execute", {"confirm": "yes"})
     assert again.status_code == 409 and "is done" in again.text
 
 
@@ -277,7 +280,7 @@ def test_a_hold_placed_after_approval_keeps_the_file_when_the_batch_runs(console
     hold(admin, record_id)  # litigation starts between the approval and the execution
     page = console.get(f"{BATCHES}/{batch_id}").text
     assert "kept when the batch runs" in page  # the item's hold is shown beside it
-    assert console.post(f"{BATCHES}/{batch_id}/execute").status_code == 303
+    assert console.post(f"{BATCHES}/{batch_id}/execute", {"confirm": "yes"}).status_code == 303
     fragment = wait_until_done(console, batch_id)
     assert "destroyed 0, kept 0, held 1" in fragment and "nothing was destroyed, so it has no certificate" in fragment
     assert admin.get(f"/api/v1/records/{record_id}").status_code == 200  # still there
