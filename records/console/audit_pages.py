@@ -122,7 +122,7 @@ class AuditPagesController(Controller):
             query = filters.query(request.app.state.settings.console_time_zone, cursor=cursor, limit=limit)
         except (InvalidInput, InvalidCursor) as exc:
             # Shown on the page beside the form, with the status the API answers.
-            context.update(error=exc.detail, error_field=getattr(exc, "field", None) or "cursor")
+            context.update(error=exc.detail, error_field=exc.extra.get("field") or "cursor")
             return page(request, "audit/explorer.html", status_code=exc.status, **context)
         found = await event_page(_service(request), query)
         paging = {"limit": str(limit)} if limit != PAGE_SIZE else {}

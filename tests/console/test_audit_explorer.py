@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -89,6 +90,9 @@ def test_bad_filters_get_a_clear_message_not_a_server_error(console_as, params, 
     assert response.status_code in (400, 422)
     assert "These filters cannot be used" in response.text and 'role="alert"' in response.text
     assert "Traceback" not in response.text
+    if field != "cursor":  # the control at fault is marked, and points at the message
+        marked = re.search(r'<(?:input|select) id="f-([a-z]+)"[^>]*aria-invalid="true"', response.text)
+        assert marked and marked.group(1) == field, field
 
 
 def test_too_long_a_filter_is_refused_clearly(console_as):
