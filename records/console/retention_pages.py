@@ -47,11 +47,19 @@ def retention_service(request: Request) -> RetentionService:
     return request.app.state.retention_service
 
 
-def item_offset(request: Request) -> int:
-    raw = request.query_params.get("offset", "0")
-    if not raw.isdigit() or int(raw) > 10_000_000:
-        raise InvalidInput("offset must be a whole number from 0", field="offset")
+def whole_number(raw: str, most: int) -> int | None:
+    """``raw`` as a whole number from 0 to ``most``, or None (ASCII digits only: ``"²".isdigit()``
+    is true, and a 5,000-digit string is not worth converting)."""
+    if not raw or len(raw) > len(str(most)) or not (raw.isascii() and raw.isdigit()) or int(raw) > most:
+        return None
     return int(raw)
+
+
+def item_offset(request: Request) -> int:
+    offset = whole_number(request.query_params.get("offset", "0"), 10_000_000)
+    if offset is None:
+        raise InvalidInput("offset must be a whole number from 0", field="offset")
+    return offset
 
 
 def item_filters(request: Request) -> dict[str, str]:
@@ -75,8 +83,7 @@ def _matches(item: BatchItem, chosen: dict[str, str]) -> bool:
 
 
 def _count(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) <= 7 else None
+    return whole_number(request.query_params.get(name, ""), 1_000_000)
 
 
 class DispositionQueueController(Controller):

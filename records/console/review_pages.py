@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 
 from records.api.auth import admits
 from records.api.retention import RETENTION_READERS, REVIEWERS
-from records.console.retention_pages import retention_page, retention_service
+from records.console.retention_pages import retention_page, retention_service, whole_number
 from records.console.review_forms import ReviewForm, read_form, review_decision_of
 from records.errors import RecordsError
 
@@ -33,10 +33,9 @@ class ReviewPagesController(Controller):
 
     async def _page(self, request: Request, status_code: int = 200, **context: Any) -> Template:
         found = await retention_service(request).reviews(request.user, limit=SHOWN)
-        raw = request.query_params.get("decided", "")
         return retention_page(request, "retention/reviews.html", status_code=status_code, reviews=found,
                               with_tabs=request.user.role in RETENTION_READERS,
-                              decided=int(raw) if raw.isdigit() and len(raw) <= 7 else None,
+                              decided=whole_number(request.query_params.get("decided", ""), 1_000_000),
                               **{"form": ReviewForm(), "error": None, "error_field": None, **context})
 
     @post("/decisions", name="console-retention-review-decide", status_code=303,

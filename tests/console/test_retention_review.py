@@ -78,6 +78,15 @@ def test_approving_ticked_items_is_the_apis_decision_with_its_reason(console_as,
     assert "Decision recorded for 1 item(s)." in shown
 
 
+def test_several_ticked_items_are_decided_together(console_as, admin):
+    batch_id, (first, second, third) = batch_of(admin, 3)
+    console = console_as(Role.archivist, "ada")
+    done = decide(console, batch_id, record_id=[first, third], decision="approve", reason="Due")
+    assert done.headers["location"].endswith("?decided=2")
+    items = items_of(admin, batch_id)
+    assert [items[i]["decision"] for i in (first, second, third)] == ["approve", "pending", "approve"]
+
+
 def test_every_item_waiting_can_be_decided_at_once(console_as, admin):
     batch_id, ids = batch_of(admin, 3)
     console = console_as(Role.archivist, "ada")
@@ -327,7 +336,9 @@ def test_a_certificate_says_what_was_destroyed_by_whom_and_that_it_verifies(cons
     assert "Valid." in page.text and "one of this installation&#39;s audit keys" in page.text
     assert "SHA256:" in page.text  # the key's fingerprint, to compare with the published one
     assert f'href="/console/retention/batches/{batch_id}"' in page.text
-    assert console.get(f"/console/retention/certificates/{certificate_id}", params={"offset": "-1"}).status_code == 422
+    for offset in ("-1", "²", "9" * 5000):  # refused as the API refuses them, never a 500
+        assert console.get(f"/console/retention/certificates/{certificate_id}", params={"offset": offset}).status_code == 422
+    assert console.get(f"{BATCHES}/{batch_id}", params={"decided": "²"}).status_code == 200
     event = last_event(compliance_officer, "retention.certificate.read")
     assert event["actor"] == "ada" and f"certificate:{certificate_id}" in event["targets"]
 
