@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
@@ -65,6 +66,13 @@ def _viewer(request: Request) -> tuple[Principal | None, ConsoleSession | None]:
     return (user if isinstance(user, Principal) else None, auth if isinstance(auth, ConsoleSession) else None)
 
 
+def _without_csrf(request: Request) -> str:
+    """The page's own address for links back to it (the language switch's ``next``), without the
+    CSRF token an upload carries in its query: a token never travels on in a link."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != CSRF_FIELD]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
+
+
 def page_context(request: Request, **context: Any) -> dict[str, Any]:
     language = language_of(request)
     principal, session = _viewer(request)
@@ -78,7 +86,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
         "principal": principal,
         "nav": entries_for(principal.role if principal else None),
         "current_path": request.url.path,
-        "current_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "current_url": _without_csrf(request),
         "csrf_field": CSRF_FIELD,
         "csrf_token": session.csrf_token if session else context.pop("csrf_token", ""),
         "when": lambda moment: i18n.local_time(moment, zone),

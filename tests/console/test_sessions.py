@@ -4,6 +4,7 @@ audit events of signing in and out."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -159,3 +160,12 @@ def test_sign_in_failures_meet_the_apis_throttle(client, issue_token):
     # As in the API, a valid token is never locked out by others' failures.
     assert client.post("/console/sign-in", data={"token": token, "csrf_token": csrf},
                        follow_redirects=False).status_code == 303
+
+
+def test_a_pages_links_back_to_itself_never_carry_the_csrf_token(console_as):
+    console = console_as(Role.agent, "alice-links")
+    page = console.get("/console/records/", params={"kind": "complaint", "csrf_token": console.csrf}).text
+    switch = re.search(r'href="/console/language\?lang=zh_CN&amp;next=([^"]+)"', page)
+    assert switch is not None
+    assert "kind%3Dcomplaint" in switch.group(1)
+    assert "csrf_token" not in switch.group(1) and console.csrf not in switch.group(1)
