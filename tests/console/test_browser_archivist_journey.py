@@ -86,3 +86,35 @@ def test_archivist_reviews_executes_and_opens_the_certificate(page, console_serv
         page.get_by_role("link", name="signed JSON", exact=True).click()
     signed = json.loads(open(download.value.path(), "rb").read())
     assert signed["batch_id"] == batch_id and any(i["reference"] == reference for i in signed["items"])
+
+
+def test_the_review_works_from_the_keyboard_alone(page, console_server):
+    """No mouse: Tab to each control by its accessible name, Space to tick, Enter to go."""
+    from tests.console.test_browser_keyboard import sign_in_by_keyboard, tab_to
+
+    batch_id, reference = due_file_in_a_batch(console_server)
+    sign_in_by_keyboard(page, console_server, "archivist")
+    tab_to(page, "Retention", "a")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/console/retention/batches$"))
+    tab_to(page, batch_id[:8], "a")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*/console/retention/batches/{batch_id}$"))
+    tab_to(page, f"Select {reference}", "input")
+    page.keyboard.press("Space")
+    tab_to(page, "Approve the disposal", "input")
+    page.keyboard.press("Space")
+    tab_to(page, re.compile(r"^Reason \(required\)"), "textarea")
+    page.keyboard.type("Due; reviewed without a mouse")
+    tab_to(page, "Record the decision", "button")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*\?decided=1$"))
+    tab_to(page, re.compile(r"^I confirm that the \d+ approved file"), "input")
+    page.keyboard.press("Space")
+    tab_to(page, "Execute the batch", "button")
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Open the destruction certificate").wait_for(timeout=60_000)
+    tab_to(page, "Open the destruction certificate", "a")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/console/retention/certificates/[0-9a-f-]{36}$"))
+    assert "Valid." in page.locator("#verification").inner_text()
