@@ -36,6 +36,10 @@ LABELS = {
     "status_labels": {"forecast": N_("forecast"), "open": N_("open"), "executing": N_("executing"), "done": N_("done")},
     "decision_labels": {"pending": N_("pending"), "approve": N_("approved"), "reject": N_("rejected"),
                         "extend": N_("extended")},
+    # What a certificate says was done to a file, and the one-stage review the service names.
+    "disposal_labels": {"destroy": N_("destroyed"), "transfer": N_("transferred, then destroyed")},
+    "stage_labels": {"retention managers": N_("retention managers")},
+    "kind_labels": KIND_LABELS,
 }
 
 
@@ -127,7 +131,7 @@ class DispositionQueueController(Controller):
         context = {"form": ReviewForm(), "error": None, "error_field": None, "error_code": None, "execute_error": None,
                    **context}
         return retention_page(request, "retention/batch.html", status_code=status_code, batch=batch, items=shown,
-                              listed=len(listed), filters=chosen, kinds=list(Kind), kind_labels=KIND_LABELS,
+                              listed=len(listed), filters=chosen, kinds=list(Kind),
                               filter_query="".join(f"&{k}={quote(v)}" for k, v in chosen.items()),
                               retention_of=retention_of, offset=offset, per_page=ITEMS_PER_PAGE,
                               progress=batch.progress or batch.summary(), needed=retention.approvals_needed(batch),
