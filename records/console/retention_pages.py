@@ -138,7 +138,7 @@ class DispositionQueueController(Controller):
                               may_decide=may_decide, decision_state=state,
                               waiting=len(retention.waiting_for(batch, request.user)) if may_decide else 0,
                               ready=may_decide and bool(batch.items) and not state["pending"] and not state["short"],
-                              decided=_count(request, "decided"), **context)
+                              decided=_count(request, "decided"), polled=False, **context)
 
     @post_route("/batches/{batch_id:str}/decisions", name="console-retention-decide", status_code=303,
                 **admits(RETENTION_MANAGERS, audit="retention.batch.decide"))
@@ -183,7 +183,8 @@ class DispositionQueueController(Controller):
         batch, audited as ``GET /batches/{id}`` is). Once done it stops asking and links to the
         certificate."""
         batch = await retention_service(request).batch_progress(batch_id)
-        return retention_page(request, "retention/_batch_progress.html", batch=batch, progress=batch.progress)
+        return retention_page(request, "retention/_batch_progress.html", batch=batch, progress=batch.progress,
+                              polled=request.headers.get("hx-request") == "true")
 
 
 class RecordRetentionPageController(Controller):

@@ -312,6 +312,10 @@ def test_an_executing_batch_polls_and_a_finished_one_stops(console_as, admin, ap
         portal.call(retention.run, batch_id)
     fragment = console.get(f"{BATCHES}/{batch_id}/progress", headers={"HX-Request": "true"}).text
     assert "hx-trigger" not in fragment and "Open the destruction certificate" in fragment
+    # Done: said once in the page's status message, not read out every second while it ran.
+    assert '<p id="batch-announcer" hx-swap-oob="innerHTML">' in fragment and "certificate is ready" in fragment
+    assert '<p id="batch-announcer" role="status" class="visually-hidden"></p>' in console.get(f"{BATCHES}/{batch_id}").text
+    assert "aria-live" not in page
 
 
 # --- certificates ------------------------------------------------------------------------------------
