@@ -165,6 +165,16 @@ def test_a_decision_on_a_stale_page_is_refused_with_what_happened(console_as, ad
     assert items_of(admin, batch_id)[other]["decision"] == "pending"  # all or none
 
 
+def test_a_decision_after_the_batch_started_running_is_refused_on_the_page(console_as, admin):
+    batch_id, (record_id, other) = batch_of(admin, 2)
+    console = console_as(Role.archivist, "ada")
+    decide(console, batch_id, record_id=[record_id, other], decision="approve", reason="Due")
+    assert admin.post(f"{RETENTION}/batches/{batch_id}/execute").status_code == 202  # someone else ran it
+    late = decide(console, batch_id, record_id=[other], decision="reject", reason="Changed my mind")
+    assert late.status_code == 409 and "The decision was not recorded; nothing changed." in late.text
+    assert "decisions are taken while it is open" in late.text or "started executing meanwhile" in late.text
+
+
 @TWO_PERSON
 def test_the_two_person_rule_shows_who_approved_and_refuses_the_same_person_twice(console_as, admin, as_role):
     batch_id, (record_id,) = batch_of(admin)
@@ -279,7 +289,8 @@ def test_execute_then_watch_progress_until_the_certificate(console_as, admin, co
     assert f'href="/console/retention/certificates/{certificate_id}"' in fragment
     assert "destroyed 1, kept 0, held 0" in fragment
     again = console.post(f"{BATCHES}/{batch_id}/execute", {"confirm": "yes"})
-    assert again.status_code == 409 and "is done" in again.text
+    assert again.status_code == 409 and "The batch was not started." in again.text
+    assert f"batch {batch_id} is done" in again.text
 
 
 def test_a_hold_placed_after_approval_keeps_the_file_when_the_batch_runs(console_as, admin):
