@@ -10,6 +10,9 @@ from enum import Enum
 from records.console.i18n import N_
 
 VALUE_LABELS: dict[str, str] = {
+    # the four kinds of file (SPEC §1)
+    "consultation": N_("Consultation"), "work_order": N_("Work order"), "complaint": N_("Complaint"),
+    "emergency": N_("Emergency"),
     # SPEC §2.1, the channels a file comes in by
     "phone": N_("Phone"), "online_chat": N_("Online chat"), "self_service": N_("Self-service platform"),
     "business_hall": N_("Business hall"), "social_media": N_("Social media"), "app_web": N_("Mobile app or web"),
