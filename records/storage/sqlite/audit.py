@@ -44,11 +44,11 @@ class SqliteAuditLog:
         return await self._db.run(self._db.transaction(lambda c: insert_events(c, drafts)))
 
     async def size(self) -> int:
-        return await self._db.run(lambda c: c.execute("SELECT coalesce(max(seq), -1) + 1 FROM audit_events").fetchone()[0])
+        return await self._db.read(lambda c: c.execute("SELECT coalesce(max(seq), -1) + 1 FROM audit_events").fetchone()[0])
 
     async def entries(self, start: int, end: int) -> list[StoredEvent]:
         """Events with ``start <= seq < end`` in order: canonical bytes and the queryable copies."""
-        rows = await self._db.run(
+        rows = await self._db.read(
             lambda c: c.execute(
                 "SELECT e.seq, e.canonical, e.at, e.actor, e.role, e.action, e.outcome, e.request_id,"
                 " (SELECT json_group_array(t.target) FROM audit_targets t WHERE t.seq = e.seq)"
@@ -85,7 +85,7 @@ class SqliteAuditLog:
                     found.update({(level, idx): bytes(h) for idx, h in rows})
             return found
 
-        return await self._db.run(fetch)
+        return await self._db.read(fetch)
 
     async def seal(self, nodes: list[tuple[int, int, bytes]], checkpoint: Checkpoint | None) -> None:
         def store(conn: sqlite3.Connection) -> None:
@@ -114,10 +114,10 @@ class SqliteAuditLog:
                 conn.execute("COMMIT")
             return size, [Checkpoint(tree_size=r[0], root_hash=r[1], timestamp=r[2], key_id=r[3], signature=r[4]) for r in rows]
 
-        return await self._db.run(read)
+        return await self._db.read(read)
 
     async def checkpoints(self) -> list[Checkpoint]:
-        rows = await self._db.run(
+        rows = await self._db.read(
             lambda c: c.execute(
                 "SELECT tree_size, root_hash, timestamp, key_id, signature FROM audit_checkpoints ORDER BY tree_size"
             ).fetchall()
@@ -125,7 +125,7 @@ class SqliteAuditLog:
         return [Checkpoint(tree_size=r[0], root_hash=r[1], timestamp=r[2], key_id=r[3], signature=r[4]) for r in rows]
 
     async def latest_checkpoint(self) -> Checkpoint | None:
-        row = await self._db.run(
+        row = await self._db.read(
             lambda c: c.execute(
                 "SELECT tree_size, root_hash, timestamp, key_id, signature FROM audit_checkpoints"
                 " ORDER BY tree_size DESC LIMIT 1"
@@ -157,5 +157,5 @@ class SqliteAuditLog:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY e.seq LIMIT ?"
         args.append(query.limit)
-        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, args).fetchall())
         return [AuditEvent.model_validate_json(bytes(r[0])) for r in rows]

@@ -20,14 +20,14 @@ class SqliteDataKeyRepository:
         self._db = db
 
     async def get(self, record_id: str) -> WrappedDataKey | None:
-        row = await self._db.run(lambda c: c.execute(f"{_SELECT} WHERE record_id = ?", (record_id,)).fetchone())
+        row = await self._db.read(lambda c: c.execute(f"{_SELECT} WHERE record_id = ?", (record_id,)).fetchone())
         return _key(row) if row else None
 
     async def get_many(self, record_ids: list[str]) -> dict[str, WrappedDataKey]:
         if not record_ids:
             return {}
         marks = ", ".join("?" * len(record_ids))
-        rows = await self._db.run(lambda c: c.execute(f"{_SELECT} WHERE record_id IN ({marks})", record_ids).fetchall())
+        rows = await self._db.read(lambda c: c.execute(f"{_SELECT} WHERE record_id IN ({marks})", record_ids).fetchall())
         return {row[0]: _key(row) for row in rows}
 
     async def not_under(self, kek_id: str, limit: int) -> list[WrappedDataKey]:

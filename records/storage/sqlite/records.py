@@ -123,7 +123,7 @@ class SqliteRecordRepository:
         await self._db.run(self._db.transaction(insert))
 
     async def get(self, record_id: str) -> StoredRecord | None:
-        row = await self._db.run(lambda c: c.execute("SELECT doc FROM records WHERE id = ?", (record_id,)).fetchone())
+        row = await self._db.read(lambda c: c.execute("SELECT doc FROM records WHERE id = ?", (record_id,)).fetchone())
         return StoredRecord.model_validate_json(row[0]) if row else None
 
     async def replace(self, record: StoredRecord, expected_version: int, events: Sequence[AuditEventDraft] = ()) -> bool:
@@ -198,7 +198,7 @@ class SqliteRecordRepository:
         page += " ORDER BY created_at DESC, id DESC LIMIT ?"
         sql = f"SELECT doc FROM records WHERE rowid IN ({page}) ORDER BY created_at DESC, id DESC"
         args.append(query.limit)
-        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, args).fetchall())
         return [StoredRecord.model_validate_json(row[0]) for row in rows]
 
     async def next_sequence(self, name: str) -> int:
@@ -214,12 +214,12 @@ class SqliteRecordRepository:
 
     async def aggregate(self, metric: Metric, query: MetricQuery) -> list[MetricBucket]:
         sql, args = aggregate_sql(metric, query)
-        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, args).fetchall())
         return bucket_rows(rows)
 
     async def outages(self, start: datetime, end: datetime, service_type: str | None = None) -> list[tuple[datetime, datetime | None]]:
         sql, args = outage_sql(to_text(start), to_text(end), service_type)
-        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        rows = await self._db.read(lambda c: c.execute(sql, args).fetchall())
         return [(parse_text(s), parse_text(e) if e else None) for s, e in rows]
 
     async def claim_breaches(self, now: datetime, limit: int, events: Callable[[list[BreachClaim]], Sequence[AuditEventDraft]]) -> list[BreachClaim]:
