@@ -118,17 +118,20 @@ def test_a_read_cannot_write(database):
     assert stored(database) == []
 
 
-def test_changes_queued_before_close_are_committed_and_later_ones_refused(tmp_path):
+def test_close_commits_what_was_queued_refuses_what_comes_later_and_leaves_no_wal(tmp_path):
     db = Database(tmp_path / "records.sqlite3")
     db.call(lambda c: c.execute("CREATE TABLE notes (n INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
 
     async def main() -> None:
         await db.run(db.transaction(insert(1)))
+        assert await db.read(lambda c: c.execute("SELECT count(*) FROM notes").fetchone()[0]) == 1
         db.close()
         with pytest.raises(StorageUnavailable):
             await db.run(db.transaction(insert(2)))
 
     asyncio.run(main())
+    # The writer closes after the readers, so it checkpoints the WAL and removes it.
+    assert not (tmp_path / "records.sqlite3-wal").exists()
     reopened = Database(tmp_path / "records.sqlite3")
     try:
         assert stored(reopened) == [1]

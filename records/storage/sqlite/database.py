@@ -254,7 +254,9 @@ class Database:
                 self._changes.put(None)  # the changes queued before it are still committed
         if committer is not None:
             committer.join()
-        with self._lock:
-            self._conn.close()
         for conn in self._all_readers:
             conn.close()
+        with self._lock:
+            # Closed last: the last connection to close checkpoints the WAL into the database and
+            # removes it (readers cannot), so a cleanly stopped data dir is one file again.
+            self._conn.close()
