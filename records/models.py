@@ -118,6 +118,15 @@ def account_number(value: str) -> str:
     return value
 
 
+def whole_number(raw: str, most: int) -> int | None:
+    """``raw`` as a whole number from 0 to ``most``, or None: ASCII digits only (``"²".isdigit()``
+    is true and ``int("²")`` fails), and never a conversion of thousands of digits. Every version,
+    offset and count typed into the API's headers or the console's forms is read with this."""
+    if not raw or len(raw) > len(str(most)) or not (raw.isascii() and raw.isdigit()) or int(raw) > most:
+        return None
+    return int(raw)
+
+
 class Strict(BaseModel):
     """Inputs refuse unknown fields so that a typo is an error, not silently dropped data."""
 

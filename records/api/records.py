@@ -34,6 +34,7 @@ from records.models import (
     RecordPatch,
     RecordQuery,
     Urgency,
+    whole_number,
 )
 from records.roles import FILE_RECORDS, READ_RECORDS, TRANSITION_ROLES, Principal
 from records.services.records import RecordService
@@ -81,9 +82,10 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 12:
+    version = whole_number(text, 999_999_999_999)
+    if version is None:
         raise InvalidInput("If-Match must be a record version such as \"3\"", field="If-Match")
-    return int(text)
+    return version
 
 
 class RecordController(Controller):

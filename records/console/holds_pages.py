@@ -28,7 +28,7 @@ from records.console.i18n import N_
 from records.console.records_pages import KIND_LABELS, _state_purpose
 from records.console.rendering import page
 from records.errors import InvalidInput, RecordsError
-from records.models import Kind
+from records.models import Kind, whole_number
 from records.retention.models import HoldIn, HoldRelease
 from records.retention.service import RetentionService
 from records.settings import RecordsSettings
@@ -63,9 +63,10 @@ def hold_from_form(form: Any, zone: str) -> HoldIn:
 
 def _offset(request: Request) -> int:
     raw = request.query_params.get("offset", "0")
-    if not raw.isdigit() or int(raw) > MAX_OFFSET:
+    offset = whole_number(raw, MAX_OFFSET)
+    if offset is None:
         raise InvalidInput("offset must be a whole number from 0", field="offset")
-    return int(raw)
+    return offset
 
 
 class LegalHoldPages(Controller):

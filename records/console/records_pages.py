@@ -40,6 +40,7 @@ from records.models import (
     SlaState,
     TransitionIn,
     Urgency,
+    whole_number,
 )
 from records.roles import FILE_RECORDS, READ_RECORDS, REASSIGN_RECORDS, TRANSITION_ROLES, Principal
 from records.services.records import RecordService
@@ -328,6 +329,7 @@ def _version(form: Any) -> int | None:
     value = _str(form, "version")
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 12:
+    version = whole_number(value, 999_999_999_999)
+    if version is None:
         raise InvalidInput("the version read must be a number", field="version")
-    return int(value)
+    return version

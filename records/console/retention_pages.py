@@ -24,7 +24,7 @@ from records.console.records_pages import KIND_LABELS
 from records.console.rendering import page
 from records.console.review_forms import ReviewForm, decisions_of, read_form
 from records.errors import InvalidInput, RecordsError
-from records.models import Kind
+from records.models import Kind, whole_number
 from records.retention.models import BatchItem, BatchStatus, Decision, RecordRetention
 from records.retention.service import RetentionService
 
@@ -49,14 +49,6 @@ def retention_page(request: Request, template: str, status_code: int = 200, **co
 
 def retention_service(request: Request) -> RetentionService:
     return request.app.state.retention_service
-
-
-def whole_number(raw: str, most: int) -> int | None:
-    """``raw`` as a whole number from 0 to ``most``, or None (ASCII digits only: ``"²".isdigit()``
-    is true, and a 5,000-digit string is not worth converting)."""
-    if not raw or len(raw) > len(str(most)) or not (raw.isascii() and raw.isdigit()) or int(raw) > most:
-        return None
-    return int(raw)
 
 
 def item_offset(request: Request) -> int:

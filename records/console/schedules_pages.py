@@ -30,7 +30,7 @@ from records.console.i18n import N_
 from records.console.records_pages import KIND_LABELS
 from records.console.rendering import language_of, page
 from records.errors import InvalidInput, RecordsError
-from records.models import Kind
+from records.models import Kind, whole_number
 from records.retention.models import (
     Cutoff,
     DispositionAction,
@@ -154,9 +154,10 @@ def history(versions: list[RetentionSchedule], translate: Callable[[str], str] =
 
 def _version(form: Any) -> int:
     raw = text(form, "version") or ""
-    if not raw.isdigit() or len(raw) > 9:
+    version = whole_number(raw, 999_999_999)
+    if version is None:
         raise InvalidInput("the version the form was filled from must be a number", field="version")
-    return int(raw)
+    return version
 
 
 def _attempt(error: Exception) -> FormError:
@@ -207,7 +208,7 @@ class RetentionSchedulePages(Controller):
         reapplied = request.query_params.get("reapplied", "")
         context.setdefault("reapply", {"reason": "", "allow_shorter": False})
         return _page(request, "retention/schedules_detail.html", status_code=status_code, schedule=latest,
-                     versions=history(versions, i18n.gettext_for(language_of(request))), reapplied=int(reapplied) if reapplied.isdigit() else None,
+                     versions=history(versions, i18n.gettext_for(language_of(request))), reapplied=whole_number(reapplied, 100_000_000),
                      saved=request.query_params.get("saved") == "1", **{"preview": None, "error": None, **context})
 
     @get("/{schedule_id:str}/edit", name="console-schedule-edit",
