@@ -54,6 +54,14 @@ def test_newest_first_without_filters(agent, mixed):
         ("received_from=2026-03-03T00:00:00Z&received_to=2026-03-06T00:00:00Z", [2, 3, 4]),
         ("received_from=2026-03-03T08:00:00%2B00:00&received_to=2026-03-03T08:00:00.000001Z", [2]),
         ("status=received&kind=emergency", [3]),
+        # A code with a received range, a created range or other filters reads the code's own rows.
+        ("classification=content:fault_handling.equipment_fault&received_from=2026-03-02T00:00:00Z", [2]),
+        ("classification=content:customer_service.suggestion&received_to=2026-03-04T00:00:00Z", [2]),
+        ("classification=content:customer_service.suggestion&received_from=2026-03-01T00:00:00Z"
+         "&received_to=2026-04-01T00:00:00Z&kind=consultation", [5]),
+        ("classification=content:fault_handling.equipment_fault&kind=complaint&owner=alice", [0]),
+        ("classification=content:fault_handling.equipment_fault&received_from=2026-03-09T00:00:00Z", []),
+        ("kind=complaint&received_from=2026-03-02T00:00:00Z&received_to=2026-03-07T00:00:00Z", [4]),
         ("status=closed", []),
     ],
 )
@@ -103,6 +111,21 @@ def test_filtered_pagination_keeps_filters(agent, mixed):
     other = agent.get("/api/v1/records", params={"kind": "emergency", "cursor": page["next_cursor"]})
     assert other.status_code == 400
     assert other.json()["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("received", [{}, {"received_from": "2026-03-01T00:00:00Z", "received_to": "2026-04-01T00:00:00Z"}])
+def test_pages_by_code_visit_its_files_once_newest_first(agent, mixed, received):
+    code = {"classification": "content:customer_service.suggestion"}
+    body = record_body(received_at="2026-03-09T08:00:00Z", classification=[code["classification"]])
+    extra = agent.post("/api/v1/records", json=body).json()
+    seen, cursor = [], None
+    while True:
+        page = agent.get("/api/v1/records", params={**code, **received, "limit": 1, **({"cursor": cursor} if cursor else {})})
+        seen += ids(page)
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [extra["id"], mixed[5]["id"], mixed[2]["id"]]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "eyJ0IjoxfQ", "%%%", "a" * 600])

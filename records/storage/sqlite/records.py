@@ -88,18 +88,102 @@ def _set_deadlines(conn: sqlite3.Connection, record: StoredRecord) -> None:
 def _set_classification(conn: sqlite3.Connection, record: StoredRecord, previous: Sequence[str] = ()) -> None:
     """Make the record's rows in record_classification its codes, given the codes it had.
 
-    Rows are deleted by (code, record_id), the table's primary key: a delete by record_id alone
-    would scan the whole table (there is no index on record_id), which made every filing slower
-    as the store grew (found by ``python -m bench api``)."""
+    Each row carries copies of the record's created_at and received_at (migration 13), so that a
+    list by code walks the code's rows alone, newest first or over a received range, instead of
+    probing every record. Rows are deleted by (code, record_id), the table's primary key: a
+    delete by record_id alone scanned the whole table before record_classification_by_record,
+    which made every filing slower as the store grew (found by ``python -m bench api``)."""
     codes = set(record.classification)
     conn.executemany(
         "DELETE FROM record_classification WHERE code = ? AND record_id = ?",
         [(code, record.id) for code in set(previous) - codes],
     )
+    created, received = to_text(record.created_at), to_text(record.received_at)
     conn.executemany(
-        "INSERT OR IGNORE INTO record_classification (code, record_id) VALUES (?, ?)",
-        [(code, record.id) for code in codes - set(previous)],
+        "INSERT INTO record_classification (code, record_id, created_at, received_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(code, record_id) DO UPDATE SET created_at = excluded.created_at, received_at = excluded.received_at"
+        " WHERE created_at IS NOT excluded.created_at OR received_at IS NOT excluded.received_at",
+        [(code, record.id, created, received) for code in codes],
     )
+
+
+# Filters compared for equality, and their columns; the lookups by personal identifier (blind
+# indexes) and by reference select a handful of records whatever else is asked.
+_EQUALS = (
+    ("kind", "kind"), ("status", "status"), ("channel", "channel"), ("urgency", "urgency"), ("owner", "owner"),
+    ("reference", "reference"), ("customer_phone_index", "customer_phone_idx"),
+    ("customer_account_index", "customer_account_idx"),
+)
+_NARROW = ("reference", "customer_phone_index", "customer_account_index")
+
+
+def find_sql(query: RecordQuery) -> tuple[str, list[object]]:
+    """The statement listing what ``query`` asks, newest first, and its parameters.
+
+    Every filter is answered from an index (tests/storage/test_record_query_plans.py checks
+    each): a list by classification code walks the code's rows in record_classification, which
+    carry copies of created_at and received_at for the purpose; the rest walk an index of
+    records ordered by (created_at, id) under their first column, so the walk stops at the page
+    size; a received_at range reads records_by_received_created, whose entries give the order
+    without reading a row."""
+    where: list[str] = []
+    args: list[object] = []
+    by_code = query.classification is not None and not any(getattr(query, f) is not None for f in _NARROW)
+    if by_code:
+        received_range = query.received_from is not None or query.received_to is not None
+        # Over a received range the code's rows in that range are read and the page sorted out of
+        # them (index entries only); otherwise the code's rows are walked newest first. Named, as
+        # without statistics SQLite cannot tell which of the two a range needs.
+        index = "record_classification_by_code_received" if received_range else "record_classification_by_code_created"
+        source = f"record_classification c INDEXED BY {index} JOIN records r ON r.id = c.record_id"
+        created, received, record_id = "c.created_at", "c.received_at", "c.record_id"
+        where.append("c.code = ?")
+        args.append(query.classification)
+    else:
+        source = "records r"
+        created, received, record_id = "r.created_at", "r.received_at", "r.id"
+        if query.classification is not None:
+            where.append("EXISTS (SELECT 1 FROM record_classification WHERE code = ? AND record_id = r.id)")
+            args.append(query.classification)
+    for field, column in _EQUALS:
+        value = getattr(query, field)
+        if value is not None:
+            where.append(f"r.{column} = ?")
+            args.append(str(value))
+    for column, bound, op in (
+        (created, query.created_from, ">="),
+        (created, query.created_to, "<"),
+        (received, query.received_from, ">="),
+        (received, query.received_to, "<"),
+    ):
+        if bound is not None:
+            where.append(f"{column} {op} ?")
+            args.append(to_text(bound))
+    if query.sla is SlaState.breached:
+        # Met late (deadlines_met_late), or still open past due (deadlines_open).
+        where.append(
+            f"{record_id} IN (SELECT record_id FROM record_deadlines WHERE met_at > due_at"
+            " UNION SELECT record_id FROM record_deadlines WHERE met_at IS NULL AND due_at < ?)"
+        )
+        args.append(to_text(query.sla_now or utcnow()))
+    elif query.sla is SlaState.due_soon:
+        now = query.sla_now or utcnow()
+        where.append(f"{record_id} IN (SELECT record_id FROM record_deadlines WHERE met_at IS NULL AND due_at >= ? AND due_at < ?)")
+        args.extend([to_text(now), to_text(query.sla_soon_until or now)])
+    if query.after is not None:
+        after_created, last_id = query.after
+        # The first term bounds the index walk (it seeks to the position); the OR alone would not.
+        where.append(f"{created} <= ? AND ({created} < ? OR {record_id} < ?)")
+        args.extend([to_text(after_created), to_text(after_created), last_id])
+    # The page is chosen on row ids first and only its rows' documents are read: when no index
+    # gives the order (a received_at range), SQLite sorts what it selects, and sorting whole
+    # documents of every candidate made that query 10x slower.
+    page = f"SELECT r.rowid FROM {source}"
+    if where:
+        page += " WHERE " + " AND ".join(where)
+    page += f" ORDER BY {created} DESC, {record_id} DESC LIMIT ?"
+    args.append(query.limit)
+    return f"SELECT doc FROM records WHERE rowid IN ({page}) ORDER BY created_at DESC, id DESC", args
 
 
 class SqliteRecordRepository:
@@ -143,61 +227,7 @@ class SqliteRecordRepository:
         return await self._db.run(self._db.transaction(update))
 
     async def find(self, query: RecordQuery) -> list[StoredRecord]:
-        where: list[str] = []
-        args: list[object] = []
-        for field, column in (
-            ("kind", "kind"),
-            ("status", "status"),
-            ("channel", "channel"),
-            ("urgency", "urgency"),
-            ("owner", "owner"),
-            ("reference", "reference"),
-            ("customer_phone_index", "customer_phone_idx"),
-            ("customer_account_index", "customer_account_idx"),
-        ):
-            value = getattr(query, field)
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(str(value))
-        if query.classification is not None:
-            # A probe of the (code, record_id) key per candidate row, so that the newest-first walk of
-            # another index stops at the page size. "id IN (all records with the code)" read and sorted
-            # every record carrying a common code (and every record carries urgency:, handling_mode:).
-            where.append("EXISTS (SELECT 1 FROM record_classification WHERE code = ? AND record_id = records.id)")
-            args.append(query.classification)
-        for column, bound, op in (
-            ("created_at", query.created_from, ">="),
-            ("created_at", query.created_to, "<"),
-            ("received_at", query.received_from, ">="),
-            ("received_at", query.received_to, "<"),
-        ):
-            if bound is not None:
-                where.append(f"{column} {op} ?")
-                args.append(to_text(bound))
-        if query.sla is SlaState.breached:
-            # Met late, or still open past due.
-            where.append(
-                "id IN (SELECT record_id FROM record_deadlines WHERE met_at > due_at"
-                " UNION SELECT record_id FROM record_deadlines WHERE met_at IS NULL AND due_at < ?)"
-            )
-            args.append(to_text(query.sla_now or utcnow()))
-        elif query.sla is SlaState.due_soon:
-            now = query.sla_now or utcnow()
-            where.append("id IN (SELECT record_id FROM record_deadlines WHERE met_at IS NULL AND due_at >= ? AND due_at < ?)")
-            args.extend([to_text(now), to_text(query.sla_soon_until or now)])
-        if query.after is not None:
-            created, last_id = query.after
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            args.extend([to_text(created), to_text(created), last_id])
-        # The page is chosen on row ids first and only its rows' documents are read: when no index
-        # gives the order (a received_at range walks records_by_received_created), SQLite sorts what it
-        # selects, and sorting whole documents of every candidate made that query 10x slower.
-        page = "SELECT rowid FROM records"
-        if where:
-            page += " WHERE " + " AND ".join(where)
-        page += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        sql = f"SELECT doc FROM records WHERE rowid IN ({page}) ORDER BY created_at DESC, id DESC"
-        args.append(query.limit)
+        sql, args = find_sql(query)
         rows = await self._db.read(lambda c: c.execute(sql, args).fetchall())
         return [StoredRecord.model_validate_json(row[0]) for row in rows]
 
