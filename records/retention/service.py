@@ -58,7 +58,7 @@ from records.retention.errors import (
     SecondApproverRequired,
 )
 from records.retention.evidence import DispositionEvidence, EvidenceRegister
-from records.retention import review
+from records.retention import review, states
 from records.retention.review import ReviewDecisionIn, ReviewItem, ReviewList
 from records.retention.floors import FloorIn, FloorRemoval, RetentionFloor
 from records.retention.models import (
@@ -864,7 +864,7 @@ class RetentionService:
                 if item.stages:
                     item.reviews.append(review.StageDecision(stage=item.stage + 1, stage_name=item.stages[item.stage].name,
                                                              decision=d.decision.value, by=actor.name, reason=d.reason, at=now))
-                item.state = ItemState.kept
+                item = states.moved(item, ItemState.kept)
             changed_items.append(item)
         for a in assignments:  # kept longer (extended, or rejected until a review): locked longer too
             stored = await self._record_repo.get(a.record_id)
@@ -1001,7 +1001,7 @@ class RetentionService:
         checkpoint_before = await self._audit.seal()  # the records' histories, for transfer packages
         total, done, executed = len(batch.items), 0, 0
         for item in batch.items:
-            if item.state in (ItemState.waiting, ItemState.executing) and item.decision is Decision.approve:
+            if item.state not in states.FINAL_STATES and item.decision is Decision.approve:
                 if stop_after is not None and executed >= stop_after:
                     return await self.batch(batch_id)
                 executed += 1
@@ -1022,7 +1022,7 @@ class RetentionService:
         assert batch.id is not None
         targets = (f"record:{item.record_id}", f"batch:{batch.id}")
         state = await self._repo.claim_item(batch.id, item.record_id, _events(*targets, action="retention.hold.block"))
-        if state != "claimed":
+        if state != states.CLAIMED:
             return
         stored = await self._record_repo.get(item.record_id)
         if stored is None:

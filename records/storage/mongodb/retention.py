@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from records.audit.events import AuditEventDraft
 from records.clock import parse_text, to_text, utcnow
 from records.errors import Conflict
+from records.retention import states
 from records.retention.models import (
     BatchItem,
     DestructionCertificate,
@@ -50,7 +51,7 @@ def _json(model: Any) -> dict[str, Any]:
 def assignment_doc(a: RetentionAssignment) -> dict[str, Any]:
     return {"_id": a.record_id, "record_id": a.record_id, "schedule_id": a.schedule.id if a.schedule else None,
             "retain_until": _t(a.retain_until), "batch_id": a.batch_id, "disposed": a.disposed_at is not None,
-            "pending": a.retain_until is not None and a.batch_id is None and a.disposed_at is None, "doc": _json(a)}
+            "pending": states.awaiting_disposition(a), "doc": _json(a)}
 
 
 def schedule_doc(s: RetentionSchedule) -> dict[str, Any]:
@@ -263,11 +264,10 @@ class MongoRetentionRepository:
         async def insert(session: Any) -> list[str]:
             await self._touch_fence(session)
             ids = list(dict.fromkeys(hold.record_ids))
-            live = {row["_id"] for row in await self._db.collection("data_keys").find(
-                {"_id": {"$in": ids}, "doomed_at": None}, {"_id": 1}, session=session).to_list()} if ids else set()
-            decided = [rid for rid in ids if rid not in live]
-            if hold.query is not None:
-                decided += [rid for rid in await self._doomed_matching(hold, session) if rid not in decided]
+            keys = {row["_id"]: states.key_state(True, row.get("doomed_at")) for row in await self._db.collection(
+                "data_keys").find({"_id": {"$in": ids}}, {"doomed_at": 1}, session=session).to_list()} if ids else {}
+            doomed_matching = await self._doomed_matching(hold, session) if hold.query is not None else []
+            decided = states.decided_before_hold(ids, keys, doomed_matching)
             await self._holds.insert_one(hold_doc(hold.with_decided(decided)), session=session)
             items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in ids]
             if items:
@@ -345,13 +345,12 @@ class MongoRetentionRepository:
         async def decide(session: Any) -> list[str]:
             await self._touch_fence(session)
             key = await self._db.collection("data_keys").find_one({"_id": record_id}, {"doomed_at": 1}, session=session)
-            if key is None or key.get("doomed_at") is not None:
-                return []  # decided before (a resumed run; or the key is gone): a hold placed since came second
-            holds = await self._holds_on(record_id, session)
-            if not holds:
+            decision = states.decide_destruction(states.key_state(key is not None, key.get("doomed_at") if key else None),
+                                                 await self._holds_on(record_id, session))
+            if decision.doom:
                 await self._db.collection("data_keys").update_one(
                     {"_id": record_id, "doomed_at": None}, {"$set": {"doomed_at": to_text(utcnow())}}, session=session)
-            return holds
+            return decision.refused_by
 
         return await self._db.transaction(decide)
 
@@ -444,45 +443,38 @@ class MongoRetentionRepository:
         async def claim(session: Any) -> str:
             row = await self._items.find_one({"_id": f"{batch_id}/{record_id}"}, session=session)
             if row is None:
-                raise Conflict(f"record {record_id} is not in batch {batch_id}")
-            if row["state"] == ItemState.executing.value:
-                return "claimed"  # a run that stopped half-way: carry on with it
-            if row["state"] != ItemState.waiting.value:
-                return row["state"]
-            item = BatchItem.model_validate(row["doc"])
-            if await self._holds_on(record_id, session):
-                # A hold wins: the item stays undone and the record leaves the batch, kept.
-                item.state = ItemState.held
-                assignment = await self._get_assignment(record_id, session)
-                if assignment is not None:
-                    await self._put_assignment(assignment.model_copy(update={"batch_id": None}), session)
-                result = "held"
-            else:
-                item.state = ItemState.executing
-                result = "claimed"
-            swapped = await self._items.update_one({"_id": row["_id"], "state": ItemState.waiting.value},
-                                                   {"$set": {"state": item.state.value, "doc": _json(item)}}, session=session)
-            if swapped.matched_count != 1:
-                raise Conflict(f"record {record_id} of batch {batch_id} was claimed meanwhile")
-            if result == "held":
+                raise states.not_in_batch(batch_id, record_id)
+            claim = states.claim(BatchItem.model_validate(row["doc"]), await self._holds_on(record_id, session),
+                                 await self._get_assignment(record_id, session))
+            if claim.item is not None:
+                # Conditional on the state read: snapshot isolation alone would let two claims both win.
+                swapped = await self._items.update_one({"_id": row["_id"], "state": row["state"]},
+                                                       {"$set": {"state": claim.item.state.value, "doc": _json(claim.item)}},
+                                                       session=session)
+                if swapped.matched_count != 1:
+                    raise Conflict(f"record {record_id} of batch {batch_id} was claimed meanwhile")
+            if claim.assignment is not None:
+                await self._put_assignment(claim.assignment, session)
+            if claim.write_events:
                 await insert_events(self._db, list(events), session)
-            return result
+            return claim.outcome
 
         return await self._db.transaction(claim)
 
     async def release_item(self, batch_id: str, item: BatchItem, assignments: list[RetentionAssignment],
                            events: Sequence[AuditEventDraft] = ()) -> bool:
+        released = states.released(item)
+
         async def update(session: Any) -> bool:
             done = await self._items.update_one(
                 {"_id": f"{batch_id}/{item.record_id}", "state": ItemState.executing.value},
-                {"$set": {"state": item.state.value, "doc": _json(item)}}, session=session)
+                {"$set": {"state": released.state.value, "doc": _json(released)}}, session=session)
             if done.matched_count != 1:
                 return False
             for a in assignments:
                 await self._put_assignment(a, session)
-            # Kept after all: the destruction decision is void (see the SQLite adapter).
             await self._db.collection("data_keys").update_one(
-                {"_id": item.record_id}, {"$set": {"doomed_at": None}}, session=session)
+                {"_id": item.record_id}, {"$set": {"doomed_at": None}}, session=session)  # void
             return True
 
         return await self._write(update, events)
@@ -498,9 +490,9 @@ class MongoRetentionRepository:
             await self._tombstones.replace_one({"_id": tombstone.record_id},
                                                {"_id": tombstone.record_id, "batch_id": batch_id, "doc": _json(tombstone)},
                                                upsert=True, session=session)
-            assignment = await self._get_assignment(item.record_id, session)
-            if assignment is not None:
-                await self._put_assignment(assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}), session)
+            if (closed := states.closed(await self._get_assignment(item.record_id, session),
+                                        tombstone.destroyed_at)) is not None:
+                await self._put_assignment(closed, session)
             return True
 
         return await self._write(finish, events)
@@ -517,9 +509,9 @@ class MongoRetentionRepository:
                 return False
             await self._tombstones.insert_one({"_id": tombstone.record_id, "batch_id": tombstone.batch_id,
                                                "doc": _json(tombstone)}, session=session)
-            assignment = await self._get_assignment(tombstone.record_id, session)
-            if assignment is not None and assignment.disposed_at is None:
-                await self._put_assignment(assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}), session)
+            if (closed := states.closed(await self._get_assignment(tombstone.record_id, session),
+                                        tombstone.destroyed_at)) is not None:
+                await self._put_assignment(closed, session)
             return True
 
         try:

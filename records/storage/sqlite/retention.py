@@ -14,6 +14,7 @@ from datetime import datetime
 from records.audit.events import AuditEventDraft
 from records.clock import to_text, utcnow
 from records.errors import Conflict
+from records.retention import states
 from records.retention.models import (
     BatchItem,
     DestructionCertificate,
@@ -215,17 +216,18 @@ class SqliteRetentionRepository:
         def insert(conn: sqlite3.Connection) -> list[str]:
             # Writers are serialised (BEGIN IMMEDIATE): a destruction decided before this
             # transaction shows here as a doomed or missing key, and the stored hold says so.
-            decided = [rid for rid in dict.fromkeys(hold.record_ids) if (row := conn.execute(
-                "SELECT doomed_at FROM data_keys WHERE record_id = ?", (rid,)).fetchone()) is None or row[0] is not None]
+            keys = {rid: states.key_state(True, row[0]) for rid in dict.fromkeys(hold.record_ids) if (row := conn.execute(
+                "SELECT doomed_at FROM data_keys WHERE record_id = ?", (rid,)).fetchone()) is not None}
+            doomed_matching: list[str] = []
             if q is not None:  # records the saved query matches whose destruction is under way (few: data_keys_doomed)
-                decided += [rid for (rid,) in conn.execute(
+                doomed_matching = [rid for (rid,) in conn.execute(
                     "SELECT r.id FROM data_keys k JOIN records r ON r.id = k.record_id WHERE k.doomed_at IS NOT NULL"
                     " AND (:kind IS NULL OR r.kind = :kind) AND (:account IS NULL OR r.customer_account_idx = :account)"
                     " AND (:phone IS NULL OR r.customer_phone_idx = :phone) AND (:since IS NULL OR r.received_at >= :since)"
                     " AND (:until IS NULL OR r.received_at < :until) ORDER BY r.id",
                     {"kind": q.kind.value if q.kind else None, "account": q.customer_account_index,
-                     "phone": q.customer_phone_index, "since": _t(q.received_from), "until": _t(q.received_to)})
-                    if rid not in decided]
+                     "phone": q.customer_phone_index, "since": _t(q.received_from), "until": _t(q.received_to)})]
+            decided = states.decided_before_hold(hold.record_ids, keys, doomed_matching)
             stored = hold.with_decided(decided)
             conn.execute(
                 "INSERT INTO legal_holds (id, placed_at, released_at, has_query, q_kind, q_account_idx, q_phone_idx,"
@@ -261,14 +263,12 @@ class SqliteRetentionRepository:
 
     async def decide_destruction(self, record_id: str) -> list[str]:
         def decide(conn: sqlite3.Connection) -> list[str]:
-            doomed = conn.execute("SELECT doomed_at FROM data_keys WHERE record_id = ?", (record_id,)).fetchone()
-            if doomed is None or doomed[0] is not None:
-                return []  # decided before (a resumed run; or the key is gone): a hold placed since came second
-            holds = _holds_on(conn, record_id)
-            if not holds:
+            key = conn.execute("SELECT doomed_at FROM data_keys WHERE record_id = ?", (record_id,)).fetchone()
+            decision = states.decide_destruction(states.key_state(key is not None, key[0] if key else None), _holds_on(conn, record_id))
+            if decision.doom:
                 conn.execute("UPDATE data_keys SET doomed_at = coalesce(doomed_at, ?) WHERE record_id = ?",
                              (to_text(utcnow()), record_id))
-            return holds
+            return decision.refused_by
 
         return await self._db.run(self._db.transaction(decide))
 
@@ -347,53 +347,43 @@ class SqliteRetentionRepository:
 
     async def claim_item(self, batch_id: str, record_id: str, events: Sequence[AuditEventDraft] = ()) -> str:
         def claim(conn: sqlite3.Connection) -> str:
-            row = conn.execute("SELECT state, doc FROM disposition_items WHERE batch_id = ? AND record_id = ?",
+            row = conn.execute("SELECT doc FROM disposition_items WHERE batch_id = ? AND record_id = ?",
                                (batch_id, record_id)).fetchone()
             if row is None:
-                raise Conflict(f"record {record_id} is not in batch {batch_id}")
-            if row[0] == ItemState.executing.value:
-                return "claimed"  # a run that stopped half-way: carry on with it
-            if row[0] != ItemState.waiting.value:
-                return row[0]
-            item = BatchItem.model_validate_json(row[1])
-            if _holds_on(conn, record_id):
-                # A hold wins: the item stays undone and the record leaves the batch, kept.
-                item.state = ItemState.held
-                assignment = _get_assignment(conn, record_id)
-                if assignment is not None:
-                    _put_assignment(conn, assignment.model_copy(update={"batch_id": None}))
-                result = "held"
-            else:
-                item.state = ItemState.executing
-                result = "claimed"
-            conn.execute("UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ?",
-                         (item.state.value, item.model_dump_json(), batch_id, record_id))
-            if result == "held":
+                raise states.not_in_batch(batch_id, record_id)
+            claim = states.claim(BatchItem.model_validate_json(row[0]), _holds_on(conn, record_id),
+                                 _get_assignment(conn, record_id))
+            if claim.item is not None:
+                conn.execute("UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ?",
+                             (claim.item.state.value, claim.item.model_dump_json(), batch_id, record_id))
+            if claim.assignment is not None:
+                _put_assignment(conn, claim.assignment)
+            if claim.write_events:
                 insert_events(conn, list(events))
-            return result
+            return claim.outcome
 
         return await self._db.run(self._db.transaction(claim))
 
     async def release_item(self, batch_id: str, item: BatchItem, assignments: list[RetentionAssignment],
                            events: Sequence[AuditEventDraft] = ()) -> bool:
+        released = states.released(item)
+
         def update(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ? AND state = ?",
-                (item.state.value, item.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
+                (released.state.value, released.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
             if cur.rowcount != 1:
                 return False
             for a in assignments:
                 _put_assignment(conn, a)
-            # Kept after all (e.g. not due when a resumed run re-checked): the decision is void, so
-            # holds stop this record again and later holds are not told it is being destroyed.
-            conn.execute("UPDATE data_keys SET doomed_at = NULL WHERE record_id = ?", (item.record_id,))
+            conn.execute("UPDATE data_keys SET doomed_at = NULL WHERE record_id = ?", (item.record_id,))  # void
             return True
 
         return await self._write(update, events)
 
     async def finish_item(self, batch_id: str, item: BatchItem, tombstone: Tombstone,
                           events: Sequence[AuditEventDraft] = ()) -> bool:
-        def finish(conn: sqlite3.Connection) -> bool:  # noqa: C901
+        def finish(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ? AND state = ?",
                 (ItemState.disposed.value, item.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
@@ -401,9 +391,8 @@ class SqliteRetentionRepository:
                 return False
             conn.execute("INSERT OR REPLACE INTO tombstones (record_id, batch_id, doc) VALUES (?, ?, ?)",
                          (tombstone.record_id, batch_id, tombstone.model_dump_json()))
-            assignment = _get_assignment(conn, item.record_id)
-            if assignment is not None:
-                _put_assignment(conn, assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}))
+            if (closed := states.closed(_get_assignment(conn, item.record_id), tombstone.destroyed_at)) is not None:
+                _put_assignment(conn, closed)
             return True
 
         return await self._write(finish, events)
@@ -416,10 +405,9 @@ class SqliteRetentionRepository:
         def insert(conn: sqlite3.Connection) -> bool:
             cur = conn.execute("INSERT OR IGNORE INTO tombstones (record_id, batch_id, doc) VALUES (?, ?, ?)",
                                (tombstone.record_id, tombstone.batch_id, tombstone.model_dump_json()))
-            if cur.rowcount == 1:
-                assignment = _get_assignment(conn, tombstone.record_id)
-                if assignment is not None and assignment.disposed_at is None:
-                    _put_assignment(conn, assignment.model_copy(update={"disposed_at": tombstone.destroyed_at}))
+            if cur.rowcount == 1 and (closed := states.closed(_get_assignment(conn, tombstone.record_id),
+                                                               tombstone.destroyed_at)) is not None:
+                _put_assignment(conn, closed)
             return cur.rowcount == 1
 
         return await self._db.run(self._db.transaction(insert))
