@@ -11,6 +11,7 @@ compares the register with the database (``RetentionService.check_evidence``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from pydantic import BaseModel
 from records.durable import append_line
 from records.errors import KeyUnavailable
 from records.retention.models import DestructionCertificate, DispositionBatch
+
+log = logging.getLogger("records.retention")
 
 
 class DispositionEvidence(BaseModel):
@@ -59,3 +62,16 @@ class EvidenceRegister:
             if evidence.batch.id is not None:
                 found[evidence.batch.id] = evidence
         return found
+
+
+def record_evidence(register: EvidenceRegister | None, batch: DispositionBatch,
+                    certificate: DestructionCertificate | None) -> None:
+    """Register a finished batch outside the database, after its commit: should the write fail,
+    the batch stands, ``records fsck`` reports it (``evidence_not_registered``) and the next start
+    registers it. Without a register (library use) nothing is kept."""
+    if register is None:
+        return
+    try:
+        register.record(DispositionEvidence(batch=batch, certificate=certificate))
+    except Exception:  # noqa: BLE001 - the commit stands; fsck and the next start catch up
+        log.exception("registering the evidence of disposition batch %s failed; the next start does", batch.id)

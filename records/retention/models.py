@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints, computed_field, field_validator, model_validator
 
 from records.clock import utcnow
-from records.models import ClassificationCode, Kind, Line, Strict, Text, UtcDatetime, account_number, phone_number
+from records.models import ClassificationCode, Kind, Line, Strict, UtcDatetime, account_number, phone_number
 from records.retention.periods import parse_period
 from records.retention.review import MAX_STAGES, ReviewStage, StageDecision
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from records.errors import InvalidConfiguration
 from records.retention.models import ScheduleIn
 from records.retention.periods import parse_period
-from records.retention.service import RetentionPolicy
+from records.retention.policy import RetentionPolicy
 from records.settings import RecordsSettings
 
 

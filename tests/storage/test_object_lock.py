@@ -13,7 +13,8 @@ import pytest
 from records.errors import BlobLocked
 from records.ports import LockingBlobStore
 from records.retention.models import LegalHold
-from records.retention.service import RetentionService
+from records.retention.holds import LegalHolds
+from records.retention.object_locks import ObjectLocks
 from records.attachments import blob_key
 from records.stored import StoredAttachment
 from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_record
@@ -23,7 +24,8 @@ from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_reco
 def test_attachments_are_locked_until_retain_until_and_while_held(name, request, tmp_path):
     async def main():
         storage = STORAGES[name](Backends(tmp_path, request))
-        service = RetentionService(storage.retention, None, storage.records, storage.blobs, None, None, None, None, None)
+        locks = ObjectLocks(storage.blobs)
+        holds = LegalHolds(storage.retention, None, storage.records, locks)  # type: ignore[arg-type]  # no lookups here
         now = datetime.now(UTC)
         record = make_record(1).model_copy(update={"attachments": [
             StoredAttachment(id="a1", content_type="text/plain", size=5, uploaded_at=now, uploaded_by="alice")]})
@@ -34,13 +36,13 @@ def test_attachments_are_locked_until_retain_until_and_while_held(name, request,
         assert locking == name.startswith("s3")
 
         until = now + timedelta(seconds=3)
-        await service._lock(record, until)  # archived: retention up to retain-until
-        await service._lock(record, now - timedelta(days=1))  # a date already past: nothing to lock
+        await locks.lock(record, until)  # archived: retention up to retain-until
+        await locks.lock(record, now - timedelta(days=1))  # a date already past: nothing to lock
         hold = LegalHold(id="h1", reason="r", case_reference="c", record_ids=[record.id], placed_at=now, placed_by="x")
         other = hold.model_copy(update={"id": "h2"})
         for h in (hold, other):
             await storage.retention.add_hold(h)
-            await service._legal_holds(h, True)
+            await holds.apply_object_holds(h, True)
         if locking:
             assert (await storage.blobs.retention(key))[0] == "governance"
             assert await storage.blobs.legal_hold(key)
@@ -50,14 +52,14 @@ def test_attachments_are_locked_until_retain_until_and_while_held(name, request,
             await asyncio.sleep(0.2)
         released = hold.model_copy(update={"released_at": datetime.now(UTC), "released_by": "x", "release_reason": "r"})
         await storage.retention.release_hold(released)
-        await service._legal_holds(released, False)  # h2 still covers the record: the object stays held
+        await holds.apply_object_holds(released, False)  # h2 still covers the record: the object stays held
         if locking:
             assert await storage.blobs.legal_hold(key)
             with pytest.raises(BlobLocked):
                 await storage.blobs.delete(key)
         released = other.model_copy(update={"released_at": datetime.now(UTC), "released_by": "x", "release_reason": "r"})
         await storage.retention.release_hold(released)
-        await service._legal_holds(released, False)
+        await holds.apply_object_holds(released, False)
         if locking:
             assert not await storage.blobs.legal_hold(key)
         await storage.blobs.delete(key)  # retention over, no hold: destruction removes every version
