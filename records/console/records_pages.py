@@ -9,6 +9,7 @@ from the service is shown on the error page with its code.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -74,8 +75,10 @@ def _str(form: Any, name: str) -> str | None:
     return value.strip() or None
 
 
-def _local_datetime(value: str | None, zone: str) -> str | None:
-    """An ``<input type=datetime-local>`` value is wall time in the installation's zone."""
+def _local_datetime(value: str | None, zone: str) -> str | datetime | None:
+    """An ``<input type=datetime-local>`` value is wall time in the installation's zone. Given to
+    the model as a datetime: before 1901 the zone's offset has seconds, which ISO text cannot
+    carry, and the model then says the year is out of range instead of failing to read it."""
     if value is None:
         return None
     from zoneinfo import ZoneInfo
@@ -86,7 +89,7 @@ def _local_datetime(value: str | None, zone: str) -> str | None:
         return value  # left for the model to refuse with its own message
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return moment.isoformat()
+    return moment
 
 
 def _validation_failed(exc: ValidationError) -> ValidationFailed:
@@ -111,7 +114,7 @@ def kind_fields(kind: Kind) -> list[str]:
 def filing_from_form(kind: Kind, form: Any, zone: str) -> RecordCreate:
     body: dict[str, Any] = {"kind": kind.value}
     for name in kind_fields(kind):
-        value = _str(form, name)
+        value: Any = _str(form, name)
         if name in ("received_at", "deadline", "incident.started_at"):
             value = _local_datetime(value, zone)
         if name == "feedback_required":
@@ -248,7 +251,7 @@ class RecordPagesController(Controller):
                     may_edit=principal.role in FILE_RECORDS, may_reassign=principal.role in REASSIGN_RECORDS,
                     may_reveal=principal.role in request.app.state.settings.roles("reveal_roles")
                     and record.personal_data != "clear",
-                    conflict=request.query_params.get("conflict"))
+                    conflict=_conflict(request.query_params.get("conflict")))
 
     @post("/{record_id:str}/transitions", name="console-record-transition", status_code=303,
           **admits(TRANSITION_ROLES, audit="record.transition"))
@@ -323,6 +326,16 @@ class RecordPagesController(Controller):
         trail = audit_trail.current()
         return page(request, "records/identity.html", record_id=record_id, customer=customer,
                     purpose=trail.purpose if trail else "")
+
+
+CONFLICT = re.compile(r"^(\d{1,12}):(\d{1,12})$")
+
+
+def _conflict(value: str | None) -> tuple[str, str] | None:
+    """The versions a refused amendment read and met (``3:4``, from the amend redirect); any
+    other value is a hand-made link and says nothing."""
+    match = CONFLICT.fullmatch(value or "")
+    return (match.group(1), match.group(2)) if match else None
 
 
 def _version(form: Any) -> int | None:

@@ -51,15 +51,18 @@ def read_form(form: Any, name: str = "record_id") -> ReviewForm:
                       scope=text("scope") or "selected", selected=picked)
 
 
-def _until(value: str, zone: str) -> str | None:
-    """The date picked (the installation's calendar): kept until the start of that day there."""
+def _until(value: str, zone: str) -> datetime | None:
+    """The date picked (the installation's calendar): kept until the start of that day there.
+    Given to the model as a datetime, not as text: before 1901 the zone's offset has seconds
+    (Shanghai's local mean time), which ISO text cannot carry, and the model says what is wrong
+    with such a year instead of failing to read it."""
     if not value:
         return None
     try:
         day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput("the new retain-until date must be a date (YYYY-MM-DD)", field="until") from None
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone)).isoformat()
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
 
 
 def _refusal(exc: ValidationError) -> ValidationFailed:

@@ -24,12 +24,18 @@ MAX_TOKEN_CHARS = 200
 REASONS = {"expired", "revoked", "signed_out"}
 
 
+def plain_path(value: str) -> bool:
+    """No backslash, space or control character: browsers drop or reinterpret those (a tab or
+    newline vanishes, ``\\`` becomes ``/``), so the path they follow would not be the one checked."""
+    return not any(ch == "\\" or ch <= " " or ch == "\x7f" for ch in value)
+
+
 def safe_next(value: object) -> str:
     """Where to go after signing in: a console path of this site only (never another host)."""
-    if not isinstance(value, str) or len(value) > 2000:
+    if not isinstance(value, str) or len(value) > 2000 or not plain_path(value):
         return "/console/"
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/console/") or value.startswith(SIGN_IN_PATH) or "\\" in value:
+    if parts.scheme or parts.netloc or not value.startswith("/console/") or value.startswith(SIGN_IN_PATH):
         return "/console/"
     return value
 
@@ -84,7 +90,8 @@ class SignInController(Controller):
         only the viewer's own preference cookie, nothing on the server."""
         language = request.query_params.get("lang")
         back = request.query_params.get("next")
-        target = back if isinstance(back, str) and back.startswith(SIGN_IN_PATH) and "//" not in back else safe_next(back)
+        target = (back if isinstance(back, str) and back.startswith(SIGN_IN_PATH) and "//" not in back and plain_path(back)
+                  and len(back) <= 2000 else safe_next(back))
         cookies = []
         if language in i18n.LANGUAGES:
             cookies.append(console_cookie(i18n.LANGUAGE_COOKIE, language, request.scope, path="/console",
