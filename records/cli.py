@@ -149,7 +149,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     from records.api.app import create_app
 
     from records import access_log
-    from records.backup import serving_lock
+    from records.storage.sqlite.backup import serving_lock
 
     settings = _settings(data_dir=data_dir, host=host, port=port)
     # README's one-command start: the first start creates the data dir. Fail here, clearly, if it cannot be used.
@@ -306,7 +306,7 @@ def _stderr_console():  # type: ignore[no-untyped-def]
 @click.option("--to", "destination", required=True, type=click.Path(file_okay=False, path_type=Path), help="New directory.")
 def backup_command(data_dir: Path | None, destination: Path) -> None:
     """Write a consistent online snapshot of records and attachments (never the keyring)."""
-    from records.backup import backup
+    from records.storage.sqlite.backup import backup
 
     settings = _existing_settings(data_dir)
     _with_installation(settings, _noop, audit="backup")  # checked and audited before copying anything
@@ -327,7 +327,7 @@ async def _destroyed_again(installation: Any) -> int:
 @click.option("--force", is_flag=True, help="Replace records the data dir already holds.")
 def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
     """Bring a backup back into the data dir (service stopped). Keys destroyed since stay destroyed."""
-    from records.backup import restore, serving_lock
+    from records.storage.sqlite.backup import restore, serving_lock
     from records.crypto.keyring import LocalKeyring, parse_master_key
     from records.plugins.manager import plugin_manager
 
@@ -361,7 +361,7 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
 def migrate_command(data_dir: Path | None, to_store: str, to_blobs: str) -> None:
     """Move this embedded installation to MongoDB (and S3), then prove the copy identical:
     counts, content hashes, audit tree root. Run with the service stopped; the source is only read."""
-    from records.migrate import migrate
+    from records.storage.migration import migrate
     from records.storage import open_storage
     from records.storage.embedded import EmbeddedStorage
 
@@ -697,7 +697,7 @@ def fsck_command(data_dir: Path | None, repair: bool, as_json: bool) -> None:
     """Check store, blobs, keys and access log agree; exit 0 only when nothing is left wrong."""
     import contextlib
 
-    from records.backup import BackupError, serving_lock
+    from records.storage.sqlite.backup import BackupError, serving_lock
     from records.fsck import fsck
 
     settings = _existing_settings(data_dir)

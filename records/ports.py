@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from records.audit.events import AuditEventDraft
 from records.audit.log import AuditLogStore
@@ -396,6 +396,53 @@ class RetentionRepository(Protocol):
         """Store the certificate, name it on the batch's tombstones and mark the batch done."""
 
     async def certificate(self, certificate_id: str) -> DestructionCertificate | None: ...
+
+
+# The parts of a store that travel between adapters as stored (``records migrate``), beyond what the
+# ports already read and write: what going through a port would change on the way (a revoked token,
+# a breach already reported, every version of a schedule, the audit log's tree nodes), and the
+# retention and plugin tables whole. In the order an import takes them.
+EXPORTED_PARTS = (
+    "tokens", "sequences", "breaches_reported",
+    "retention_schedules", "retention_assignments", "retention_events", "legal_holds", "legal_hold_items",
+    "disposition_batches", "disposition_items", "tombstones", "destruction_certificates", "retention_floors",
+    "plugin_installs", "plugin_disabled_builtins", "plugin_trusted_keys",
+    "audit_events", "audit_nodes",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedPart:
+    """Rows of one of ``EXPORTED_PARTS`` in the domain's form, whatever store they came from: each
+    row a dict of plain values, a model in its JSON form under ``doc`` where the part stores one
+    whole (``docs/architecture.md`` lists each part's fields)."""
+
+    name: str
+    rows: list[dict[str, Any]]
+
+
+@runtime_checkable
+class StoreExport(Protocol):
+    """A store read part by part as stored (the source of a migration; it is only read)."""
+
+    async def export_part(self, name: str) -> ExportedPart:
+        """Every row of the part ``name`` (one of ``EXPORTED_PARTS`` but ``audit_events``, which
+        the audit log's own ``entries`` pages through)."""
+
+    async def count(self, name: str) -> int:
+        """How many rows the part holds (a migration's proof compares both sides)."""
+
+
+@runtime_checkable
+class StoreImport(Protocol):
+    """A store written part by part as exported (the empty target of a migration)."""
+
+    async def import_part(self, part: ExportedPart) -> None:
+        """Store the rows as they were stored, by the rules of no port: history is not re-decided.
+        ``breaches_reported`` after the records it names; ``audit_events`` in sequence order,
+        a page at a time."""
+
+    async def count(self, name: str) -> int: ...
 
 
 class Leases(Protocol):

@@ -109,7 +109,7 @@ def test_partial_uploads_are_discarded_on_repair(data_dir, populated):
 
 
 def test_repair_refuses_while_the_service_runs(data_dir, populated):
-    from records.backup import serving_lock
+    from records.storage.sqlite.backup import serving_lock
 
     with serving_lock(data_dir, exclusive=False):  # what `records serve` holds
         result = CliRunner().invoke(main, ["fsck", "--repair", "--data-dir", str(data_dir)])

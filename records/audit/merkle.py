@@ -73,6 +73,17 @@ class MerkleFrontier:
         return created
 
 
+def frontier_root(frontier: MerkleFrontier) -> bytes:
+    """The root of the tree a frontier describes: fold its perfect subtrees right to left."""
+    if frontier.size == 0:
+        return EMPTY_ROOT
+    levels = sorted(frontier.edge)
+    current = frontier.edge[levels[0]]
+    for level in levels[1:]:
+        current = node_hash(frontier.edge[level], current)
+    return current
+
+
 def root(size: int, node: NodeLookup) -> bytes:
     """MTH of the first ``size`` leaves (RFC 9162 §2.1.1)."""
     if size < 0:

@@ -18,9 +18,9 @@ from records.audit.merkle import (
     EMPTY_ROOT,
     MerkleFrontier,
     consistency_path,
+    frontier_root,
     inclusion_path,
     leaf_hash,
-    node_hash,
     root,
 )
 from records.clock import to_text, utcnow
@@ -181,7 +181,7 @@ class AuditService:
         if len(known) != len(edge_keys):
             raise AuditUnavailable("stored Merkle nodes are missing; run `records audit verify`")
         frontier = MerkleFrontier.from_nodes(sealed, lambda level, index: known[(level, index)])
-        if latest is not None and _frontier_root(frontier).hex() != latest.root_hash:
+        if latest is not None and frontier_root(frontier).hex() != latest.root_hash:
             # Never extend (and sign) a tree that no longer matches what was signed.
             raise AuditUnavailable("stored Merkle nodes disagree with the latest checkpoint; run `records audit verify`")
         for start in range(sealed, size, SEAL_BATCH):
@@ -191,7 +191,7 @@ class AuditService:
             nodes: list[tuple[int, int, bytes]] = []
             for entry in await self._store.entries(start, min(start + SEAL_BATCH, size)):
                 nodes.extend(frontier.append(leaf_hash(entry.canonical)))
-            checkpoint = self._sign(frontier.size, _frontier_root(frontier)) if frontier.size == size else None
+            checkpoint = self._sign(frontier.size, frontier_root(frontier)) if frontier.size == size else None
             await self._store.seal(nodes, checkpoint)  # type: ignore[arg-type]
         if size == 0:
             checkpoint = self._sign(0, EMPTY_ROOT)
@@ -327,7 +327,7 @@ class AuditService:
                 if frontier.size <= sealed:
                     produced.extend(created)
                 cp = by_size.get(frontier.size)
-                if cp is not None and _frontier_root(frontier).hex() != cp.root_hash:
+                if cp is not None and frontier_root(frontier).hex() != cp.root_hash:
                     return VerificationReport(size, len(checkpoints), f"events up to {frontier.size} do not hash to the "
                                               f"root signed at tree size {frontier.size}: an event was edited, inserted or reordered")
             if len(entries) < min(SEAL_BATCH, size - start):
@@ -354,17 +354,6 @@ class AuditService:
             except ValueError:
                 continue  # a torn last line from a crash mid-append
         return found
-
-
-def _frontier_root(frontier: MerkleFrontier) -> bytes:
-    """The root of the tree a frontier describes: fold its perfect subtrees right to left."""
-    if frontier.size == 0:
-        return EMPTY_ROOT
-    levels = sorted(frontier.edge)
-    current = frontier.edge[levels[0]]
-    for level in levels[1:]:
-        current = node_hash(frontier.edge[level], current)
-    return current
 
 
 def _entry_problem(entry) -> str | None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from records.storage.localdisk import LocalDiskBlobStore
 from records.storage.sqlite.audit import SqliteAuditLog
 from records.storage.sqlite.data_keys import SqliteDataKeyRepository
 from records.storage.sqlite.database import Database
+from records.storage.sqlite.export import SqliteExport
 from records.storage.sqlite.plugins import SqlitePluginRepository
 from records.storage.sqlite.records import SqliteRecordRepository
 from records.storage.sqlite.retention import SqliteRetentionRepository
@@ -34,6 +35,7 @@ class EmbeddedStorage:
         self.plugins = SqlitePluginRepository(db)
         self.retention = SqliteRetentionRepository(db)
         self.console_sessions = SqliteConsoleSessionRepository(db)
+        self.export = SqliteExport(db)  # records migrate reads it part by part
         self.blobs = blobs
 
     @classmethod

@@ -54,9 +54,9 @@ def test_restore_sets_the_published_checkpoints_aside_and_the_log_seals_and_veri
 def test_two_restores_in_the_same_second_keep_both_published_files(data_dir, tmp_path, monkeypatch):
     from datetime import UTC, datetime
 
-    import records.backup
+    import records.storage.sqlite.backup
 
-    monkeypatch.setattr(records.backup, "utcnow", lambda: datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
+    monkeypatch.setattr(records.storage.sqlite.backup, "utcnow", lambda: datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
     d = ["--data-dir", str(data_dir)]
     assert cli("init", *d).exit_code == 0  # only serve and init create a data dir
     backup_dir = tmp_path / "backup"

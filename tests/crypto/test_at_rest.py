@@ -26,7 +26,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from records.api.app import create_app
-from records.backup import serving_lock
+from records.storage.sqlite.backup import serving_lock
 from records.cli import main
 from records.errors import KeyUnavailable
 from records.installation import Installation

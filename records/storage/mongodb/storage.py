@@ -7,6 +7,7 @@ from records.storage.blobs import close_blobs
 from records.storage.mongodb.audit import MongoAuditLog
 from records.storage.mongodb.data_keys import MongoDataKeyRepository
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.imports import MongoImport
 from records.storage.mongodb.leases import MongoLeases
 from records.storage.mongodb.plugins import MongoPluginRepository
 from records.storage.mongodb.records import MongoRecordRepository
@@ -28,6 +29,7 @@ class MongoStorage:
         self.plugins = MongoPluginRepository(self.database)
         self.retention = MongoRetentionRepository(self.database)
         self.console_sessions = MongoConsoleSessionRepository(self.database)
+        self.importer = MongoImport(self.database, self.audit)  # records migrate writes into it
         self.blobs = blobs
 
     async def ping(self) -> None:
