@@ -10,7 +10,7 @@ import platform
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("api", "attachments", "audit", "retention", "console")
+BENCHMARKS = ("api", "attachments", "audit", "retention", "console", "scale")
 
 
 def main(argv: list[str]) -> None:
@@ -26,10 +26,10 @@ def main(argv: list[str]) -> None:
             parser.error("--records must be at least 1")
         os.environ["BENCH_RECORDS"] = str(args.records)  # read when the module is imported, below
         os.environ["BENCH_RETENTION_RECORDS"] = str(args.records)
-    from bench import api, attachments, audit, console, retention
+    from bench import api, attachments, audit, console, retention, scale
 
     runners = {"api": api.run, "attachments": attachments.run, "audit": audit.run, "retention": retention.run,
-               "console": console.run}
+               "console": console.run, "scale": scale.run}
     out = Path(__file__).with_name("results.json")
     # Running some benchmarks keeps the figures of the others from earlier runs.
     try:

@@ -40,3 +40,39 @@ def test_the_export_benchmark_streams_the_whole_log_and_reads_server_memory(data
     results = export_at_scale(data_dir, events=1)  # a fresh log: the token's creation and the warm-up read
     assert results["server_rss_peak_mib"] >= results["server_rss_before_mib"] > 10
     assert results["export_csv_events_per_s"] > 0 and results["export_jsonl_since_mib"] > 0
+
+
+def test_the_scale_benchmark_makes_events_and_assignments_the_service_would_write(tmp_path):
+    """bench/scale.py fills its logs and its store from text templates, not through pydantic: the
+    figures hold only if what it hashes and sweeps is byte for byte what the service writes."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from bench.scale import _bulk_assignments, _template
+    from records.audit.events import AuditEvent, parse_canonical
+    from records.models import Kind
+    from records.retention.models import RetentionAssignment, ScheduleRef
+    from records.storage.sqlite.migrations import migrate
+
+    made = _template() % (41, 0xABC)
+    event = parse_canonical(made)
+    assert event.canonical() == made and event.seq == 41
+    assert event.targets == [f"record:{0xABC:032x}"] and isinstance(event, AuditEvent)
+
+    db = tmp_path / "records.sqlite3"
+    conn = sqlite3.connect(db)
+    migrate(conn)
+    conn.close()
+    schedule = ScheduleRef(id="s-1", version=2, name="Consultations: 100% of 2 years")  # a % in the name too
+    assert _bulk_assignments(db, 250, schedule) == 3  # every hundredth is due
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT record_id, schedule_id, retain_until, doc FROM retention_assignments"
+                        " ORDER BY record_id").fetchall()
+    conn.close()
+    assert len(rows) == 250
+    for record_id, schedule_id, retain_until, doc in rows[:3] + rows[100:101]:
+        a = RetentionAssignment.model_validate_json(doc)
+        assert (a.record_id, a.schedule, a.kind, a.action) == (record_id, schedule, Kind.consultation, "destroy")
+        assert a.retain_until == datetime.fromisoformat(retain_until).astimezone(UTC) == a.trigger_at
+        assert a.model_dump_json() == doc  # what pydantic itself would have stored
+    assert sum(1 for r in rows if r[2] < "2030-01-01") == 3
