@@ -19,7 +19,7 @@ from records.crypto.blind_index import BlindIndex
 from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
 from records.crypto.shredding import DestroyedKeyRegister
-from records.errors import InvalidConfiguration, KeyUnavailable
+from records.errors import KeyUnavailable
 from records.plugins.installed import InstalledPluginLoader
 from records.plugins.manager import RecordsPluginManager, plugin_manager
 from records.services.plugins import PluginService
@@ -30,45 +30,14 @@ from records.services.lookups import IdentifierLookups
 from records.services.personal_data import MaskedAttachments, PersonalDataPolicy
 from records.services.records import RecordService
 from records.services.tokens import TokenService
+from records.registries import PluginRegistries, RegistriesInForce
 from records.settings import RecordsSettings
 from records.storage import open_storage
-from records.workflow import WorkflowRegistry
-from records.calendars import CalendarRegistry
 from records.lifecycle import Notifier
-from records.metrics import MetricRegistry
-from records.service_levels import ServiceLevels
 from records.services.metrics import MetricService
 from records.validation import validator
 
 
-@dataclass
-class PluginRegistries:
-    workflows: WorkflowRegistry
-    service_levels: ServiceLevels
-    metrics: MetricRegistry
-    schemes: SchemeRegistry
-
-
-def build_registries(plugins: pluggy.PluginManager, settings: RecordsSettings) -> PluginRegistries:
-    workflows = _workflows(plugins, settings)
-    try:
-        calendars = CalendarRegistry.from_plugins(plugins.hook, settings.business_calendar, settings.holiday_file)
-        service_levels = ServiceLevels.from_plugins(plugins.hook, calendars, settings.service_level_limits,
-                                                    settings.plugin_settings)
-    except ValueError as exc:  # a plugin built an invalid ServiceLevel
-        raise InvalidConfiguration(f"service-level plugins: {exc}") from None
-    try:
-        schemes = SchemeRegistry.from_plugins(plugins.hook)
-    except ValueError as exc:
-        raise InvalidConfiguration(f"classification plugins: {exc}") from None
-    return PluginRegistries(workflows, service_levels, _metrics(plugins, settings), schemes)
-
-
-def _metrics(plugins: pluggy.PluginManager, settings: RecordsSettings) -> MetricRegistry:
-    try:
-        return MetricRegistry.from_plugins(plugins.hook, settings.metric_targets, settings.plugin_settings)
-    except ValueError as exc:  # a plugin built an invalid Metric
-        raise InvalidConfiguration(f"metric plugins: {exc}") from None
 from records.retention.registry import registered_schedules, retention_policy
 from records.retention.service import RetentionService
 from records.retention.tombstones import TombstoneRegister
@@ -81,13 +50,6 @@ def _transfer_hook(plugins: pluggy.PluginManager):  # type: ignore[no-untyped-de
     return lambda **kw: plugins.hook.records_deliver_transfer(**kw)
 
 
-def _workflows(plugins: pluggy.PluginManager, settings: RecordsSettings) -> WorkflowRegistry:
-    try:
-        return WorkflowRegistry.from_plugins(plugins.hook, settings.plugin_settings)
-    except ValueError as exc:
-        raise InvalidConfiguration(f"workflow plugins: {exc}") from None
-
-
 @dataclass
 class Installation:
     settings: RecordsSettings
@@ -98,7 +60,7 @@ class Installation:
     tokens: TokenService
     audit: AuditService | None = None
     plugins: pluggy.PluginManager | None = None
-    schemes: SchemeRegistry | None = None
+    registries: RegistriesInForce | None = None
     destroyed_again: int = 0  # keys the register named that were found (restored) and erased on open
     metrics: MetricService | None = None
     notifier: Notifier | None = None
@@ -110,7 +72,7 @@ class Installation:
         plugins = plugins or plugin_manager(block=settings.names("plugins_block"),
                                             allow=settings.names("plugins_allow") if settings.plugins_allow is not None else None)
         # Plugin declarations first: a configuration mistake is refused before any data is opened.
-        registries = build_registries(plugins, settings)
+        registries = RegistriesInForce(PluginRegistries.build(plugins, settings))
         storage = open_storage(settings)
         try:
             keyring = await cls._open_keyring(settings, storage)
@@ -130,11 +92,10 @@ class Installation:
             RecordSealer(BlindIndex(keyring.index_key)),
             PersonalDataPolicy(settings.roles("identity_roles"), settings.roles("reveal_roles"),
                                MaskedAttachments(settings.masked_attachments)),
-            registries.workflows,
+            registries,
             classifier(plugins),
             settings.page_size_default,
             settings.page_size_max,
-            registries.service_levels,
             notifier,
             validator(plugins),
             timedelta(seconds=settings.due_soon_seconds),
@@ -152,17 +113,14 @@ class Installation:
         audit = AuditService(storage.audit, keyring, audit_dir / "checkpoints.jsonl", storage.leases,
                              lease_seconds=max(15.0, 5 * settings.audit_seal_seconds), locked=locked)
         installation = cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
-                           registries.schemes, destroyed_again, MetricService(storage.records, registries.metrics), notifier)
+                           registries, destroyed_again, MetricService(storage.records, registries), notifier)
         retention = RetentionService(
             storage.retention, records, storage.records, storage.blobs, audit, keyring, BlindIndex(keyring.index_key),
-            TombstoneRegister(keyring.directory), retention_policy(settings), _transfer_hook(plugins))
+            TombstoneRegister(keyring.directory), retention_policy(settings), _transfer_hook(plugins),
+            check_codes=registries.check_codes)
+        # Retention wraps the record service it is built over: told of every archiving, in every
+        # destruction (a legal hold wins on every path) and answering for disposed records.
         records.archive_listeners.append(retention.on_archived)
-
-        def check_codes(codes: list[str], kept: list[str]) -> None:
-            if installation.schemes is not None:  # the schemes registered now (apply_plugins swaps them)
-                installation.schemes.check(codes, kept=kept)
-
-        records.classification_check = retention.classification_check = check_codes
         records.destruction_gate = retention.destruction_gate
         records.disposal_check = retention.raise_if_disposed
         installation.retention = retention
@@ -191,13 +149,13 @@ class Installation:
     def apply_plugins(self) -> None:
         """Rebuild everything plugins declare from the plugins registered now, and switch to it.
         Raises ``InvalidConfiguration`` (and switches nothing) when that set is not usable."""
-        assert self.plugins is not None
-        registries = build_registries(self.plugins, self.settings)
-        self.records.workflows = registries.workflows
-        self.records.service_levels = registries.service_levels
-        self.schemes = registries.schemes
-        if self.metrics is not None:
-            self.metrics.registry = registries.metrics
+        assert self.plugins is not None and self.registries is not None
+        self.registries.swap(PluginRegistries.build(self.plugins, self.settings))
+
+    @property
+    def schemes(self) -> SchemeRegistry | None:
+        """The classification schemes in force."""
+        return self.registries.schemes if self.registries is not None else None
 
     @staticmethod
     async def _open_keyring(settings: RecordsSettings, storage: Storage) -> LocalKeyring:

@@ -56,21 +56,22 @@ class RetentionSchedules:
     """Schedules, floors, assignments and retention events."""
 
     def __init__(self, repo: RetentionRepository, records: RecordService, record_repo: RecordRepository,
-                 locks: ObjectLocks, policy: RetentionPolicy) -> None:
+                 locks: ObjectLocks, policy: RetentionPolicy,
+                 check_codes: Callable[[list[str], list[str]], None] | None = None) -> None:
         self._repo = repo
         self._records = records  # looks records up by personal identifier, as a search does
         self._record_repo = record_repo
         self._locks = locks
         self.policy = policy
-        # Refuses codes no registered scheme defines (codes, kept): set by the installation.
-        self.classification_check: Callable[[list[str], list[str]], None] | None = None
+        # Refuses codes no scheme in force defines (codes, kept): the installation's registries.
+        self._check_classification = check_codes
 
 
     # --- schedules -------------------------------------------------------------------------
 
     def _check_codes(self, codes: list[str] | None, kept: list[str] | None = None) -> None:
-        if self.classification_check is not None and codes:
-            self.classification_check(codes, kept or [])
+        if self._check_classification is not None and codes:
+            self._check_classification(codes, kept or [])
 
     async def create_schedule(self, data: ScheduleIn, actor: Principal, origin: str = "api",
                               minimum_period: str | None = None) -> RetentionSchedule:

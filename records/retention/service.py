@@ -34,12 +34,13 @@ class RetentionService:
     def __init__(self, repo: RetentionRepository, records: RecordService, record_repo: RecordRepository,
                  blobs: BlobStore, audit: AuditService, keyring: LocalKeyring, index: BlindIndex | None,
                  tombstones: TombstoneRegister, policy: RetentionPolicy,
-                 deliver: Callable[..., str | None] | None = None, evidence: EvidenceRegister | None = None) -> None:
+                 deliver: Callable[..., str | None] | None = None, evidence: EvidenceRegister | None = None,
+                 check_codes: Callable[[list[str], list[str]], None] | None = None) -> None:
         # Beside the register of tombstones unless given (library use without registers: none).
         evidence = evidence or (EvidenceRegister(tombstones.path.parent) if tombstones is not None else None)
         self.policy = policy
         locks = ObjectLocks(blobs)
-        self.scheduling = RetentionSchedules(repo, records, record_repo, locks, policy)
+        self.scheduling = RetentionSchedules(repo, records, record_repo, locks, policy, check_codes)
         self.legal_holds = LegalHolds(repo, records, record_repo, locks)
         self.disposition = Disposition(repo, record_repo, self.scheduling, locks, policy, evidence)
         self.runs = DispositionRuns(repo, records, record_repo, blobs, audit, keyring, tombstones, evidence,
@@ -70,12 +71,3 @@ class RetentionService:
         self.tombstone, self.raise_if_disposed = r.tombstone, r.raise_if_disposed
         self.enforce_tombstones, self.enforce_evidence, self.check_evidence = (
             r.enforce_tombstones, r.enforce_evidence, r.check_evidence)
-
-    @property
-    def classification_check(self) -> Callable[[list[str], list[str]], None] | None:
-        """Refuses codes no registered scheme defines (codes, kept): set by the installation."""
-        return self.scheduling.classification_check
-
-    @classification_check.setter
-    def classification_check(self, check: Callable[[list[str], list[str]], None] | None) -> None:
-        self.scheduling.classification_check = check

@@ -20,6 +20,7 @@ from records.metrics import (
 )
 from records.models import Channel, Kind, ServiceType
 from records.ports import RecordRepository
+from records.registries import RegistriesInForce
 
 
 
@@ -38,9 +39,14 @@ def _bound(value: str | date | datetime | None, field: str) -> datetime | None:
 
 
 class MetricService:
-    def __init__(self, records: RecordRepository, registry: MetricRegistry) -> None:
+    def __init__(self, records: RecordRepository, registries: RegistriesInForce) -> None:
         self._records = records
-        self.registry = registry
+        self._registries = registries
+
+    @property
+    def registry(self) -> MetricRegistry:
+        """The metrics in force (applying plugins swaps them)."""
+        return self._registries.metrics
 
     def list(self) -> list[MetricSummary]:
         return [MetricSummary(**m.model_dump(include=set(MetricSummary.model_fields))) for m in

@@ -55,6 +55,7 @@ from records.lifecycle import LifecycleEvent, Notifier
 from records.ports import BreachClaim
 from records.service_levels import ServiceLevels
 from records.validation import Validate
+from records.registries import RegistriesInForce
 from records.plugins.failures import customer_identifiers, failure_report
 from records.attachments import (
     UPLOAD_INTENTS,
@@ -135,11 +136,10 @@ class RecordService:
         keys: RecordKeys,
         sealer: RecordSealer,
         policy: PersonalDataPolicy,
-        workflows: WorkflowRegistry,
+        registries: RegistriesInForce,
         classify: Callable[[Record], tuple[list[str], list[str]]] | None = None,
         page_size_default: int = 50,
         page_size_max: int = 200,
-        service_levels: ServiceLevels | None = None,
         notifier: Notifier | None = None,
         validate: Validate | None = None,
         due_soon: timedelta = timedelta(hours=1),
@@ -150,13 +150,12 @@ class RecordService:
         self._keys = keys
         self._sealer = sealer
         self._policy = policy
-        self.workflows = workflows
+        self._registries = registries  # workflows and service levels in force (applying plugins swaps them)
         # Per-record locks, dropped by the garbage collector once no appender holds one.
         self._append_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._classify = classify
         self.page_size_default = page_size_default
         self.page_size_max = page_size_max
-        self.service_levels = service_levels or ServiceLevels()
         self._notifier = notifier
         self._validate = validate
         self.due_soon = due_soon
@@ -167,8 +166,14 @@ class RecordService:
         self.disposal_check: Callable[[StoredRecord], Awaitable[None]] | None = None
         # Who may look files up by personal identifier, and how often (set by the installation).
         self.lookups: IdentifierLookups | None = None
-        # Refuses codes no registered scheme defines (codes, kept): set by the installation.
-        self.classification_check: Callable[[list[str], list[str]], None] | None = None
+
+    @property
+    def workflows(self) -> WorkflowRegistry:
+        return self._registries.workflows
+
+    @property
+    def service_levels(self) -> ServiceLevels:
+        return self._registries.service_levels
 
     def _notify(self, name: str, record: Record, actor: str | None, **detail: object) -> None:
         if self._notifier is not None:
@@ -184,8 +189,8 @@ class RecordService:
         received_at = as_utc(data.received_at) if data.received_at else now
         if received_at > now + CLOCK_SKEW:
             raise InvalidInput("received_at must not be in the future", field="received_at")
-        if self.classification_check is not None and data.classification:
-            self.classification_check(data.classification, [])
+        if data.classification:
+            self._registries.check_codes(data.classification, [])
         number = await self._records.next_sequence(f"reference:{data.kind.value}:{now.year}")
         fields = data.model_dump(exclude={"received_at", "classification"}, exclude_none=True)
         record = Record(
@@ -337,8 +342,8 @@ class RecordService:
             check_kind_fields(record.kind, patch)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-        if self.classification_check is not None and patch.classification:
-            self.classification_check(patch.classification, record.classification)
+        if patch.classification:
+            self._registries.check_codes(patch.classification, record.classification)
         if record.version != expected_version:
             raise VersionConflict(
                 f"record is at version {record.version}, not {expected_version}; read it again and reapply",
