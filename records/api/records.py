@@ -88,6 +88,11 @@ def parse_if_match(value: str | None) -> int | None:
     return version
 
 
+# The longest text each list filter takes; the console's list of files refuses the same.
+LIST_TEXT_LIMITS = {"status": 64, "classification": 100, "owner": 64, "reference": 32, "customer_phone": 32,
+                    "customer_account": 64, "cursor": 512}
+
+
 class RecordController(Controller):
     path = "/api/v1/records"
     tags = ["records"]
@@ -119,12 +124,12 @@ class RecordController(Controller):
         request: Request,
         records: NamedDependency[RecordService],
         kind: FromQuery[Kind | None] = None,
-        status: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        status: Annotated[str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["status"])] = None,
         channel: FromQuery[Channel | None] = None,
         urgency: FromQuery[Urgency | None] = None,
-        classification: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        owner: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        reference: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        classification: Annotated[str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["classification"])] = None,
+        owner: Annotated[str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["owner"])] = None,
+        reference: Annotated[str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["reference"])] = None,
         created_from: FromQuery[datetime | None] = None,
         created_to: FromQuery[datetime | None] = None,
         received_from: FromQuery[datetime | None] = None,
@@ -134,18 +139,20 @@ class RecordController(Controller):
             QueryParameter(description="`breached`: a deadline met late or past due; `due_soon`: one due within RECORDS_DUE_SOON_SECONDS."),
         ] = None,
         customer_phone: Annotated[
-            str | None, QueryParameter(max_length=32, description=(
+            str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["customer_phone"], description=(
                 "Exact match, normalised (blind index). A lookup by personal identifier: roles outside "
                 "`RECORDS_IDENTITY_ROLES` need to be in `RECORDS_LOOKUP_ROLES` and send `X-Purpose`; "
                 "rate-limited per caller (429 `too_many_lookups`)."))
         ] = None,
         customer_account: Annotated[
-            str | None, QueryParameter(max_length=64, description="Exact match, normalised (blind index); a lookup like `customer_phone`.")
+            str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["customer_account"],
+                                       description="Exact match, normalised (blind index); a lookup like `customer_phone`.")
         ] = None,
         x_purpose: Annotated[str | None, HeaderParameter(
             name="X-Purpose", required=False, max_length=2000,
             description="Why a lookup by phone or account is needed (roles that see personal data masked).")] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=LIST_TEXT_LIMITS["cursor"],
+                                                     description="`next_cursor` of the previous page.")] = None,
         limit: Annotated[int | None, QueryParameter(description="Page size; at most the configured maximum (200 by default).")] = None,
     ) -> RecordPage:
         query = _query(

@@ -75,9 +75,11 @@ async def _tokens_page(request: Request, status_code: int = 200, error: RecordsE
     include_revoked = request.query_params.get("include_revoked") == "1"
     every = await _tokens(request).list(include_revoked=True)
     tokens = every if include_revoked else [t for t in every if t.revoked_at is None]
-    listed = {t.name for t in every}  # a token just revoked is named in the notice, though no longer listed
+    # A token just revoked is named in the notice, though no longer listed; a link saying a live
+    # token was revoked shows no notice (the page never states what did not happen).
+    revoked = {t.name for t in every if t.revoked_at is not None}
     return page(request, "admin/tokens.html", status_code=status_code, tokens=tokens, roles=list(Role),
-                include_revoked=include_revoked, notice=_notice(request, listed), issued=issued,
+                include_revoked=include_revoked, notice=_notice(request, revoked), issued=issued,
                 error=error.detail if error else None, error_field=error.extra.get("field") if error else None,
                 error_code=error.code if error else None, error_form=error_form,
                 form=form or {"name": "", "role": ""})
@@ -121,11 +123,13 @@ class TokenPagesController(Controller):
 async def _publishers_page(request: Request, status_code: int = 200, error: RecordsError | None = None,
                            error_form: str | None = None, form: dict[str, str] | None = None) -> Template:
     keys = await _plugins(request).trusted_keys()
-    listed = {k.name for k in keys}
-    if request.query_params.get("done") == "distrusted" and (name := request.query_params.get("name")):
-        listed |= {name} if name not in listed and _plain_name(name) else set()
+    trusted = {k.name for k in keys}
+    # "Now trusting" names a key the store holds; "no longer trusting" one it does not (any more).
+    name = request.query_params.get("name")
+    if request.query_params.get("done") == "distrusted":
+        trusted = {name} if name and name not in trusted and _plain_name(name) else set()
     return page(request, "admin/publishers.html", status_code=status_code, keys=keys,
-                notice=_notice(request, listed), error=error.detail if error else None,
+                notice=_notice(request, trusted), error=error.detail if error else None,
                 error_field=error.extra.get("field") if error else None, error_form=error_form,
                 form=form or {"name": "", "public_key": ""})
 

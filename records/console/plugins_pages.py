@@ -59,10 +59,14 @@ async def _plugins_page(request: Request, status_code: int = 200, error: Records
     plugins = await _service(request).list()
     viewer: Principal = request.user
     done, done_name = request.query_params.get("done"), request.query_params.get("name")
-    # Only a plugin that is (or, uninstalled, was) listed is named: the notice never echoes the query.
+    # Only a plugin whose state is what the notice says is named (listed, disabled, enabled, or no
+    # longer listed): the notice never echoes the query, nor states what a hand-made link claims.
     notice = None
-    if done in DONE_LABELS and done_name and SHOWN_NAME.fullmatch(done_name) and (
-            done == "uninstalled" or any(p.name == done_name for p in plugins)):
+    shown = next((p for p in plugins if p.name == done_name), None)
+    said = {"installed": shown is not None, "uninstalled": shown is None,
+            "enabled": shown is not None and shown.status != "disabled",
+            "disabled": shown is not None and shown.status == "disabled"}
+    if done in DONE_LABELS and done_name and SHOWN_NAME.fullmatch(done_name) and said.get(done, False):
         notice = (DONE_LABELS[done], done_name)
     return page(request, "plugins/list.html", status_code=status_code, plugins=plugins,
                 may_manage=viewer.role in PLUGIN_MANAGERS, may_trust=viewer.role in TRUST_MANAGERS,

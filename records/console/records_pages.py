@@ -21,9 +21,10 @@ from pydantic import ValidationError
 
 from records.api.audit_middleware import MAX_PURPOSE, decode_purpose
 from records.api.auth import admits
-from records.api.records import _content_disposition
+from records.api.records import LIST_TEXT_LIMITS, _content_disposition
 from records.api.uploads import MultipartUpload
 from records.audit import trail as audit_trail
+from records.console.forms import MAX_FIELD
 from records.console.i18n import N_, gettext_for
 from records.console.rendering import language_of, page
 from records.errors import InvalidInput, ValidationFailed, VersionConflict
@@ -185,8 +186,10 @@ class RecordPagesController(Controller):
         params = request.query_params
         filters = {name: params.get(name) or None for name in FILTERS}
         lookups = {name: params.get(name) or None for name in LOOKUPS}
-        if params.get("purpose") and (trail := audit_trail.current()) is not None:
-            trail.purpose = decode_purpose(params["purpose"].encode("utf-8"))[:MAX_PURPOSE]
+        for name, value in {**filters, **lookups, "cursor": params.get("cursor")}.items():
+            if value and len(value) > LIST_TEXT_LIMITS.get(name, MAX_FIELD):  # what GET /api/v1/records refuses
+                raise InvalidInput(f"{name} may be at most {LIST_TEXT_LIMITS[name]} characters", field=name)
+        _state_purpose(request, params)  # refused beyond MAX_PURPOSE, as X-Purpose is
         query_values = {k: v for k, v in filters.items() if v is not None}
         zone = request.app.state.settings.console_time_zone
         for name in ("received_from", "received_to"):

@@ -18,8 +18,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar
 
+from records.api.records import LIST_TEXT_LIMITS
+from records.plugins.signing import public_pem
 from records.roles import Role
 from tests.conftest import RoleClient, record_body
 from tests.console.conftest import ConsoleClient
@@ -396,3 +399,43 @@ def test_refusals_of_a_filing_or_a_hold_never_repeat_the_customer_in_their_messa
     assert filing.status_code == 422
     messages = " ".join(re.findall(r'class="error"[^>]*>(.*?)</', filing.text, flags=re.S))
     assert messages and not any(value in messages for value in ("张三", "13812345678", "ACC-1001"))
+
+
+def test_the_list_of_files_refuses_what_get_api_records_refuses(console_as, agent):
+    console = console_as(agent)
+    for name, limit in LIST_TEXT_LIMITS.items():
+        too_long = {name: "1" * (limit + 1)}
+        page = console.get("/console/records/", params=too_long)
+        assert page.status_code == 422 and "<code>invalid_input</code>" in page.text, (name, page.status_code)
+        assert f"at most {limit} characters" in page.text
+        assert agent.get("/api/v1/records", params=too_long).status_code in (400, 422), name
+        at_limit = console.get("/console/records/", params={name: "1" * limit})
+        assert at_limit.status_code < 500 and "may be at most" not in at_limit.text, name
+    wordy = console.get("/console/records/", params={"customer_phone": "13812345678", "purpose": "p" * 501})
+    assert wordy.status_code == 422 and "the purpose may be at most 500 characters" in wordy.text
+    api = agent.get("/api/v1/records", params={"customer_phone": "13812345678"}, headers={"X-Purpose": "p" * 501})
+    assert api.status_code == 422
+
+
+def test_a_hand_made_done_link_never_announces_a_token_or_key_change_that_did_not_happen(console_as, admin):
+    trusted = admin.post("/api/v1/plugins/trusted-keys", json={"name": "team-live",
+                                                               "public_key": public_pem(Ed25519PrivateKey.generate().public_key())})
+    assert trusted.status_code == 201, trusted.text
+    console = console_as(Role.admin, "root-notices")
+    lies = {"/console/admin/tokens/?done=revoked&name=root": "Revoked the token root",
+            "/console/admin/tokens/?done=revoked&name=root-notices": "Revoked the token",
+            "/console/admin/publishers/?done=distrusted&name=team-live": "No longer trusting",
+            "/console/admin/publishers/?done=trusted&name=team-gone": "Now trusting"}
+    for url, claim in lies.items():
+        page = console.get(url)
+        assert page.status_code == 200 and claim not in page.text, url
+
+
+def test_a_hand_made_done_link_never_announces_a_plugin_change_that_did_not_happen(console_as, plugin_manager):
+    builtin = plugin_manager.get("/api/v1/plugins").json()["items"][0]
+    assert builtin["status"] == "active"
+    console = console_as(plugin_manager)
+    for done in ("disabled", "uninstalled"):
+        page = console.get("/console/plugins/", params={"done": done, "name": builtin["name"]})
+        assert page.status_code == 200 and f"{done.capitalize()} {builtin['name']}." not in page.text, done
+    assert f"Enabled {builtin['name']}." in console.get("/console/plugins/", params={"done": "enabled", "name": builtin["name"]}).text
