@@ -17,15 +17,20 @@ from pydantic import ValidationError
 
 from records.errors import InvalidInput, RecordsError
 
-MAX_FIELD = 20_000  # longer than any model allows: the model refuses with its own message
+MAX_FIELD = 20_000  # as long as any model's text; a list typed as text (record ids) says its own limit
 
 
-def text(form: Any, name: str) -> str | None:
-    """A text field, stripped; None when absent or blank."""
+def text(form: Any, name: str, limit: int | None = MAX_FIELD) -> str | None:
+    """A text field, stripped; None when absent or blank. Longer than ``limit`` is refused, never
+    cut short: a cut list of record ids would hold fewer files than were typed, or name a
+    fragment. ``limit=None`` for a field the request's body limit and its model bound."""
     value = form.get(name)
     if not isinstance(value, str):
         return None
-    return value.strip()[:MAX_FIELD] or None
+    value = value.strip()
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(f"{name} may be at most {limit} characters", field=name)
+    return value or None
 
 
 def values_of(form: Any, *names: str) -> dict[str, str]:

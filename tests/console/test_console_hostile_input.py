@@ -439,3 +439,27 @@ def test_a_hand_made_done_link_never_announces_a_plugin_change_that_did_not_happ
         page = console.get("/console/plugins/", params={"done": done, "name": builtin["name"]})
         assert page.status_code == 200 and f"{done.capitalize()} {builtin['name']}." not in page.text, done
     assert f"Enabled {builtin['name']}." in console.get("/console/plugins/", params={"done": "enabled", "name": builtin["name"]}).text
+
+
+def test_a_hold_typed_on_many_files_holds_every_one_typed():
+    from uuid import uuid4
+
+    from records.console.holds_pages import hold_from_form
+
+    ids = [str(uuid4()) for _ in range(600)]  # a blank line between each: 40 characters an id
+    held = hold_from_form({"reason": "audit", "case_reference": "C-600", "record_ids": "\r\n\r\n".join(ids)},
+                          "Asia/Shanghai")
+    assert held.record_ids == ids
+
+
+def test_text_longer_than_a_form_takes_is_refused_beside_its_field_never_cut(console_as, world):
+    console = console_as(Role.archivist, "ada-long")
+    long = "x" * 20_001
+    for url, form, field in [
+        ("/console/retention/holds/", {"reason": long, "case_reference": "C-1", "record_ids": world["record_id"]}, "reason"),
+        (f"/console/retention/holds/{world['hold_id']}/release", {"reason": long}, "reason"),
+        (f"/console/retention/schedules/{world['schedule_id']}/reapply", {"reason": long, "intent": "apply"}, "reason"),
+    ]:
+        response = console.post(url, form)
+        assert_handled(response, url)
+        assert response.status_code == 422 and "at most" in response.text, (url, response.status_code)
