@@ -95,8 +95,19 @@ class DispositionQueueController(Controller):
             raise InvalidInput("status must be open, executing or done", field="status")
         status = BatchStatus(raw)
         batches = await retention_service(request).batches(status.value, 100)
+        swept = {name: _count(request, name) for name in ("due", "held", "gathered")}
         return retention_page(request, "retention/batches.html", batches=batches, status=status, statuses=QUEUE_STATUSES,
-                    may_decide=request.user.role in RETENTION_MANAGERS)
+                    may_decide=request.user.role in RETENTION_MANAGERS,
+                    swept=swept if None not in swept.values() else None)
+
+    @post_route("/sweeps", name="console-retention-sweep", status_code=303,
+                **admits(RETENTION_MANAGERS, audit="retention.sweep"))
+    async def sweep(self, request: Request) -> Redirect:
+        """Sweep now, as ``POST /api/v1/retention/sweeps`` without a body does (the service also
+        sweeps every ``RECORDS_RETENTION_SWEEP_SECONDS``); the queue then says what it gathered."""
+        result = await retention_service(request).sweep(request.user)
+        return Redirect(f"/console/retention/batches?due={result.due}&held={result.held}&gathered={len(result.batches)}",
+                        status_code=303)
 
     @get_route("/batches/{batch_id:str}", name="console-retention-batch",
                **admits(RETENTION_READERS, audit="retention.batch.read"))

@@ -16,9 +16,8 @@ RETENTION = "/api/v1/retention"
 SCHEDULE = "Browser journey: major complaints, due at once"
 
 
-def due_file_in_a_batch(server) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """A major complaint filed and archived under a schedule that makes it due at once, then
-    swept: the batch holding it and its reference."""
+def archived_due_file(server) -> dict:  # type: ignore[no-untyped-def]
+    """A major complaint filed and archived under a schedule that makes it due at once."""
     with server.api("admin") as api:
         names = {s["name"] for s in api.get(f"{RETENTION}/schedules").json()["items"]}
         if SCHEDULE not in names:
@@ -35,6 +34,13 @@ def due_file_in_a_batch(server) -> tuple[str, str]:  # type: ignore[no-untyped-d
         assert r.status_code == 200, r.text
         for stage in ("feedback", "archived"):
             assert api.post(f"/api/v1/records/{record['id']}/transitions", json={"to": stage}).status_code == 200
+    return record
+
+
+def due_file_in_a_batch(server) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """``archived_due_file``, then swept: the batch holding it and its reference."""
+    record = archived_due_file(server)
+    with server.api("admin") as api:
         swept = api.post(f"{RETENTION}/sweeps", json={}).json()
     batch = next(b for b in swept["batches"] if any(i["record_id"] == record["id"] for i in b["items"]))
     return batch["id"], record["reference"]

@@ -67,3 +67,26 @@ def test_bad_input_is_a_clear_message_not_a_traceback(console_as, admin):
 def test_without_a_session_the_queue_leads_to_sign_in(client):
     response = client.get("/console/retention/batches", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/console/sign-in")
+
+
+def test_an_archivist_sweeps_from_the_queue_as_the_api_does(console_as, admin, compliance_officer):
+    archived_record(admin)  # due at once under the walk's schedule
+    console = console_as(Role.archivist, "ada-sweeps")
+    queue = console.get("/console/retention/batches")
+    assert 'action="/console/retention/sweeps"' in queue.text
+    refused = console.post("/console/retention/sweeps", csrf=False)
+    assert refused.status_code == 403 and admin.get(f"{RETENTION}/batches", params={"status": "open"}).json()["items"] == []
+    swept = console.post("/console/retention/sweeps")
+    assert swept.status_code == 303, swept.text
+    after = console.get(swept.headers["location"]).text
+    assert "The sweep gathered 1 due file(s) into 1 batch(es); 0 due file(s) stay under a legal hold." in after
+    [batch] = admin.get(f"{RETENTION}/batches", params={"status": "open"}).json()["items"]
+    assert f'href="/console/retention/batches/{batch["id"]}"' in after
+    event = compliance_officer.get("/api/v1/audit/events", params={"action": "retention.sweep"}).json()["items"][-1]
+    assert event["actor"] == "ada-sweeps" and event["outcome"] == "allowed"
+
+
+def test_only_retention_managers_may_sweep(console_as):
+    carol = console_as(Role.compliance_officer, "carol-sweeps")
+    assert 'action="/console/retention/sweeps"' not in carol.get("/console/retention/batches").text
+    assert carol.post("/console/retention/sweeps").status_code == 403
