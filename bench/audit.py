@@ -132,8 +132,8 @@ def export_at_scale(data_dir: Path, events: int) -> dict[str, float]:
                 sampling, samples = True, []
 
                 def sample() -> None:
-                    while sampling:
-                        samples.append(resident_mib(server.pid))
+                    while sampling:  # noqa: B023 - called within the iteration
+                        samples.append(resident_mib(server.pid))  # noqa: B023 - called within the iteration
                         time.sleep(0.05)
 
                 watcher = threading.Thread(target=sample)

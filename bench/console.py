@@ -19,8 +19,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any

@@ -59,7 +59,7 @@ async def _run(root: Path, n: int, destroy: int) -> dict:
 
     settings = load_settings(data_dir=root / "data", retention_batch_max_items=max(destroy, 1000))
     installation = await Installation.open(settings)
-    retention, records = installation.retention, installation.records
+    retention = installation.retention
     assert retention is not None
     schedule = next(s for s in await retention.schedules() if s.kinds == [Kind.consultation])
     ref = ScheduleRef(id=schedule.id, version=schedule.version, name=schedule.name)

@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from records.plugins import hookimpl  # noqa: E402  (the marker plugin authors import)
+from records.plugins import hookimpl  # the marker plugin authors import
 
 __all__ = ["__version__", "hookimpl"]

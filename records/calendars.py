@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError
 
-from records.redaction import traceback_without_messages
 from records.clock import as_utc
 from records.errors import InvalidConfiguration
+from records.redaction import traceback_without_messages
 
 log = logging.getLogger("records.calendars")
 # Limits are days, not years: a loop bound that keeps a broken calendar from spinning forever.

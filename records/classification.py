@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from records.errors import UnknownClassification
 from records.models import Record
 from records.plugins.failures import customer_identifiers, failure_report
+
 CODE = re.compile(r"^[a-z0-9_]+(:[a-z0-9_.\-]+)*$")
 
 

@@ -146,9 +146,8 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     """Start the API server (initialises the data dir on first start)."""
     import uvicorn
 
-    from records.api.app import create_app
-
     from records import access_log
+    from records.api.app import create_app
     from records.storage.sqlite.backup import serving_lock
 
     settings = _settings(data_dir=data_dir, host=host, port=port)
@@ -327,9 +326,9 @@ async def _destroyed_again(installation: Any) -> int:
 @click.option("--force", is_flag=True, help="Replace records the data dir already holds.")
 def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
     """Bring a backup back into the data dir (service stopped). Keys destroyed since stay destroyed."""
-    from records.storage.sqlite.backup import restore, serving_lock
     from records.crypto.keyring import LocalKeyring, parse_master_key
     from records.plugins.manager import plugin_manager
+    from records.storage.sqlite.backup import restore, serving_lock
 
     settings = _settings(data_dir=data_dir)
     keyring_file = settings.keyring_path / LocalKeyring.FILE
@@ -361,9 +360,9 @@ def restore_command(data_dir: Path | None, source: Path, force: bool) -> None:
 def migrate_command(data_dir: Path | None, to_store: str, to_blobs: str) -> None:
     """Move this embedded installation to MongoDB (and S3), then prove the copy identical:
     counts, content hashes, audit tree root. Run with the service stopped; the source is only read."""
-    from records.storage.migration import migrate
     from records.storage import open_storage
     from records.storage.embedded import EmbeddedStorage
+    from records.storage.migration import migrate
 
     settings = _settings(data_dir=data_dir)
     target_settings = _settings(data_dir=data_dir, store=to_store, blobs=to_blobs)
@@ -697,8 +696,8 @@ def fsck_command(data_dir: Path | None, repair: bool, as_json: bool) -> None:
     """Check store, blobs, keys and access log agree; exit 0 only when nothing is left wrong."""
     import contextlib
 
-    from records.storage.sqlite.backup import BackupError, serving_lock
     from records.fsck import fsck
+    from records.storage.sqlite.backup import BackupError, serving_lock
 
     settings = _existing_settings(data_dir)
     # A repair deletes blobs no record lists: with a server running, an upload in flight is such a

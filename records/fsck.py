@@ -33,10 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from records.attachments import ATTACHMENTS, UPLOAD_INTENTS, blob_key, parse_upload_intent_key
 from records.installation import Installation
 from records.models import RecordQuery
 from records.ports import LockingBlobStore
-from records.attachments import ATTACHMENTS, UPLOAD_INTENTS, blob_key, parse_upload_intent_key
 
 PAGE = 500
 

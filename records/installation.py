@@ -20,27 +20,25 @@ from records.crypto.keyring import LocalKeyring, parse_master_key
 from records.crypto.sealing import RecordSealer
 from records.crypto.shredding import DestroyedKeyRegister
 from records.errors import KeyUnavailable
+from records.lifecycle import Notifier
 from records.plugins.installed import InstalledPluginLoader
 from records.plugins.manager import RecordsPluginManager, plugin_manager
-from records.services.plugins import PluginService
 from records.plugins.status import PluginStatusBoard
 from records.ports import LockingBlobStore, Storage
-from records.services.keys import RecordKeys
-from records.services.lookups import IdentifierLookups
-from records.services.personal_data import MaskedAttachments, PersonalDataPolicy
-from records.services.records import RecordService
-from records.services.tokens import TokenService
 from records.registries import PluginRegistries, RegistriesInForce
-from records.settings import RecordsSettings
-from records.storage import open_storage
-from records.lifecycle import Notifier
-from records.services.metrics import MetricService
-from records.validation import validator
-
-
 from records.retention.registry import registered_schedules, retention_policy
 from records.retention.service import RetentionService
 from records.retention.tombstones import TombstoneRegister
+from records.services.keys import RecordKeys
+from records.services.lookups import IdentifierLookups
+from records.services.metrics import MetricService
+from records.services.personal_data import MaskedAttachments, PersonalDataPolicy
+from records.services.plugins import PluginService
+from records.services.records import RecordService
+from records.services.tokens import TokenService
+from records.settings import RecordsSettings
+from records.storage import open_storage
+from records.validation import validator
 
 
 def _transfer_hook(plugins: pluggy.PluginManager):  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ or slow the request that caused the event.
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,6 @@ from pydantic import BaseModel, Field
 from records.audit import trail as audit_trail
 from records.plugins.failures import failure_report
 from records.plugins.status import PluginStatusBoard
-
 
 EVENTS = ("created", "amended", "transitioned", "archived", "destroyed", "deadline_breached")
 

@@ -8,8 +8,8 @@ million files never loads one of them into Python, and a plugin cannot run code 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal

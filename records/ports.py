@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from pydantic import BaseModel
+
 from records.audit.events import AuditEventDraft
 from records.audit.log import AuditLogStore
 from records.crypto.envelope import WrappedDataKey
-from pydantic import BaseModel
-
 from records.metrics import Metric, MetricBucket, MetricQuery
 from records.models import RecordQuery
 from records.roles import Role

@@ -11,7 +11,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from records.models import Channel, Complexity, Deadline, Delivery, Direction, Kind, NoteType, ServiceType, TimelineEvent, Urgency
+from records.models import (
+    Channel,
+    Complexity,
+    Deadline,
+    Delivery,
+    Direction,
+    Kind,
+    NoteType,
+    ServiceType,
+    TimelineEvent,
+    Urgency,
+)
 
 
 class StoredNote(BaseModel):

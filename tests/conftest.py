@@ -15,7 +15,6 @@ from records.api.app import create_app
 from records.roles import Role
 from records.settings import RecordsSettings, load_settings
 
-
 # Helpers with fixtures of their own, shared by test modules across the tree.
 pytest_plugins = ("tests.helpers.server_process",)
 

@@ -15,9 +15,7 @@ from records.installation import Installation
 from records.models import RecordCreate
 from records.services.records import UploadMeta
 from tests.conftest import record_body
-
 from tests.helpers.in_process import ALICE, cli, files_under, snapshot
-
 
 # --- malformed backups are refused cleanly ---------------------------------------------------------
 

@@ -70,7 +70,7 @@ def test_the_scale_benchmark_makes_events_and_assignments_the_service_would_writ
                         " ORDER BY record_id").fetchall()
     conn.close()
     assert len(rows) == 250
-    for record_id, schedule_id, retain_until, doc in rows[:3] + rows[100:101]:
+    for record_id, _schedule_id, retain_until, doc in rows[:3] + rows[100:101]:
         a = RetentionAssignment.model_validate_json(doc)
         assert (a.record_id, a.schedule, a.kind, a.action) == (record_id, schedule, Kind.consultation, "destroy")
         assert a.retain_until == datetime.fromisoformat(retain_until).astimezone(UTC) == a.trigger_at

@@ -37,20 +37,20 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from records.plugins.signing import public_pem
-from tests.plugin_wheels import build_wheel
 from tests.helpers.server_process import (
     RECORDS_URL,
     BackgroundFiler,
     ServerProcess,
-    clean_env,
-    free_port,
     api,
+    clean_env,
     create_token,
     file_record,
     files_under,
+    free_port,
     list_all_records,
     record_body,
 )
+from tests.plugin_wheels import build_wheel
 
 pytestmark = pytest.mark.slow
 
@@ -532,7 +532,7 @@ def test_a_plugin_upgrade_killed_after_its_commit_leaves_no_old_code_behind(serv
     with api(server, manager) as m:
         assert m.post(PLUGINS, **_signed_upload(publisher, "1.0.0")).status_code == 201
     caught = False
-    for attempt, version in enumerate(["1.1.0", "1.2.0", "1.3.0", "1.4.0"]):
+    for version in ["1.1.0", "1.2.0", "1.3.0", "1.4.0"]:
         installed = _installed_version(data_dir)
         thread = threading.Thread(target=lambda: _quiet_install(server, manager, publisher, version), daemon=True)  # noqa: B023 (called within the iteration)
         thread.start()
@@ -656,8 +656,10 @@ def test_an_upload_killed_between_its_blob_and_its_commit_leaves_fsck_clean(serv
         seen = {p.name for p in files_under(directory)}
         thread = threading.Thread(target=lambda: _quiet_upload(server, agent, record_id), daemon=True)
         thread.start()
-        new = lambda: {p.name for p in files_under(directory)} - seen  # noqa: B023 (called within the iteration)
-        if wait_until(lambda: bool(new()), 10, server.proc, poll=0.0002):  # noqa: B023 (called within the iteration)
+        def new() -> set[str]:
+            return {p.name for p in files_under(directory)} - seen  # noqa: B023 (called within the iteration)
+
+        if wait_until(lambda: bool(new()), 10, server.proc, poll=0.0002):
             _stop(server)
             blob = next(iter(new()))
             listed = db_query(data_dir, "SELECT count(*) FROM records WHERE id = ? AND doc LIKE ?", record_id, f"%{blob}%")
@@ -735,10 +737,10 @@ def test_a_group_of_concurrent_filings_and_reads_killed_loses_nothing_acknowledg
             ("POST", RECORDS_URL, record_body("complaint", subject=f"group-{round_}-{i}")) for i in range(GROUP)]
         requests += [("GET", f"{RECORDS_URL}/{holder['id']}", None)] * 20
         r.shuffle(requests)
-        killer = threading.Thread(target=lambda: (answered.wait(30), server.kill9()), daemon=True)
+        killer = threading.Thread(target=lambda: (answered.wait(30), server.kill9()), daemon=True)  # noqa: B023 - joined below
         killer.start()
         # The kill comes after a random number of answers, with the rest of the groups in flight.
-        answers = _send_together(server, agent, requests, lambda: next(count) >= kill_after and answered.set())
+        answers = _send_together(server, agent, requests, lambda: next(count) >= kill_after and answered.set())  # noqa: B023 - called now
         killer.join(timeout=30)
         for answer in answers:
             if answer is None:

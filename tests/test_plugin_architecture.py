@@ -466,12 +466,12 @@ def extra_entry_points(monkeypatch):
     return install
 
 
-def EP(name: str, value: str) -> importlib.metadata.EntryPoint:
+def entry_point(name: str, value: str) -> importlib.metadata.EntryPoint:
     return importlib.metadata.EntryPoint(name=name, value=value, group="records")
 
 
 def test_a_plugin_that_fails_to_import_is_listed_failed_and_the_service_starts(settings, extra_entry_points):
-    extra_entry_points(EP("broken_import", "no_such_module_xyz"))
+    extra_entry_points(entry_point("broken_import", "no_such_module_xyz"))
     with running(settings) as service:
         agent = service.login(Role.agent, "alice")
         assert agent.post("/api/v1/records", json=record_body()).status_code == 201
@@ -485,7 +485,7 @@ def test_a_plugin_that_fails_to_import_is_listed_failed_and_the_service_starts(s
 
 
 def test_a_plugin_with_an_unknown_hook_is_refused(settings, extra_entry_points):
-    extra_entry_points(EP("nope", f"{__name__}:NopePlugin"), EP("wrong_arguments", f"{__name__}:WrongArguments"))
+    extra_entry_points(entry_point("nope", f"{__name__}:NopePlugin"), entry_point("wrong_arguments", f"{__name__}:WrongArguments"))
     pm = plugin_manager()
     assert pm.get_plugin("nope") is None and pm.get_plugin("wrong_arguments") is None
     with running(settings, pm) as service:
@@ -498,7 +498,7 @@ def test_a_plugin_with_an_unknown_hook_is_refused(settings, extra_entry_points):
 
 
 def test_a_blocked_entry_point_is_not_even_imported(settings, extra_entry_points):
-    extra_entry_points(EP("broken_import", "no_such_module_xyz"))
+    extra_entry_points(entry_point("broken_import", "no_such_module_xyz"))
     with running(settings, plugin_manager(block=["broken_import"])) as service:
         state = service.plugins()["broken-import"]
     assert state["status"] == "blocked"  # not "failed": it was never loaded

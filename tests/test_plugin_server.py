@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from records.plugins.signing import public_pem
-from tests.plugin_wheels import build_wheel
 from tests.helpers.server_process import api, create_token, file_record
+from tests.plugin_wheels import build_wheel
 
 pytestmark = pytest.mark.slow
 

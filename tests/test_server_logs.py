@@ -15,7 +15,6 @@ from records import hookimpl
 from records.api.app import create_app
 from records.plugins.manager import plugin_manager
 from records.services.records import RecordService
-
 from tests.helpers.server_process import ServerProcess, create_token
 
 # Distinctive values that nothing else in a log could produce by chance.
@@ -113,7 +112,7 @@ def test_failures_are_logged_without_the_personal_data_in_their_messages(leaky_c
 
 
 @pytest.mark.slow
-def test_server_process_output_carries_no_personal_data(server: ServerProcess, data_dir) -> None:  # noqa: F811
+def test_server_process_output_carries_no_personal_data(server: ServerProcess, data_dir) -> None:
     token = create_token(data_dir, "alice")
     server.start()
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as client:

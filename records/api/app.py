@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import pluggy
 from litestar import Litestar
@@ -20,27 +20,27 @@ from litestar.plugins import InitPluginProtocol
 from litestar.plugins.pydantic import PydanticPlugin
 
 from records import __version__, access_log
-from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware, configure_roles
-from records.api.docs import OfflineSwaggerRenderPlugin, docs_assets, front_page
-from records.api.health import health
-from records.api.problems import EXCEPTION_HANDLERS
-from records.api.security import AuthFailureThrottle, add_security_headers
-from records.api.records import RecordController
-from records.api.retention import RecordRetentionController, RetentionController, ReviewController
 from records.api.audit import AuditController
 from records.api.audit_middleware import AuditMiddleware
+from records.api.auth import PUBLIC_PATH_PATTERNS, BearerTokenMiddleware, configure_roles
 from records.api.client_address import ClientAddressMiddleware
+from records.api.docs import OfflineSwaggerRenderPlugin, docs_assets, front_page
+from records.api.health import health
 from records.api.media_types import require_json
-from records.api.tokens import MeController, TokenController
 from records.api.metrics import MetricController, ServiceLevelController
 from records.api.plugins import PluginController, TrustedKeyController
+from records.api.problems import EXCEPTION_HANDLERS
+from records.api.records import RecordController
+from records.api.retention import RecordRetentionController, RetentionController, ReviewController
+from records.api.security import AuthFailureThrottle, add_security_headers
+from records.api.tokens import MeController, TokenController
 from records.api.workflows import ClassificationController, WorkflowController
 from records.audit.service import AuditService
 from records.console.app import CONSOLE_PATH_PATTERNS, console_handlers, open_console, template_config
 from records.installation import Installation
-from records.services.records import RecordService
-from records.retention.service import RetentionService
 from records.redaction import traceback_without_messages
+from records.retention.service import RetentionService
+from records.services.records import RecordService
 from records.settings import RecordsSettings
 
 API_DESCRIPTION = """Records governance for a telecom operator's customer-service files.
@@ -163,7 +163,7 @@ async def _report_breaches_periodically(records: RecordService, every: float) ->
         try:
             while len(await records.report_breaches()) == 500:
                 pass  # a backlog: keep claiming
-        except Exception:  # noqa: BLE001 - keep watching; the next round retries
+        except Exception:  # keep watching; the next round retries
             log.exception("reporting breached deadlines failed")
 
 
@@ -175,7 +175,7 @@ async def _sync_plugins_periodically(installation: Installation, every: float) -
         await asyncio.sleep(every)
         try:
             await installation.plugin_service.sync()
-        except Exception:  # noqa: BLE001 - keep watching; the next round retries
+        except Exception:  # keep watching; the next round retries
             log.exception("syncing plugins with the store failed")
 
 
@@ -190,7 +190,7 @@ async def _sweep_periodically(retention: RetentionService, every: float) -> None
         token = audit_trail.begin(system_trail("retention.sweep"))
         try:
             await retention.sweep(SYSTEM)
-        except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
+        except Exception:  # keep sweeping; the next round retries
             log.exception("the scheduled retention sweep failed")
         finally:
             audit_trail.end(token)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from litestar.datastructures import State
 
 from records.audit.service import AuditService
-from records.ports import Storage
 from records.classification import SchemeRegistry
+from records.ports import Storage
 from records.retention.service import RetentionService
 from records.services.metrics import MetricService
 from records.services.plugins import PluginService

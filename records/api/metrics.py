@@ -13,12 +13,12 @@ from pydantic import BaseModel, Field
 from records.api.auth import admits
 from records.api.dependencies import provide_metric_service, provide_record_service
 from records.api.problems import problem_responses
+from records.charts import chart_text, metric_svg
 from records.metrics import MetricSummary, MetricValues, Period
 from records.models import Channel, Kind, ServiceType
 from records.roles import Role
 from records.services.metrics import MetricService
 from records.services.records import RecordService
-from records.charts import chart_text, metric_svg
 
 # Metrics are aggregates: no personal data, useful to everyone who runs or oversees the service.
 METRIC_READERS = frozenset({Role.admin, Role.supervisor, Role.archivist, Role.compliance_officer, Role.agent})

@@ -8,24 +8,29 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody, Schema
 from litestar.response import Stream
+from pydantic import ValidationError
 
 from records.api.auth import admits
 from records.api.dependencies import provide_record_service, provide_settings
 from records.api.problems import problem_responses
 from records.api.uploads import MultipartUpload
-from pydantic import ValidationError
-
 from records.errors import InvalidInput, ValidationFailed
 from records.models import (
     Attachment,
     Channel,
     Customer,
-    SlaState,
     Kind,
-    TransitionIn,
     Note,
     NoteIn,
     Record,
@@ -33,6 +38,8 @@ from records.models import (
     RecordPage,
     RecordPatch,
     RecordQuery,
+    SlaState,
+    TransitionIn,
     Urgency,
     whole_number,
 )

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from records.api.auth import admits
 from records.api.dependencies import provide_record_service, provide_schemes
 from records.api.problems import problem_responses
-from records.roles import Role
 from records.classification import ClassificationScheme, SchemeRegistry
+from records.roles import Role
 from records.services.records import RecordService
 from records.workflow import Workflow
 

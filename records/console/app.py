@@ -21,9 +21,9 @@ from records.console.forecast_pages import FORECAST_PAGES
 from records.console.holds_pages import HOLD_PAGES
 from records.console.home import HomeController
 from records.console.integrity_pages import IntegrityPageController
-from records.console.records_pages import RecordPagesController
 from records.console.metrics_pages import MetricsPages
 from records.console.plugins_pages import PluginPagesController
+from records.console.records_pages import RecordPagesController
 from records.console.rendering import CONSOLE_EXCEPTION_HANDLERS, STATIC_DIR, template_config
 from records.console.retention_pages import RETENTION_PAGES
 from records.console.review_pages import ReviewPagesController

@@ -16,9 +16,9 @@ the file is re-read whenever it changed on disk.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import secrets
-import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager

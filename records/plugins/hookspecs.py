@@ -14,15 +14,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from records.crypto.keyring import KeyEncryptionKeys, LocalKeyring
-    from records.settings import RecordsSettings
     from records.calendars import BusinessCalendar
     from records.classification import ClassificationScheme
+    from records.crypto.keyring import KeyEncryptionKeys, LocalKeyring
     from records.lifecycle import LifecycleEvent
     from records.metrics import Metric
     from records.models import Record
     from records.roles import Principal
     from records.service_levels import ServiceLevel
+    from records.settings import RecordsSettings
     from records.workflow import Guard, Workflow
 
 

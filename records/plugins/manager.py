@@ -21,11 +21,11 @@ from collections.abc import Collection
 import pluggy
 from packaging.utils import canonicalize_name
 
-from records.redaction import traceback_without_messages
 from records import __version__
 from records.plugins import PROJECT, hookspecs
 from records.plugins.failures import load_failure
 from records.plugins.status import PluginStatusBoard
+from records.redaction import traceback_without_messages
 
 log = logging.getLogger("records.plugins")
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from records.clock import as_utc, utcnow
 from records.errors import InvalidInput
-from records.retention import periods
+from records.ports import RecordRepository, RetentionRepository
 from records.retention import floors as legal_floors
+from records.retention import periods, review, states
+from records.retention.changes import PAGE, change_events, committed_request_event
 from records.retention.errors import (
     BatchNotFound,
     BatchNotOpen,
@@ -22,16 +24,14 @@ from records.retention.errors import (
     RecordNotInBatch,
     SecondApproverRequired,
 )
-from records.retention.evidence import EvidenceRegister
-from records.retention import review, states
-from records.retention.review import ReviewDecisionIn, ReviewItem, ReviewList
+from records.retention.evidence import EvidenceRegister, record_evidence
 from records.retention.floors import RetentionFloor
 from records.retention.models import (
-    BatchList,
     BatchItem,
-    DecisionIn,
+    BatchList,
     BatchStatus,
     Decision,
+    DecisionIn,
     DecisionsIn,
     DispositionAction,
     DispositionBatch,
@@ -39,14 +39,11 @@ from records.retention.models import (
     RetentionAssignment,
     SweepResult,
 )
-from records.roles import Principal, Role
-
-from records.retention.changes import PAGE, change_events, committed_request_event
 from records.retention.object_locks import ObjectLocks
 from records.retention.policy import RetentionPolicy
-from records.ports import RecordRepository, RetentionRepository
-from records.retention.evidence import record_evidence
+from records.retention.review import ReviewDecisionIn, ReviewItem, ReviewList
 from records.retention.schedules import RetentionSchedules
+from records.roles import Principal, Role
 
 log = logging.getLogger("records.retention")
 # Who decides items of schedules without review stages (the batch decisions route admits the same).

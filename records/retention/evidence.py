@@ -73,5 +73,5 @@ def record_evidence(register: EvidenceRegister | None, batch: DispositionBatch,
         return
     try:
         register.record(DispositionEvidence(batch=batch, certificate=certificate))
-    except Exception:  # noqa: BLE001 - the commit stands; fsck and the next start catch up
+    except Exception:  # the commit stands; fsck and the next start catch up
         log.exception("registering the evidence of disposition batch %s failed; the next start does", batch.id)

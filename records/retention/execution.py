@@ -20,20 +20,26 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from records.attachments import blob_key
 from records.audit.log import EventQuery
+from records.audit.service import AuditService
 from records.audit.trail import AuditTrail
 from records.audit.trail import begin as begin_trail
 from records.audit.trail import current as current_trail
 from records.audit.trail import end as end_trail
 from records.clock import utcnow
+from records.crypto.keyring import LocalKeyring
 from records.errors import NotFound, RecordDestroyed
+from records.ports import BlobStore, RecordRepository, RetentionRepository
+from records.retention import states
 from records.retention.certificates import CertificateCheck, check, sign
+from records.retention.changes import change_events, system_trail
+from records.retention.disposition import Disposition
 from records.retention.errors import (
     CertificateNotFound,
     RecordOnHold,
 )
-from records.retention.evidence import EvidenceRegister
-from records.retention import states
+from records.retention.evidence import EvidenceRegister, record_evidence
 from records.retention.models import (
     BatchItem,
     BatchStatus,
@@ -42,26 +48,18 @@ from records.retention.models import (
     DestructionCertificate,
     DispositionAction,
     DispositionBatch,
+    GovernanceFacts,
     ItemState,
     RetentionAssignment,
-    GovernanceFacts,
     Tombstone,
 )
-from records.retention.tombstones import TombstoneRegister
-from records.retention.transfer import write_bag
-from records.attachments import blob_key
-from records.stored import StoredRecord
-
-from records.retention.changes import change_events, system_trail
 from records.retention.object_locks import ObjectLocks
 from records.retention.policy import RetentionPolicy
-from records.audit.service import AuditService
-from records.crypto.keyring import LocalKeyring
-from records.ports import BlobStore, RecordRepository, RetentionRepository
-from records.retention.disposition import Disposition
 from records.retention.schedules import RetentionSchedules
-from records.retention.evidence import record_evidence
+from records.retention.tombstones import TombstoneRegister
+from records.retention.transfer import write_bag
 from records.services.records import RecordService
+from records.stored import StoredRecord
 
 log = logging.getLogger("records.retention")
 

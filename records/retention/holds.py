@@ -9,12 +9,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from collections.abc import Set as AbstractSet  # noqa: N817 - the abstract set type, not a built-in set
+from collections.abc import Set as AbstractSet  # the abstract set type, not a built-in set
 
+from records.attachments import blob_key
 from records.clock import utcnow
 from records.crypto.masking import mask_account, mask_phone
 from records.errors import RecordNotFound
 from records.models import RecordQuery
+from records.ports import RecordRepository, RetentionRepository
+from records.retention.changes import PAGE, change_events, committed_request_event
 from records.retention.errors import (
     HoldNotFound,
     HoldReleased,
@@ -28,14 +31,10 @@ from records.retention.models import (
     HoldRelease,
     LegalHold,
 )
-from records.roles import Principal
-from records.attachments import blob_key
-from records.stored import StoredRecord
-
-from records.retention.changes import PAGE, change_events, committed_request_event
 from records.retention.object_locks import ObjectLocks
-from records.ports import RecordRepository, RetentionRepository
+from records.roles import Principal
 from records.services.records import RecordService
+from records.stored import StoredRecord
 
 log = logging.getLogger("records.retention")
 
@@ -180,7 +179,7 @@ class LegalHolds:
             async for stored in self._held_records(hold):
                 if stored.destroyed_at is None and stored.id not in skip and (on or not await self._repo.holds_on(stored.id)):
                     await self._locks.legal_hold(stored, on)
-        except Exception:  # noqa: BLE001
+        except Exception:  # the hold is committed and stops destruction on its own
             log.exception("setting object legal holds for hold %s failed", hold.id)
 
     @contextlib.asynccontextmanager

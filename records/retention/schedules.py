@@ -16,8 +16,10 @@ from records.audit.trail import end as end_trail
 from records.clock import utcnow
 from records.errors import Conflict, InvalidInput, RecordNotFound
 from records.models import Kind, RecordQuery
-from records.retention import periods
+from records.ports import RecordRepository, RetentionRepository
 from records.retention import floors as legal_floors
+from records.retention import periods
+from records.retention.changes import PAGE, change_events, committed_request_event, system_trail
 from records.retention.errors import (
     FloorNotFound,
     FloorRemoved,
@@ -40,14 +42,11 @@ from records.retention.models import (
     SchedulePreview,
     ScheduleRef,
 )
-from records.roles import Principal
-from records.stored import StoredRecord
-
-from records.retention.changes import PAGE, change_events, committed_request_event, system_trail
 from records.retention.object_locks import ObjectLocks
 from records.retention.policy import RetentionPolicy
-from records.ports import RecordRepository, RetentionRepository
+from records.roles import Principal
 from records.services.records import RecordService
+from records.stored import StoredRecord
 
 log = logging.getLogger("records.retention")
 
@@ -340,7 +339,7 @@ class RetentionSchedules:
         """Called by the record service once an archiving has committed."""
         try:
             await self.assign(record.id)
-        except Exception:  # noqa: BLE001 - the archive stands; the next reconciliation assigns it
+        except Exception:  # the archive stands; the next reconciliation assigns it
             log.exception("assigning retention to %s failed; the next sweep's reconciliation will", record.id)
 
     async def reconcile(self) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import anyio
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import anyio
 
 from records.audit.trail import committed, drafts_for_change
 from records.clock import utcnow

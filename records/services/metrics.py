@@ -23,8 +23,6 @@ from records.ports import RecordRepository
 from records.registries import RegistriesInForce
 
 
-
-
 def _bound(value: str | date | datetime | None, field: str) -> datetime | None:
     """A date (midnight UTC) or an ISO 8601 time; naive times are UTC."""
     if value is None:

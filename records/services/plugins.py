@@ -10,15 +10,15 @@ plugins declare — and committed only if that works, so a broken plugin is refu
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 import contextlib
 import functools
+import hashlib
+import logging
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 import anyio.to_thread
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -34,9 +34,9 @@ from records.errors import (
     NotFound,
     PayloadTooLarge,
     PluginAlreadyInstalled,
+    PluginChanged,
     PluginLoadFailed,
     PluginNotFound,
-    PluginChanged,
     PluginPackageInvalid,
     PluginPublisherMismatch,
     PluginRequired,

@@ -12,7 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from records.attachments import (
+    UPLOAD_INTENTS,
+    MeasuredContent,
+    blob_key,
+    open_content,
+    parse_upload_intent_key,
+    safe_content_type,
+    safe_filename,
+    seal_content,
+    upload_intent_key,
+)
+from records.audit.events import AuditEventDraft, Outcome
+from records.audit.trail import committed, drafts_for_change
+from records.audit.trail import current as current_trail
 from records.clock import as_utc, to_text, utcnow
+from records.crypto.envelope import DataKey
+from records.crypto.sealing import RecordSealer
 from records.errors import (
     AttachmentContentMissing,
     AttachmentNotFound,
@@ -20,9 +36,9 @@ from records.errors import (
     NotFound,
     NotPermitted,
     NotRecordOwner,
+    PluginFailed,
     PreconditionRequired,
     ReassignForbidden,
-    PluginFailed,
     RecordArchived,
     RecordDestroyed,
     RecordNotFound,
@@ -30,6 +46,7 @@ from records.errors import (
     TransitionRefused,
     VersionConflict,
 )
+from records.lifecycle import LifecycleEvent, Notifier
 from records.models import (
     REFERENCE_PREFIX,
     Attachment,
@@ -49,36 +66,18 @@ from records.models import (
     TransitionIn,
     check_kind_fields,
 )
-from records.workflow import ARCHIVED, Transition, WorkflowRegistry, accepted_or_failed
-from records.audit.events import AuditEventDraft, Outcome
-from records.lifecycle import LifecycleEvent, Notifier
-from records.ports import BreachClaim
-from records.service_levels import ServiceLevels
-from records.validation import Validate
-from records.registries import RegistriesInForce
 from records.plugins.failures import customer_identifiers, failure_report
-from records.attachments import (
-    UPLOAD_INTENTS,
-    MeasuredContent,
-    blob_key,
-    open_content,
-    parse_upload_intent_key,
-    safe_content_type,
-    safe_filename,
-    seal_content,
-    upload_intent_key,
-)
-from records.audit.trail import current as current_trail
-from records.audit.trail import committed, drafts_for_change
-from records.crypto.envelope import DataKey
-from records.crypto.sealing import RecordSealer
-from records.ports import BlobStore, RecordRepository, TokenRepository
+from records.ports import BlobStore, BreachClaim, RecordRepository, TokenRepository
+from records.registries import RegistriesInForce
+from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
+from records.service_levels import ServiceLevels
 from records.services.keys import RecordKeys
 from records.services.lookups import IdentifierLookups, stated_purpose
 from records.services.personal_data import PersonalDataPolicy
 from records.services.record_cursors import decode_cursor, encode_cursor, query_fingerprint
 from records.stored import StoredRecord
-from records.roles import EDIT_ANY_RECORD, FILE_RECORDS, REASSIGN_RECORDS, Principal, Role
+from records.validation import Validate
+from records.workflow import ARCHIVED, Transition, WorkflowRegistry, accepted_or_failed
 
 # Contact times a little ahead of the server clock are clock skew, not the future.
 CLOCK_SKEW = timedelta(minutes=2)

@@ -18,15 +18,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from records.attachments import blob_key
 from records.audit.events import AuditEventDraft, Outcome
-from records.audit.merkle import MerkleFrontier, leaf_hash
+from records.audit.merkle import MerkleFrontier, frontier_root, leaf_hash
 from records.clock import utcnow
 from records.crypto.envelope import WrappedDataKey
 from records.errors import RecordsError
 from records.models import RecordQuery
 from records.ports import EXPORTED_PARTS, BlobStore, ExportedPart, Storage, StoreExport, StoreImport
-from records.attachments import blob_key
-from records.audit.merkle import frontier_root
 from records.stored import StoredRecord
 
 PAGE = 200

@@ -9,8 +9,8 @@ from records import hookimpl
 from records.api.app import create_app
 from records.classification import ClassificationScheme, SchemeCode
 from records.plugins.manager import plugin_manager
-from tests.console.conftest import ConsoleClient
 from tests.conftest import record_body
+from tests.console.conftest import ConsoleClient
 
 RETENTION = "/api/v1/retention"
 

@@ -167,7 +167,7 @@ def test_failures_are_slowed_per_token_prefix_across_addresses(direct):
 
 
 @pytest.mark.slow
-def test_the_server_does_not_believe_forwarded_headers_from_localhost(server: ServerProcess, data_dir) -> None:  # noqa: F811
+def test_the_server_does_not_believe_forwarded_headers_from_localhost(server: ServerProcess, data_dir) -> None:
     admin = create_token(data_dir, "root", "admin")
     server.start()
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {admin}"}) as client:

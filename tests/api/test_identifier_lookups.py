@@ -15,7 +15,6 @@ import pytest
 from litestar.testing import TestClient
 
 from records.api.app import create_app
-from records.roles import Role
 from records.settings import load_settings
 from tests.conftest import RoleClient, record_body
 

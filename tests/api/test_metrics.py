@@ -26,7 +26,6 @@ Deadlines (response_general, result_feedback, major_completion stretched to 400 
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any

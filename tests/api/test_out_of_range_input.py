@@ -12,9 +12,7 @@ import pytest
 from records.models import RecordQuery
 from records.services.record_cursors import query_fingerprint
 from tests.conftest import record_body
-
 from tests.helpers.in_process import assert_problem
-
 
 # --- out-of-range input is 4xx, never 500 ----------------------------------------------------------
 

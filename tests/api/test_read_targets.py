@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from tests.conftest import RoleClient
 from tests.retention.setup import RETENTION, certificate, hold, open_batch, schedule_id
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-
-
-
-
 # --- CSV export neutralises formulas ---------------------------------------------------------
 
 

@@ -18,8 +18,8 @@ from litestar.testing import TestClient
 
 from records.audit.events import AuditEventDraft, Outcome
 from records.audit.explorer import EXPORT_PAGE, event_query, export_chunks
-from tests.helpers.audit_events import EVENTS, canonical_from_api, is_problem
 from tests.conftest import RoleClient
+from tests.helpers.audit_events import EVENTS, canonical_from_api, is_problem
 
 
 def _append(app: Litestar, client: TestClient, n: int, action: str, purpose: str | None = None) -> None:

@@ -8,11 +8,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-
 from records.audit.service import AuditUnavailable
-
 from tests.helpers.in_process import assert_problem, call, cli
-
 
 # --- restore and the published audit checkpoints ---------------------------------------------
 

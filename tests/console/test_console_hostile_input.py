@@ -263,7 +263,7 @@ def test_every_route_signed_out_leads_to_sign_in_whatever_the_method(client, app
 
 def test_head_and_options_on_every_page_are_answered_signed_in(console_as, app: Litestar):
     console = console_as(Role.admin, "root-methods")
-    for method, path, _handler in console_routes(app):
+    for _method, path, _handler in console_routes(app):
         if path == "/console/sign-out":
             continue
         for verb in ("HEAD", "PUT", "DELETE", "PATCH"):  # no console route answers these
@@ -455,7 +455,7 @@ def test_a_hold_typed_on_many_files_holds_every_one_typed():
 def test_text_longer_than_a_form_takes_is_refused_beside_its_field_never_cut(console_as, world):
     console = console_as(Role.archivist, "ada-long")
     long = "x" * 20_001
-    for url, form, field in [
+    for url, form, _field in [
         ("/console/retention/holds/", {"reason": long, "case_reference": "C-1", "record_ids": world["record_id"]}, "reason"),
         (f"/console/retention/holds/{world['hold_id']}/release", {"reason": long}, "reason"),
         (f"/console/retention/schedules/{world['schedule_id']}/reapply", {"reason": long, "intent": "apply"}, "reason"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from records.models import whole_number
-from records.roles import Role
 from tests.conftest import record_body
 
 

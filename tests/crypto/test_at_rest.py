@@ -26,12 +26,12 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from records.api.app import create_app
-from records.storage.sqlite.backup import serving_lock
 from records.cli import main
 from records.errors import KeyUnavailable
 from records.installation import Installation
 from records.roles import Role
 from records.settings import RecordsSettings, load_settings
+from records.storage.sqlite.backup import serving_lock
 from tests.conftest import RoleClient, record_body
 
 PROBLEM = "application/problem+json"
@@ -334,7 +334,7 @@ def test_swapped_data_keys_are_a_key_problem(agent, data_dir):
 def test_shredding_destroys_the_record_content_for_good(app, client, agent, filed, data_dir):
     url = f"/api/v1/records/{filed['id']}"
     assert agent.post(f"{url}/notes", json={"text": "called back"}).status_code == 201
-    attachment = upload(agent, filed["id"], "invoice.pdf", b"%PDF invoice " * 1000)
+    upload(agent, filed["id"], "invoice.pdf", b"%PDF invoice " * 1000)
     kek_id, wrapped = data_key_row(data_dir, filed["id"])
     other = file_record(agent, subject="Unrelated")
 

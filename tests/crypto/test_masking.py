@@ -47,7 +47,7 @@ def test_masked_text_keeps_its_length_and_everything_else():
     text = "回电 13987654321，客户张三，邮件 zhang.san@example.com，卡号 6222021234567890"
     masked = mask_text(text, IDENTIFIERS)
     assert len(masked) == len(text)
-    assert all(a == b or b == "*" for a, b in zip(text, masked))
+    assert all(a == b or b == "*" for a, b in zip(text, masked, strict=True))
     for secret in ("13987654321", "张三", "zhang.san", "6222021234567890"):
         assert secret not in masked
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-
 import anyio
 
 from records.errors import KeyUnavailable
 from records.installation import Installation
 from tests.conftest import record_body
-
-
 
 # --- two rotations racing ---------------------------------------------------------------------
 

@@ -133,18 +133,18 @@ def test_a_producer_reusing_its_buffer_is_safe() -> None:
             buffer[:] = bytes(size)  # what the next readinto would do to it
 
     for size in (SEG, 2 * SEG + 7, 3 * SEG):
-        blob = b"".join(run(lambda: collect(encrypt_stream(KEY, AD, reused_buffer(size), SEG))))  # type: ignore[arg-type]
+        blob = b"".join(run(lambda: collect(encrypt_stream(KEY, AD, reused_buffer(size), SEG))))  # type: ignore[arg-type]  # noqa: B023 - run now
         assert decrypt(blob) == data
 
         async def decrypt_from_reused() -> bytes:
-            buffer = bytearray(size)
+            buffer = bytearray(size)  # noqa: B023 - called within the iteration
 
             async def chunks() -> AsyncIterator[bytes]:
-                for at in range(0, len(blob), size):
-                    piece = blob[at:at + size]
+                for at in range(0, len(blob), size):  # noqa: B023 - called within the iteration
+                    piece = blob[at:at + size]  # noqa: B023 - called within the iteration
                     buffer[:len(piece)] = piece
-                    yield buffer if len(piece) == size else bytes(piece)  # type: ignore[misc]
-                    buffer[:] = bytes(size)
+                    yield buffer if len(piece) == size else bytes(piece)  # type: ignore[misc]  # noqa: B023 - called within the iteration
+                    buffer[:] = bytes(size)  # noqa: B023 - called within the iteration
             return b"".join(await collect(decrypt_stream(KEY, AD, chunks())))
 
         assert run(decrypt_from_reused) == data

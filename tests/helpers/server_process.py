@@ -41,6 +41,7 @@ def create_token(data_dir: Path, name: str, role: str = "agent") -> str:
                        capture_output=True, env=clean_env(), timeout=60, check=True)
     result = subprocess.run(
         [sys.executable, "-m", "records", "tokens", "create", "--role", role, "--name", name, "--data-dir", str(data_dir)],
+        check=False,  # the assertion below says what failed
         capture_output=True,
         text=True,
         env=clean_env(),

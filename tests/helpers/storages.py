@@ -31,8 +31,8 @@ class Backends:
     name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:16]}")
 
     def mongo(self, fixture: str) -> Storage:
-        from records.storage.mongodb.storage import MongoStorage
         from records.storage.localdisk import LocalDiskBlobStore
+        from records.storage.mongodb.storage import MongoStorage
 
         url = self.request.getfixturevalue(fixture)
         return MongoStorage(f"{url.rstrip('/')}/{self.name}", LocalDiskBlobStore(self.tmp / "blobs"))

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-
 from records.errors import LastAdminToken
 from records.roles import Role
-
 from tests.helpers.in_process import call
-
 
 # --- the last admin token under concurrent revokes --------------------------------------------
 

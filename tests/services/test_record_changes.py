@@ -16,7 +16,6 @@ from records.models import FeedbackIn, NoteIn, RecordCreate, RecordPatch, Transi
 from records.services.records import RecordService, UploadMeta
 from records.settings import RecordsSettings
 from tests.conftest import record_body
-
 from tests.helpers.in_process import ADA, ALICE, SAM, call, files_under
 
 

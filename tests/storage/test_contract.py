@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from records.errors import Conflict, NotFound, TokenNameRetired, TokenNameTaken
+from records.audit.events import AuditEventDraft, Outcome
 from records.crypto.envelope import WrappedDataKey
+from records.errors import Conflict, NotFound, TokenNameRetired, TokenNameTaken
 from records.models import Kind, RecordQuery
 from records.ports import ApiToken, Storage
 from records.roles import Role
 from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_record
+
 
 @pytest.fixture(params=sorted(STORAGES))
 def open_storage(request, tmp_path) -> Callable[[], Storage]:
@@ -243,9 +245,7 @@ def test_data_key_record_ids_page_in_id_order(open_storage):
     run(main)
 
 
-def _event(action: str) -> "AuditEventDraft":
-    from records.audit.events import AuditEventDraft, Outcome
-
+def _event(action: str) -> AuditEventDraft:
     return AuditEventDraft(at=datetime(2026, 5, 1, tzinfo=UTC), actor="admin", role="admin", action=action,
                            outcome=Outcome.allowed, targets=["plugin:x"])
 
@@ -299,8 +299,17 @@ def test_plugin_repository_bumps_its_generation_and_commits_events(open_storage)
 
 def test_retention_repository_basics(open_storage):
     from records.retention.models import (
-        BatchItem, BatchStatus, DispositionAction, DispositionBatch, HoldQuery, ItemState, LegalHold,
-        RetentionAssignment, RetentionSchedule, ScheduleRef, Tombstone,
+        BatchItem,
+        BatchStatus,
+        DispositionAction,
+        DispositionBatch,
+        HoldQuery,
+        ItemState,
+        LegalHold,
+        RetentionAssignment,
+        RetentionSchedule,
+        ScheduleRef,
+        Tombstone,
     )
 
     async def main():
@@ -417,8 +426,15 @@ def test_retention_floors_are_kept_once_per_key_and_removed_once(open_storage):
 
 def test_disposition_evidence_is_restored_whole_and_tombstones_linked(open_storage):
     from records.retention.models import (
-        BatchItem, BatchStatus, Decision, DestructionCertificate, DispositionAction, DispositionBatch, ItemState,
-        ScheduleRef, Tombstone,
+        BatchItem,
+        BatchStatus,
+        Decision,
+        DestructionCertificate,
+        DispositionAction,
+        DispositionBatch,
+        ItemState,
+        ScheduleRef,
+        Tombstone,
     )
 
     async def main():
@@ -519,7 +535,14 @@ def test_a_kept_item_voids_its_destruction_decision(open_storage):
     """A resumed run that keeps an item after all (not due any more) clears the doomed mark, so holds
     stop that record again instead of being skipped as "came second" forever."""
     from records.retention.models import (
-        BatchItem, BatchStatus, DispositionAction, DispositionBatch, ItemState, LegalHold, RetentionAssignment, ScheduleRef,
+        BatchItem,
+        BatchStatus,
+        DispositionAction,
+        DispositionBatch,
+        ItemState,
+        LegalHold,
+        RetentionAssignment,
+        ScheduleRef,
     )
 
     async def main():

@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from records.audit.events import AuditEventDraft, Outcome
-from records.clock import utcnow
 from records.audit.service import AuditUnavailable
+from records.clock import utcnow
 from records.installation import Installation
 from records.settings import RecordsSettings
 

@@ -4,9 +4,7 @@ then opens on the new backends with its records, attachments, tokens and audit l
 from __future__ import annotations
 
 import asyncio
-import json
 
-import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from records.attachments import blob_key
 from records.errors import BlobLocked
 from records.ports import LockingBlobStore
-from records.retention.models import LegalHold
 from records.retention.holds import LegalHolds
+from records.retention.models import LegalHold
 from records.retention.object_locks import ObjectLocks
-from records.attachments import blob_key
 from records.stored import StoredAttachment
 from tests.helpers.storages import STORAGES, Backends, chunks, key_of, make_record
 

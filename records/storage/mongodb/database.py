@@ -55,7 +55,7 @@ class MongoDatabase:
         self.url = url
         try:
             self.client: Any = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=_SERVER_TIMEOUT_MS)
-        except Exception as exc:  # pymongo.errors.ConfigurationError and friends: a malformed URL
+        except Exception as exc:  # noqa: BLE001 - pymongo.errors.ConfigurationError and friends: a malformed URL
             raise InvalidConfiguration(f"RECORDS_STORE {_redact(url)!r}: {exc}") from None
         self.db = self.client[self.name]
         self._ready: asyncio.Task[None] | None = None

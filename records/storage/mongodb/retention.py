@@ -16,6 +16,7 @@ from records.audit.events import AuditEventDraft
 from records.clock import parse_text, to_text, utcnow
 from records.errors import Conflict
 from records.retention import states
+from records.retention.floors import RetentionFloor
 from records.retention.models import (
     BatchItem,
     DestructionCertificate,
@@ -27,7 +28,6 @@ from records.retention.models import (
     Tombstone,
     progress_of,
 )
-from records.retention.floors import RetentionFloor
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
 

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from records.clock import to_text, utcnow
+from records.audit.events import AuditEventDraft
+from records.clock import parse_text, to_text, utcnow
+from records.crypto.envelope import WrappedDataKey
 from records.errors import Conflict
 from records.metrics import Metric, MetricBucket, MetricQuery
-from records.storage.sqlite.aggregates import aggregate_sql, bucket_rows, outage_sql
-
-from records.audit.events import AuditEventDraft
 from records.models import RecordQuery, SlaState
-from records.storage.sqlite.audit import insert_events
-from records.crypto.envelope import WrappedDataKey
-from records.stored import StoredRecord
 from records.ports import BreachClaim
-from records.clock import parse_text
+from records.storage.sqlite.aggregates import aggregate_sql, bucket_rows, outage_sql
+from records.storage.sqlite.audit import insert_events
 from records.storage.sqlite.database import Database
+from records.stored import StoredRecord
 
 _COLUMNS = (
     "id, kind, reference, status, channel, urgency, owner, created_at, received_at, updated_at, version,"

@@ -15,6 +15,7 @@ from records.audit.events import AuditEventDraft
 from records.clock import to_text, utcnow
 from records.errors import Conflict
 from records.retention import states
+from records.retention.floors import RetentionFloor
 from records.retention.models import (
     BatchItem,
     DestructionCertificate,
@@ -26,7 +27,6 @@ from records.retention.models import (
     Tombstone,
     progress_of,
 )
-from records.retention.floors import RetentionFloor
 from records.storage.sqlite.audit import insert_events
 from records.storage.sqlite.database import Database
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
-
 from collections.abc import Sequence
+from datetime import datetime
 
 from records.audit.events import AuditEventDraft
 from records.clock import to_text
-from records.storage.sqlite.audit import insert_events
 from records.errors import LastAdminToken, TokenNameRetired, TokenNameTaken
 from records.ports import ApiToken
 from records.roles import Role
+from records.storage.sqlite.audit import insert_events
 from records.storage.sqlite.database import Database
 
 
