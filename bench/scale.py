@@ -7,7 +7,8 @@
 - **The whole audit code path**: ``AuditService.seal`` and ``verify`` (canonical form, queryable
   copies, stored nodes, signatures) over an in-memory log, for the per-event cost without a database.
 - **A retention sweep over a shard's assignments**: N rows (default 10,000,000, 1% due, what one
-  of 100 shards holds when a billion files shed ten million a day) swept by ``RetentionService.sweep``.
+  of 100 shards holds when a billion files shed ten million a day): forecast and swept by
+  ``RetentionService.sweep``, and counted by the one SQL aggregate a count-only forecast would run.
 - **Access events on MongoDB (nx-27017)**: ``MongoAuditLog.append`` one event per transaction,
   in batches, and through the group committer with 64 concurrent readers.
 - **Sizes**: BSON bytes of each document kind per file and per event, and of sealed events
@@ -247,6 +248,35 @@ def _bulk_assignments(db: Path, n: int, schedule) -> int:  # type: ignore[no-unt
     return due
 
 
+def _count_only_forecast(db: Path, as_of: datetime) -> tuple[float, int, float]:
+    """What the count-only forecast docs/scaling.md proposes would cost on SQLite: the due-looking
+    assignments counted by horizon (three, the last at ``as_of``), kind and schedule in one
+    aggregate over the retain-until index; then the holds' join over the same rows (the files
+    whose verdict the sweep's per-file rules would still decide). Returns (seconds, files
+    counted, seconds of the join)."""
+    from records.storage.sqlite.retention import _HOLDS_ON
+
+    horizons = [(as_of - timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for d in (60, 30, 0)]
+    due = ("FROM retention_assignments a INDEXED BY retention_due WHERE a.retain_until IS NOT NULL"
+           " AND a.batch_id IS NULL AND a.disposed_at IS NULL AND a.retain_until <= :h2"
+           " AND json_extract(a.doc, '$.action') IN ('destroy', 'transfer', 'review')")
+    args = dict(zip(("h0", "h1", "h2"), horizons, strict=True))
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        start = time.perf_counter()
+        rows = conn.execute(
+            "SELECT CASE WHEN a.retain_until <= :h0 THEN 0 WHEN a.retain_until <= :h1 THEN 1 ELSE 2 END,"
+            " json_extract(a.doc, '$.kind'), a.schedule_id, json_extract(a.doc, '$.schedule.version'), count(*) "
+            f"{due} GROUP BY 1, 2, 3, 4", args).fetchall()
+        counted_s = time.perf_counter() - start
+        start = time.perf_counter()
+        conn.execute(f"SELECT count(*) {due} AND EXISTS ({_HOLDS_ON.replace(':rid', 'a.record_id')})", args).fetchone()
+        held_s = time.perf_counter() - start
+    finally:
+        conn.close()
+    return counted_s, sum(r[-1] for r in rows), held_s
+
+
 def retention_sweep(tmp: Path, n: int) -> dict[str, float]:
     from records import clock
     from records.installation import Installation
@@ -289,11 +319,14 @@ def retention_sweep(tmp: Path, n: int) -> dict[str, float]:
             await installation.close()
 
     forecast_s, forecast_due, _ = asyncio.run(sweep(forecast=True))
+    counted_s, counted, held_s = _count_only_forecast(tmp / "sweep" / "records.sqlite3", datetime(2030, 1, 1, tzinfo=UTC))
     sweep_s, swept, batches = asyncio.run(sweep(forecast=False))
-    if not swept == forecast_due == due:
-        raise RuntimeError(f"the sweep gathered {swept:,} and the forecast counted {forecast_due:,} of {due:,} due files")
+    if not swept == forecast_due == counted == due:
+        raise RuntimeError(f"the sweep gathered {swept:,}, the forecast counted {forecast_due:,} and the aggregate "
+                           f"{counted:,} of {due:,} due files")
     return {"assignments": n, "due": due, "batches": batches, "bulk_insert_rows_per_s": n / insert_s,
             "forecast_seconds": forecast_s, "forecast_due_per_s": due / forecast_s,
+            "count_only_forecast_seconds": counted_s, "count_only_held_join_seconds": held_s,
             "sweep_seconds": sweep_s, "sweep_due_per_s": due / sweep_s,
             "database_mib": (tmp / "sweep" / "records.sqlite3").stat().st_size / 2**20}
 
@@ -469,6 +502,7 @@ def _report(r: dict) -> None:
           f"{sizes['assignment_bson_bytes']}, event {sizes['event_bson_bytes']} ({sizes['event_canonical_bytes']} canonical, "
           f"{sizes['event_compressed_bytes']:.0f} compressed in a segment), node {sizes['node_bytes']}")
     print(f"  over {sweep['assignments']:,} assignments, {sweep['due']:,} due: forecast {sweep['forecast_seconds']:.1f} s "
-          f"= {sweep['forecast_due_per_s']:,.0f} due files/s; sweep into {sweep['batches']} batches "
+          f"= {sweep['forecast_due_per_s']:,.0f} due files/s; counted by one aggregate {sweep['count_only_forecast_seconds']:.2f} s "
+          f"(+ the holds' join {sweep['count_only_held_join_seconds']:.2f} s); sweep into {sweep['batches']} batches "
           f"{sweep['sweep_seconds']:.1f} s = {sweep['sweep_due_per_s']:,.0f} due files/s "
           f"(setup {sweep['bulk_insert_rows_per_s']:,.0f} rows/s, {sweep['database_mib']:,.0f} MiB)")
