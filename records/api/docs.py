@@ -14,6 +14,8 @@ from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from records.api.security import plain_file_name
+
 SWAGGER_UI_VERSION = "5.35.0"
 STATIC_DIR = Path(__file__).parent / "static"
 ASSETS_PATH = "/schema/assets"
@@ -26,7 +28,7 @@ CONSOLE_PATH = "/console/"
 docs_assets = create_static_files_router(
     path=ASSETS_PATH, directories=[STATIC_DIR], name="docs_assets", include_in_schema=False,
     # Versioned by the release; a browser may keep them for a day.
-    cache_control=None, send_as_attachment=False,
+    cache_control=None, send_as_attachment=False, guards=[plain_file_name],
 )
 
 

@@ -16,6 +16,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Message, Scope
 
 from records.errors import TooManyAuthFailures
@@ -145,3 +148,11 @@ def client_address(scope: Scope | dict[str, Any]) -> str | None:
     """The client's address as ``ClientAddressMiddleware`` resolved it; None when not an IP."""
     client = scope.get("client")
     return str(client[0]) if client else None
+
+
+def plain_file_name(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard of the static file routers (API docs, console): a name the OS cannot even look up (a
+    NUL byte, a name past NAME_MAX) is not found, rather than a failed request (500)."""
+    path = connection.scope.get("path", "")
+    if "\x00" in path or len(path) > 1024 or any(len(part.encode()) > 255 for part in path.split("/")):
+        raise NotFoundException("no such file")

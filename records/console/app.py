@@ -13,6 +13,7 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from records.api.security import plain_file_name
 from records.console.admin_pages import ADMIN_PAGES
 from records.console.audit_pages import AuditPagesController
 from records.console.auth import ConsoleSessionMiddleware, csrf_guard
@@ -61,7 +62,7 @@ def console_handlers() -> list[ControllerRouterHandler]:
         include_in_schema=False,
     )
     static = create_static_files_router(path="/console/static", directories=[STATIC_DIR], name="console-static",
-                                        include_in_schema=False)
+                                        include_in_schema=False, guards=[plain_file_name])
     return [pages, static]
 
 

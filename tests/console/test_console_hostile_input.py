@@ -463,3 +463,11 @@ def test_text_longer_than_a_form_takes_is_refused_beside_its_field_never_cut(con
         response = console.post(url, form)
         assert_handled(response, url)
         assert response.status_code == 422 and "at most" in response.text, (url, response.status_code)
+
+
+@pytest.mark.parametrize("base", ["/console/static", "/schema/assets"])
+def test_static_files_named_with_what_no_file_has_are_not_found(client, base: str):
+    for name in ("%00", "a%00.css", "a" * 300, "a/" * 600 + "x", "%2e%2e/app.py", "..%2f..%2fsettings.py", "", "nope.js"):
+        for method in ("GET", "HEAD"):
+            response = client.request(method, f"{base}/{name}", follow_redirects=False)
+            assert response.status_code == 404, (method, base, name[:40], response.status_code)
