@@ -24,11 +24,15 @@ from records.storage.mongodb.database import MongoDatabase
 from records.storage.mongodb.retention import (
     _json,
     assignment_doc,
-    batch_header,
+    batch_doc,
+    certificate_doc,
+    event_doc,
     floor_doc,
     hold_doc,
+    hold_item_doc,
     item_doc,
     schedule_doc,
+    tombstone_doc,
 )
 
 
@@ -54,12 +58,6 @@ def _token(r: dict[str, Any]) -> dict[str, Any]:
             "revoked_at": r["revoked_at"], "name_slot": slot}
 
 
-def _batch(r: dict[str, Any]) -> dict[str, Any]:
-    batch = DispositionBatch.model_validate(r["doc"])
-    return {"_id": batch.id, "batch_id": batch.id, "status": batch.status.value, "created_at": r["created_at"],
-            "doc": batch_header(batch)}
-
-
 def _event(r: dict[str, Any]) -> dict[str, Any]:
     return {"_id": r["seq"], "seq": r["seq"], "at": r["at"], "actor": r["actor"], "role": r["role"], "action": r["action"],
             "outcome": r["outcome"], "request_id": r["request_id"], "targets": r["targets"], "canonical": r["canonical"]}
@@ -70,17 +68,16 @@ _DOCUMENTS: dict[str, tuple[str, Any]] = {
     "tokens": ("api_tokens", _token),
     "sequences": ("sequences", lambda r: {"_id": f"counter:{r['name']}", "value": r["value"]}),
     "retention_assignments": ("retention_assignments", lambda r: assignment_doc(RetentionAssignment.model_validate(r["doc"]))),
-    "retention_events": ("retention_events", lambda r: {"_id": f"{r['name']}/{r['record_id']}", **r}),
+    "retention_events": ("retention_events", lambda r: event_doc(r["name"], r["record_id"], r["occurred_at"])),
     "legal_holds": ("legal_holds", lambda r: hold_doc(LegalHold.model_validate(r["doc"]))),
-    "legal_hold_items": ("legal_hold_items", lambda r: {"_id": f"{r['hold_id']}/{r['record_id']}", **r}),
-    "disposition_batches": ("disposition_batches", _batch),
+    "legal_hold_items": ("legal_hold_items", lambda r: hold_item_doc(r["hold_id"], r["record_id"])),
+    "disposition_batches": ("disposition_batches",
+                            lambda r: batch_doc(DispositionBatch.model_validate(r["doc"]), r["created_at"])),
     "disposition_items": ("disposition_items",
                           lambda r: item_doc(r["batch_id"], r["position"], BatchItem.model_validate(r["doc"]))),
-    "tombstones": ("tombstones", lambda r: {"_id": r["record_id"], "batch_id": r["batch_id"],
-                                            "doc": _json(Tombstone.model_validate(r["doc"]))}),
-    "destruction_certificates": ("destruction_certificates", lambda r: {
-        "_id": r["id"], "batch_id": r["batch_id"], "issued_at": r["issued_at"],
-        "doc": _json(DestructionCertificate.model_validate(r["doc"]))}),
+    "tombstones": ("tombstones", lambda r: tombstone_doc(Tombstone.model_validate(r["doc"]), r["batch_id"])),
+    "destruction_certificates": ("destruction_certificates",
+                                 lambda r: certificate_doc(DestructionCertificate.model_validate(r["doc"]), r["issued_at"])),
     "retention_floors": ("retention_floors", lambda r: floor_doc(RetentionFloor.model_validate(r["doc"]))),
     "plugin_installs": ("plugin_installs", lambda r: {"_id": r["name"], "doc": _json(InstalledPlugin.model_validate(r["doc"]))}),
     "plugin_disabled_builtins": ("plugin_disabled_builtins", lambda r: {"_id": r["name"], "disabled_at": r["disabled_at"]}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from records.audit.events import AuditEventDraft
 from records.clock import parse_text, to_text, utcnow
@@ -30,6 +30,21 @@ from records.retention.models import (
 )
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import (
+    DestructionCertificateDocument,
+    DispositionBatchDocument,
+    DispositionItemDocument,
+    LegalHoldDocument,
+    LegalHoldItemDocument,
+    RetentionAssignmentDocument,
+    RetentionEventDocument,
+    RetentionFloorDocument,
+    RetentionScheduleDocument,
+    TombstoneDocument,
+)
+
+if TYPE_CHECKING:
+    from beanie import Document
 
 T = TypeVar("T")
 ARCHIVED = "archived"
@@ -48,33 +63,68 @@ def _json(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
+def _stored(document: Document) -> dict[str, Any]:
+    """What a write stores: the document as its beanie class declares it (its fields, validated
+    here), so the classes in ``documents.py`` are the one schema. Written with pymongo inside the
+    adapter's transactions (beanie has no conditional update that reports whether it matched)."""
+    return document.model_dump(by_alias=True)
+
+
 def assignment_doc(a: RetentionAssignment) -> dict[str, Any]:
-    return {"_id": a.record_id, "record_id": a.record_id, "schedule_id": a.schedule.id if a.schedule else None,
-            "retain_until": _t(a.retain_until), "batch_id": a.batch_id, "disposed": a.disposed_at is not None,
-            "pending": states.awaiting_disposition(a), "doc": _json(a)}
+    return _stored(RetentionAssignmentDocument(
+        id=a.record_id, record_id=a.record_id, schedule_id=a.schedule.id if a.schedule else None,
+        retain_until=_t(a.retain_until), batch_id=a.batch_id, disposed=a.disposed_at is not None,
+        pending=states.awaiting_disposition(a), doc=_json(a)))
 
 
 def schedule_doc(s: RetentionSchedule) -> dict[str, Any]:
-    return {"_id": f"{s.id}:{s.version}", "schedule_id": s.id, "version": s.version, "name": s.name, "latest": True,
-            "name_slot": f"latest:{s.name}", "created_at": to_text(s.created_at), "doc": _json(s)}
+    return _stored(RetentionScheduleDocument(
+        id=f"{s.id}:{s.version}", schedule_id=s.id, version=s.version, name=s.name, latest=True,
+        name_slot=f"latest:{s.name}", created_at=to_text(s.created_at), doc=_json(s)))
+
+
+def event_doc(name: str, record_id: str, occurred_at: str) -> dict[str, Any]:
+    return _stored(RetentionEventDocument(id=f"{name}/{record_id}", name=name, record_id=record_id, occurred_at=occurred_at))
 
 
 def hold_doc(hold: LegalHold) -> dict[str, Any]:
     q = hold.query
-    return {"_id": hold.id, "hold_id": hold.id, "placed_at": to_text(hold.placed_at), "released": hold.released_at is not None,
-            "has_query": q is not None, "q_kind": q.kind.value if q and q.kind else None,
-            "q_account_idx": q.customer_account_index if q else None, "q_phone_idx": q.customer_phone_index if q else None,
-            "q_from": _t(q.received_from) if q else None, "q_to": _t(q.received_to) if q else None, "doc": _json(hold)}
+    return _stored(LegalHoldDocument(
+        id=hold.id, hold_id=hold.id, placed_at=to_text(hold.placed_at), released=hold.released_at is not None,
+        has_query=q is not None, q_kind=q.kind.value if q and q.kind else None,
+        q_account_idx=q.customer_account_index if q else None, q_phone_idx=q.customer_phone_index if q else None,
+        q_from=_t(q.received_from) if q else None, q_to=_t(q.received_to) if q else None, doc=_json(hold)))
+
+
+def hold_item_doc(hold_id: str, record_id: str) -> dict[str, Any]:
+    return _stored(LegalHoldItemDocument(id=f"{hold_id}/{record_id}", hold_id=hold_id, record_id=record_id))
+
+
+def batch_doc(batch: DispositionBatch, created_at: str | None = None) -> dict[str, Any]:
+    """The batch without its items (``created_at`` as stored, when moved from another store)."""
+    assert batch.id is not None
+    return _stored(DispositionBatchDocument(id=batch.id, batch_id=batch.id, status=batch.status.value,
+                                            created_at=created_at or to_text(batch.created_at), doc=batch_header(batch)))
 
 
 def item_doc(batch_id: str, position: int, item: BatchItem) -> dict[str, Any]:
-    return {"_id": f"{batch_id}/{item.record_id}", "batch_id": batch_id, "position": position,
-            "record_id": item.record_id, "state": item.state.value, "doc": _json(item)}
+    return _stored(DispositionItemDocument(id=f"{batch_id}/{item.record_id}", batch_id=batch_id, position=position,
+                                           record_id=item.record_id, state=item.state.value, doc=_json(item)))
+
+
+def tombstone_doc(tombstone: Tombstone, batch_id: str | None = None) -> dict[str, Any]:
+    return _stored(TombstoneDocument(id=tombstone.record_id, batch_id=batch_id or tombstone.batch_id, doc=_json(tombstone)))
+
+
+def certificate_doc(certificate: DestructionCertificate, issued_at: str | None = None) -> dict[str, Any]:
+    return _stored(DestructionCertificateDocument(id=certificate.id, batch_id=certificate.batch_id,
+                                                  issued_at=issued_at or to_text(certificate.issued_at),
+                                                  doc=_json(certificate)))
 
 
 def floor_doc(floor: RetentionFloor) -> dict[str, Any]:
-    return {"_id": floor.id, "key": floor.key, "created_at": to_text(floor.created_at),
-            "removed": floor.removed_at is not None, "doc": _json(floor)}
+    return _stored(RetentionFloorDocument(id=floor.id, key=floor.key, created_at=to_text(floor.created_at),
+                                          removed=floor.removed_at is not None, doc=_json(floor)))
 
 
 def batch_header(batch: DispositionBatch) -> dict[str, Any]:
@@ -123,6 +173,7 @@ class MongoRetentionRepository:
     async def add_schedule_version(self, schedule: RetentionSchedule, events: Sequence[AuditEventDraft] = ()) -> bool:
         from pymongo.errors import DuplicateKeyError
 
+        await self._db.ready()  # the documents' classes exist once beanie is initialised
         doc = schedule_doc(schedule)
 
         async def insert(session: Any) -> bool:
@@ -248,8 +299,8 @@ class MongoRetentionRepository:
         try:
             async with self._db.writing():
                 await self._events.update_one(
-                    {"_id": key}, {"$setOnInsert": {"name": name, "record_id": record_id, "occurred_at": to_text(occurred_at)}},
-                    upsert=True)
+                    {"_id": key}, {"$setOnInsert": {k: v for k, v in event_doc(name, record_id, to_text(occurred_at)).items()
+                                                    if k != "_id"}}, upsert=True)
         except DuplicateKeyError:
             pass  # a concurrent upsert inserted it: the first occurrence stays
         return await self.event_time(name, record_id)  # type: ignore[return-value]
@@ -269,7 +320,7 @@ class MongoRetentionRepository:
             doomed_matching = await self._doomed_matching(hold, session) if hold.query is not None else []
             decided = states.decided_before_hold(ids, keys, doomed_matching)
             await self._holds.insert_one(hold_doc(hold.with_decided(decided)), session=session)
-            items = [{"_id": f"{hold.id}/{rid}", "hold_id": hold.id, "record_id": rid} for rid in ids]
+            items = [hold_item_doc(hold.id, rid) for rid in ids]
             if items:
                 await self._hold_items.insert_many(items, session=session)
             return decided
@@ -361,9 +412,7 @@ class MongoRetentionRepository:
         batch_id = batch.id
 
         async def insert(session: Any) -> None:
-            await self._batches.insert_one({"_id": batch_id, "batch_id": batch_id, "status": batch.status.value,
-                                            "created_at": to_text(batch.created_at), "doc": batch_header(batch)},
-                                           session=session)
+            await self._batches.insert_one(batch_doc(batch), session=session)
             if batch.items:
                 await self._items.insert_many([item_doc(batch_id, n, item) for n, item in enumerate(batch.items)],
                                               session=session)
@@ -487,8 +536,7 @@ class MongoRetentionRepository:
                 {"$set": {"state": ItemState.disposed.value, "doc": _json(item)}}, session=session)
             if done.matched_count != 1:
                 return False
-            await self._tombstones.replace_one({"_id": tombstone.record_id},
-                                               {"_id": tombstone.record_id, "batch_id": batch_id, "doc": _json(tombstone)},
+            await self._tombstones.replace_one({"_id": tombstone.record_id}, tombstone_doc(tombstone, batch_id),
                                                upsert=True, session=session)
             if (closed := states.closed(await self._get_assignment(item.record_id, session),
                                         tombstone.destroyed_at)) is not None:
@@ -507,8 +555,7 @@ class MongoRetentionRepository:
         async def insert(session: Any) -> bool:
             if await self._tombstones.find_one({"_id": tombstone.record_id}, {"_id": 1}, session=session):
                 return False
-            await self._tombstones.insert_one({"_id": tombstone.record_id, "batch_id": tombstone.batch_id,
-                                               "doc": _json(tombstone)}, session=session)
+            await self._tombstones.insert_one(tombstone_doc(tombstone), session=session)
             if (closed := states.closed(await self._get_assignment(tombstone.record_id, session),
                                         tombstone.destroyed_at)) is not None:
                 await self._put_assignment(closed, session)
@@ -529,9 +576,7 @@ class MongoRetentionRepository:
                                                   session=session)
             if done.matched_count != 1:
                 return False
-            await self._certificates.insert_one({"_id": certificate.id, "batch_id": certificate.batch_id,
-                                                 "issued_at": to_text(certificate.issued_at), "doc": _json(certificate)},
-                                                session=session)
+            await self._certificates.insert_one(certificate_doc(certificate), session=session)
             await self._tombstones.update_many({"batch_id": certificate.batch_id},
                                                {"$set": {"doc.certificate_id": certificate.id}}, session=session)
             return True
@@ -561,9 +606,7 @@ class MongoRetentionRepository:
             header = batch_header(batch)
             found = await self._batches.find_one({"_id": batch_id}, session=session)
             if found is None or DispositionBatch.model_validate(found["doc"]) != DispositionBatch.model_validate(header):
-                await self._batches.replace_one({"_id": batch_id}, {
-                    "_id": batch_id, "batch_id": batch_id, "status": batch.status.value,
-                    "created_at": to_text(batch.created_at), "doc": header}, upsert=True, session=session)
+                await self._batches.replace_one({"_id": batch_id}, batch_doc(batch), upsert=True, session=session)
                 await self._items.delete_many({"batch_id": batch_id}, session=session)
                 if batch.items:
                     await self._items.insert_many([item_doc(batch_id, n, i) for n, i in enumerate(batch.items)],
@@ -571,9 +614,7 @@ class MongoRetentionRepository:
                 changed = True
             if certificate is not None:
                 if not await self._certificates.find_one({"_id": certificate.id}, {"_id": 1}, session=session):
-                    await self._certificates.insert_one({"_id": certificate.id, "batch_id": certificate.batch_id,
-                                                         "issued_at": to_text(certificate.issued_at),
-                                                         "doc": _json(certificate)}, session=session)
+                    await self._certificates.insert_one(certificate_doc(certificate), session=session)
                     changed = True
                 # Compared here, not in the filter: wire-compatible servers differ on $ne against null.
                 rows = await self._tombstones.find({"batch_id": batch_id}, session=session).to_list()
