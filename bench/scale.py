@@ -11,12 +11,14 @@
   ``RetentionService.sweep``, and counted by the one SQL aggregate a count-only forecast would run.
 - **Access events on MongoDB (nx-27017)**: ``MongoAuditLog.append`` one event per transaction,
   in batches, and through the group committer with 64 concurrent readers.
+- **Destruction's writes on MongoDB (nx-27017)**: a destroyed file's six documents, one
+  transaction per file and one per 100 files.
 - **Sizes**: BSON bytes of each document kind per file and per event, and of sealed events
   compressed into segments, for the storage arithmetic.
 
 ``BENCH_SCALE`` (default 1) multiplies every size; ``BENCH_SCALE_EVENTS``, ``BENCH_SCALE_LOGS``
 (default 16), ``BENCH_SCALE_SERVICE_EVENTS`` (default 200,000), ``BENCH_SCALE_ASSIGNMENTS`` and
-``BENCH_SCALE_MONGO_EVENTS`` (default 20,000) set each one.
+``BENCH_SCALE_MONGO_EVENTS`` (default 20,000) and ``BENCH_SCALE_MONGO_FILES`` (default 2,000) set each one.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ LOGS = int(os.environ.get("BENCH_SCALE_LOGS", "16"))
 SERVICE_EVENTS = _size("BENCH_SCALE_SERVICE_EVENTS", 200_000)
 ASSIGNMENTS = _size("BENCH_SCALE_ASSIGNMENTS", 10_000_000)
 MONGO_EVENTS = _size("BENCH_SCALE_MONGO_EVENTS", 20_000)
+MONGO_FILES = _size("BENCH_SCALE_MONGO_FILES", 2_000)
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -406,6 +409,71 @@ def mongo_access_events(tmp: Path, events: int) -> dict[str, float]:
         proc.wait(timeout=10)
 
 
+def mongo_destruction_writes(tmp: Path, files: int) -> dict[str, float]:
+    """The writes destroying a file makes on MongoDB (data key deleted, record replaced by its
+    pruned copy, tombstone inserted, assignment and batch item marked disposed, one audit event
+    with its counter) for ``files`` files, one transaction per file and one per 100 files: what
+    docs/scaling.md's destruction in batches would commit. Setup (the files' documents) is not timed."""
+    from pymongo import ReplaceOne
+
+    from records.storage.mongodb.audit import insert_events
+    from records.storage.mongodb.database import MongoDatabase
+
+    proc, url = _nx_27017(tmp)
+    body = {"status": "archived", "kind": "complaint", "doc": {"sealed": {"description": "v1." + "x" * 2400}}}
+
+    def ids(run: str) -> list[str]:
+        return [f"{run}-{i:08d}" for i in range(files)]
+
+    async def seed(db: MongoDatabase, run: str) -> None:
+        c = db.collection
+        await c("records").insert_many([{"_id": i, "record_id": i, **body} for i in ids(run)])
+        await c("data_keys").insert_many([{"_id": i, "wrapped": os.urandom(60), "doomed_at": "2030"} for i in ids(run)])
+        await c("retention_assignments").insert_many([{"_id": i, "record_id": i, "disposed": False} for i in ids(run)])
+        await c("disposition_items").insert_many([{"_id": f"b/{i}", "batch_id": "b", "state": "approved"} for i in ids(run)])
+
+    async def destroy(db: MongoDatabase, batch: list[str]) -> None:
+        async def writes(session) -> None:  # type: ignore[no-untyped-def]
+            c = db.collection
+            await c("data_keys").delete_many({"_id": {"$in": batch}}, session=session)
+            await c("records").bulk_write([ReplaceOne({"_id": i}, {"record_id": i, "status": "destroyed", "kind": "complaint",
+                                                               "destroyed_at": "2030-01-01", "doc": {"sealed": {}}})
+                                           for i in batch], ordered=False, session=session)
+            await c("tombstones").insert_many([{"_id": i, "batch_id": "b", "doc": {"content_hash": "0" * 64}}
+                                               for i in batch], session=session)
+            await c("retention_assignments").update_many({"_id": {"$in": batch}}, {"$set": {"disposed": True}},
+                                                         session=session)
+            await c("disposition_items").update_many({"_id": {"$in": [f"b/{i}" for i in batch]}},
+                                                     {"$set": {"state": "disposed"}}, session=session)
+            await insert_events(db, [AuditEventDraft(at=AT, actor="system:retention", role="system",
+                                                     action="retention.destroy", targets=[f"record:{i}"],
+                                                     outcome=Outcome.allowed) for i in batch], session)
+
+        await db.transaction(writes)
+
+    async def run() -> dict[str, float]:
+        results: dict[str, float] = {}
+        for name, size in (("one_per_transaction", 1), ("batch_100", 100)):
+            db = MongoDatabase(f"{url}/destroy_{name}")
+            await db.ready()
+            await seed(db, name)
+            batch_ids = ids(name)
+            start = time.perf_counter()
+            for first in range(0, files, size):
+                await destroy(db, batch_ids[first:first + size])
+            results[f"{name}_files_per_s"] = files / (time.perf_counter() - start)
+            if await db.collection("data_keys").count_documents({}) != 0:
+                raise RuntimeError(f"{name}: keys were left behind")
+            await db.close()
+        return results
+
+    try:
+        return asyncio.run(run())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 # --- sizes ----------------------------------------------------------------------------------------
 
 def document_sizes(tmp: Path) -> dict[str, float]:
@@ -472,6 +540,7 @@ def run() -> dict:
         parts = (("log_of_logs", lambda: log_of_logs(EVENTS, LOGS)),
                  ("audit_service", lambda: audit_service_path(tmp, SERVICE_EVENTS)),
                  ("mongo_access_events", lambda: mongo_access_events(tmp, MONGO_EVENTS)),
+                 ("mongo_destruction_writes", lambda: mongo_destruction_writes(tmp, MONGO_FILES)),
                  ("sizes", lambda: document_sizes(tmp)),
                  ("retention_sweep", lambda: retention_sweep(tmp, ASSIGNMENTS)))
         for part, measure in parts:
@@ -497,6 +566,9 @@ def _report(r: dict) -> None:
           f"{mongo['batch_10_events_per_s']:,.0f}, 100 {mongo['batch_100_events_per_s']:,.0f}, 1000 "
           f"{mongo['batch_1000_events_per_s']:,.0f}; 64 readers through the group committer "
           f"{mongo['group_commit_64_events_per_s']:,.0f}")
+    destroy = r["mongo_destruction_writes"]
+    print(f"  nx-27017 destruction writes: {destroy['one_per_transaction_files_per_s']:,.0f} files/s one per transaction, "
+          f"{destroy['batch_100_files_per_s']:,.0f} files/s in batches of 100")
     print(f"  BSON bytes: record {sizes['record_bson_bytes']}, {sizes['deadlines_per_file']} deadlines "
           f"{sizes['deadlines_bson_bytes']}, data key {sizes['data_key_bson_bytes']}, assignment "
           f"{sizes['assignment_bson_bytes']}, event {sizes['event_bson_bytes']} ({sizes['event_canonical_bytes']} canonical, "
