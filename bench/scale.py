@@ -80,7 +80,7 @@ def _template() -> bytes:
 def _seal_log(log: int, size: int) -> tuple[int, str, int, float]:
     """Seal one shard's log of ``size`` events: every leaf and node hash, as the sealer computes
     them (the nodes are counted, not stored). Returns (log, root hex, nodes made, seconds)."""
-    from records.audit.service import _frontier_root
+    from records.audit.merkle import frontier_root as _frontier_root
 
     template = _template()
     frontier, nodes = MerkleFrontier(0, {}), 0
@@ -104,7 +104,7 @@ def log_of_logs(events: int, logs: int) -> dict[str, float]:
     checkpoints the leaves of a top log and sign that; then verify all of it from the events."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from records.audit.service import _frontier_root
+    from records.audit.merkle import frontier_root as _frontier_root
 
     key = Ed25519PrivateKey.generate()
     public = key.public_key()
