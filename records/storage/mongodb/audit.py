@@ -14,6 +14,7 @@ from records.audit.events import AuditEvent, AuditEventDraft
 from records.audit.log import Checkpoint, EventQuery, StoredEvent
 from records.clock import to_text
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import AuditEventDocument, stored
 
 COUNTER = "audit_events"  # in ``sequences``: the number of events, i.e. the next sequence number
 
@@ -29,10 +30,10 @@ async def insert_events(db: MongoDatabase, drafts: list[AuditEventDraft], sessio
     )
     first = int(counter["value"]) - len(drafts)
     events = [AuditEvent(**draft.model_dump(), seq=first + offset) for offset, draft in enumerate(drafts)]
-    await db.collection("audit_events").insert_many(
-        [{"_id": e.seq, "seq": e.seq, "at": to_text(e.at), "actor": e.actor, "role": e.role, "action": e.action,
-          "outcome": e.outcome.value, "request_id": e.request_id, "targets": sorted(set(e.targets)),
-          "canonical": e.canonical()} for e in events],
+    await db.collection("audit_events").insert_many(  # many in one call, in the change's transaction
+        [stored(AuditEventDocument(id=e.seq, seq=e.seq, at=to_text(e.at), actor=e.actor, role=e.role, action=e.action,
+                                   outcome=e.outcome.value, request_id=e.request_id, targets=sorted(set(e.targets)),
+                                   canonical=e.canonical())) for e in events],
         session=session,
     )
     return events

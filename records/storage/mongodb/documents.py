@@ -15,6 +15,14 @@ from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 
+def stored(document: Document) -> dict[str, Any]:
+    """What a write stores: the document as its class below declares it (its fields, validated on
+    construction), so these classes are the one schema whether beanie or pymongo writes it. The
+    adapters write with pymongo inside their transactions where beanie cannot say whether a
+    conditional update matched, nor insert many documents in one call within a session."""
+    return document.model_dump(by_alias=True)
+
+
 def _newest(*fields: str, name: str) -> IndexModel:
     """An index that serves one list filter in the list's order (newest first by created_at, id)."""
     return IndexModel([*[(f, ASCENDING) for f in fields], ("created_at", DESCENDING), ("record_id", DESCENDING)], name=name)

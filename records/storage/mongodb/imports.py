@@ -21,6 +21,15 @@ from records.retention.models import (
 )
 from records.storage.mongodb.audit import COUNTER, MongoAuditLog
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import (
+    AuditEventDocument,
+    PluginDisabledBuiltinDocument,
+    PluginInstallDocument,
+    SequenceDocument,
+    TokenDocument,
+    TrustedKeyDocument,
+    stored,
+)
 from records.storage.mongodb.retention import (
     _json,
     assignment_doc,
@@ -54,19 +63,20 @@ def _schedules(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _token(r: dict[str, Any]) -> dict[str, Any]:
     # A revoked token frees its active slot but keeps its own; the name stays taken either way.
     slot = f"revoked:{r['secret_hash']}" if r["revoked_at"] else f"active:{r['name']}"
-    return {"_id": r["secret_hash"], "name": r["name"], "role": r["role"], "created_at": r["created_at"],
-            "revoked_at": r["revoked_at"], "name_slot": slot}
+    return stored(TokenDocument(id=r["secret_hash"], name=r["name"], role=r["role"], created_at=r["created_at"],
+                                revoked_at=r["revoked_at"], name_slot=slot))
 
 
 def _event(r: dict[str, Any]) -> dict[str, Any]:
-    return {"_id": r["seq"], "seq": r["seq"], "at": r["at"], "actor": r["actor"], "role": r["role"], "action": r["action"],
-            "outcome": r["outcome"], "request_id": r["request_id"], "targets": r["targets"], "canonical": r["canonical"]}
+    return stored(AuditEventDocument(id=r["seq"], seq=r["seq"], at=r["at"], actor=r["actor"], role=r["role"],
+                                     action=r["action"], outcome=r["outcome"], request_id=r["request_id"],
+                                     targets=r["targets"], canonical=r["canonical"]))
 
 
 # part → (its collection, how an exported row becomes its document); None: imported otherwise.
 _DOCUMENTS: dict[str, tuple[str, Any]] = {
     "tokens": ("api_tokens", _token),
-    "sequences": ("sequences", lambda r: {"_id": f"counter:{r['name']}", "value": r["value"]}),
+    "sequences": ("sequences", lambda r: stored(SequenceDocument(id=f"counter:{r['name']}", value=r["value"]))),
     "retention_assignments": ("retention_assignments", lambda r: assignment_doc(RetentionAssignment.model_validate(r["doc"]))),
     "retention_events": ("retention_events", lambda r: event_doc(r["name"], r["record_id"], r["occurred_at"])),
     "legal_holds": ("legal_holds", lambda r: hold_doc(LegalHold.model_validate(r["doc"]))),
@@ -79,10 +89,12 @@ _DOCUMENTS: dict[str, tuple[str, Any]] = {
     "destruction_certificates": ("destruction_certificates",
                                  lambda r: certificate_doc(DestructionCertificate.model_validate(r["doc"]), r["issued_at"])),
     "retention_floors": ("retention_floors", lambda r: floor_doc(RetentionFloor.model_validate(r["doc"]))),
-    "plugin_installs": ("plugin_installs", lambda r: {"_id": r["name"], "doc": _json(InstalledPlugin.model_validate(r["doc"]))}),
-    "plugin_disabled_builtins": ("plugin_disabled_builtins", lambda r: {"_id": r["name"], "disabled_at": r["disabled_at"]}),
-    "plugin_trusted_keys": ("plugin_trusted_keys", lambda r: {"_id": r["name"], "fingerprint": r["fingerprint"],
-                                                              "doc": _json(TrustedKey.model_validate(r["doc"]))}),
+    "plugin_installs": ("plugin_installs", lambda r: stored(PluginInstallDocument(
+        id=r["name"], doc=_json(InstalledPlugin.model_validate(r["doc"]))))),
+    "plugin_disabled_builtins": ("plugin_disabled_builtins",
+                                 lambda r: stored(PluginDisabledBuiltinDocument(id=r["name"], disabled_at=r["disabled_at"]))),
+    "plugin_trusted_keys": ("plugin_trusted_keys", lambda r: stored(TrustedKeyDocument(
+        id=r["name"], fingerprint=r["fingerprint"], doc=_json(TrustedKey.model_validate(r["doc"]))))),
     "audit_events": ("audit_events", _event),
 }
 _COUNTED = {**{name: (collection, {}) for name, (collection, _) in _DOCUMENTS.items()},

@@ -13,6 +13,7 @@ from records.errors import TrustedKeyExists
 from records.ports import InstalledPlugin, TrustedKey
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import PluginInstallDocument, TrustedKeyDocument, stored
 
 GENERATION = "counter:plugins"
 
@@ -46,8 +47,9 @@ class MongoPluginRepository:
         async def save(session: Any) -> bool:
             if await self._stamp(plugin.name, session) != expected:
                 return False
-            await self._installs.replace_one({"_id": plugin.name}, {"_id": plugin.name, "doc": plugin.model_dump(mode="json")},
-                                             upsert=True, session=session)
+            await self._installs.replace_one(
+                {"_id": plugin.name}, stored(PluginInstallDocument(id=plugin.name, doc=plugin.model_dump(mode="json"))),
+                upsert=True, session=session)
             await self._bump(events, session)
             return True
 
@@ -88,8 +90,9 @@ class MongoPluginRepository:
 
         async def add(session: Any) -> None:
             # The unique indexes (_id: the name; trusted_keys_fingerprint_unique) refuse a second copy.
-            await self._keys.insert_one({"_id": key.name, "fingerprint": key.fingerprint, "doc": key.model_dump(mode="json")},
-                                        session=session)
+            await self._keys.insert_one(
+                stored(TrustedKeyDocument(id=key.name, fingerprint=key.fingerprint, doc=key.model_dump(mode="json"))),
+                session=session)
             await self._bump(events, session)
 
         await self._db.ready()

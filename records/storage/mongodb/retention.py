@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from records.audit.events import AuditEventDraft
 from records.clock import parse_text, to_text, utcnow
@@ -41,10 +41,8 @@ from records.storage.mongodb.documents import (
     RetentionFloorDocument,
     RetentionScheduleDocument,
     TombstoneDocument,
+    stored,
 )
-
-if TYPE_CHECKING:
-    from beanie import Document
 
 T = TypeVar("T")
 ARCHIVED = "archived"
@@ -63,33 +61,26 @@ def _json(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
-def _stored(document: Document) -> dict[str, Any]:
-    """What a write stores: the document as its beanie class declares it (its fields, validated
-    here), so the classes in ``documents.py`` are the one schema. Written with pymongo inside the
-    adapter's transactions (beanie has no conditional update that reports whether it matched)."""
-    return document.model_dump(by_alias=True)
-
-
 def assignment_doc(a: RetentionAssignment) -> dict[str, Any]:
-    return _stored(RetentionAssignmentDocument(
+    return stored(RetentionAssignmentDocument(
         id=a.record_id, record_id=a.record_id, schedule_id=a.schedule.id if a.schedule else None,
         retain_until=_t(a.retain_until), batch_id=a.batch_id, disposed=a.disposed_at is not None,
         pending=states.awaiting_disposition(a), doc=_json(a)))
 
 
 def schedule_doc(s: RetentionSchedule) -> dict[str, Any]:
-    return _stored(RetentionScheduleDocument(
+    return stored(RetentionScheduleDocument(
         id=f"{s.id}:{s.version}", schedule_id=s.id, version=s.version, name=s.name, latest=True,
         name_slot=f"latest:{s.name}", created_at=to_text(s.created_at), doc=_json(s)))
 
 
 def event_doc(name: str, record_id: str, occurred_at: str) -> dict[str, Any]:
-    return _stored(RetentionEventDocument(id=f"{name}/{record_id}", name=name, record_id=record_id, occurred_at=occurred_at))
+    return stored(RetentionEventDocument(id=f"{name}/{record_id}", name=name, record_id=record_id, occurred_at=occurred_at))
 
 
 def hold_doc(hold: LegalHold) -> dict[str, Any]:
     q = hold.query
-    return _stored(LegalHoldDocument(
+    return stored(LegalHoldDocument(
         id=hold.id, hold_id=hold.id, placed_at=to_text(hold.placed_at), released=hold.released_at is not None,
         has_query=q is not None, q_kind=q.kind.value if q and q.kind else None,
         q_account_idx=q.customer_account_index if q else None, q_phone_idx=q.customer_phone_index if q else None,
@@ -97,33 +88,33 @@ def hold_doc(hold: LegalHold) -> dict[str, Any]:
 
 
 def hold_item_doc(hold_id: str, record_id: str) -> dict[str, Any]:
-    return _stored(LegalHoldItemDocument(id=f"{hold_id}/{record_id}", hold_id=hold_id, record_id=record_id))
+    return stored(LegalHoldItemDocument(id=f"{hold_id}/{record_id}", hold_id=hold_id, record_id=record_id))
 
 
 def batch_doc(batch: DispositionBatch, created_at: str | None = None) -> dict[str, Any]:
     """The batch without its items (``created_at`` as stored, when moved from another store)."""
     assert batch.id is not None
-    return _stored(DispositionBatchDocument(id=batch.id, batch_id=batch.id, status=batch.status.value,
+    return stored(DispositionBatchDocument(id=batch.id, batch_id=batch.id, status=batch.status.value,
                                             created_at=created_at or to_text(batch.created_at), doc=batch_header(batch)))
 
 
 def item_doc(batch_id: str, position: int, item: BatchItem) -> dict[str, Any]:
-    return _stored(DispositionItemDocument(id=f"{batch_id}/{item.record_id}", batch_id=batch_id, position=position,
+    return stored(DispositionItemDocument(id=f"{batch_id}/{item.record_id}", batch_id=batch_id, position=position,
                                            record_id=item.record_id, state=item.state.value, doc=_json(item)))
 
 
 def tombstone_doc(tombstone: Tombstone, batch_id: str | None = None) -> dict[str, Any]:
-    return _stored(TombstoneDocument(id=tombstone.record_id, batch_id=batch_id or tombstone.batch_id, doc=_json(tombstone)))
+    return stored(TombstoneDocument(id=tombstone.record_id, batch_id=batch_id or tombstone.batch_id, doc=_json(tombstone)))
 
 
 def certificate_doc(certificate: DestructionCertificate, issued_at: str | None = None) -> dict[str, Any]:
-    return _stored(DestructionCertificateDocument(id=certificate.id, batch_id=certificate.batch_id,
+    return stored(DestructionCertificateDocument(id=certificate.id, batch_id=certificate.batch_id,
                                                   issued_at=issued_at or to_text(certificate.issued_at),
                                                   doc=_json(certificate)))
 
 
 def floor_doc(floor: RetentionFloor) -> dict[str, Any]:
-    return _stored(RetentionFloorDocument(id=floor.id, key=floor.key, created_at=to_text(floor.created_at),
+    return stored(RetentionFloorDocument(id=floor.id, key=floor.key, created_at=to_text(floor.created_at),
                                           removed=floor.removed_at is not None, doc=_json(floor)))
 
 

@@ -12,6 +12,7 @@ from records.ports import ConsoleSession
 from records.roles import Role
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import ConsoleSessionDocument, stored
 
 _COLLECTION = "console_sessions"
 
@@ -28,9 +29,9 @@ class MongoConsoleSessionRepository:
 
     async def add(self, session: ConsoleSession, events: Sequence[AuditEventDraft] = ()) -> None:
         await self._db.ready()
-        doc = {"_id": session.id, "token_hash": session.token_hash, "principal": session.principal,
-               "role": session.role.value, "csrf_token": session.csrf_token,
-               "created_at": to_text(session.created_at), "last_seen_at": to_text(session.last_seen_at)}
+        doc = stored(ConsoleSessionDocument(
+            id=session.id, token_hash=session.token_hash, principal=session.principal, role=session.role.value,
+            csrf_token=session.csrf_token, created_at=to_text(session.created_at), last_seen_at=to_text(session.last_seen_at)))
 
         async def insert(s: Any) -> None:
             await self._db.collection(_COLLECTION).insert_one(doc, session=s)
