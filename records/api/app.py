@@ -36,7 +36,13 @@ from records.api.security import AuthFailureThrottle, add_security_headers
 from records.api.tokens import MeController, TokenController
 from records.api.workflows import ClassificationController, WorkflowController
 from records.audit.service import AuditService
-from records.console.app import CONSOLE_PATH_PATTERNS, console_handlers, open_console, template_config
+from records.console.app import (
+    CONSOLE_PATH_PATTERNS,
+    console_handlers,
+    open_console,
+    template_config,
+    with_console_pages,
+)
 from records.installation import Installation
 from records.redaction import traceback_without_messages
 from records.retention.service import RetentionService
@@ -119,7 +125,7 @@ class RecordsApp(InitPluginProtocol):
             [ClientAddressMiddleware(self.settings.proxy_networks()), AuditMiddleware(),
              DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATH_PATTERNS + CONSOLE_PATH_PATTERNS)]
         )
-        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.exception_handlers.update(with_console_pages(EXCEPTION_HANDLERS))  # HTML under /console
         app_config.before_request = require_json  # every JSON route: a body of any other type is 415
         app_config.template_config = template_config()
         app_config.before_send.append(add_security_headers)  # every response, unknown routes included

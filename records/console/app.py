@@ -6,10 +6,11 @@ A new area adds its controller to ``console_controllers()`` and its entry to ``n
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from litestar import Router
+from litestar import Request, Response, Router
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
@@ -37,11 +38,27 @@ if TYPE_CHECKING:
 
     from records.installation import Installation
 
-__all__ = ["CONSOLE_PATH_PATTERNS", "console_handlers", "console_controllers", "open_console", "template_config"]
+__all__ = ["CONSOLE_PATH_PATTERNS", "console_handlers", "console_controllers", "open_console", "template_config",
+           "with_console_pages"]
 
 # Console paths authenticate with the session cookie, not a bearer token. (``/`` leads here:
 # ``records.api.docs.front_page`` redirects to the console once it is registered.)
 CONSOLE_PATH_PATTERNS = [r"^/console(/|$)"]
+
+
+def with_console_pages(handlers: dict[Any, Any]) -> dict[Any, Any]:
+    """The app's exception handlers, answering a console path that no console route took (an
+    unknown page, a method none of its routes takes) with the console's HTML error page, as a
+    person in a browser reads it, instead of the API's problem JSON."""
+    console = re.compile("|".join(CONSOLE_PATH_PATTERNS))
+
+    def dispatch(api: Any, page: Any) -> Any:
+        def handle(request: Request, exc: Exception) -> Response:
+            return (page if console.match(request.url.path) else api)(request, exc)
+        return handle
+
+    pages = dict(CONSOLE_EXCEPTION_HANDLERS)
+    return {kind: dispatch(api, pages[kind]) if kind in pages else api for kind, api in handlers.items()}
 
 
 def console_controllers() -> list[ControllerRouterHandler]:

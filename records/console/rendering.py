@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -109,6 +109,7 @@ _TITLES = {
     401: N_("Sign in required"),
     403: N_("Not allowed"),
     404: N_("Not found"),
+    405: N_("This address does not take this kind of request"),
     409: N_("Conflict"),
     410: N_("Gone"),
     413: N_("Too large"),
@@ -136,6 +137,8 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         return error_page(request, 413, "payload_too_large", "the request body exceeds the size limit")
     if isinstance(exc, NotFoundException):
         return error_page(request, 404, "not_found", "no such page")
+    if isinstance(exc, MethodNotAllowedException):  # the API's code for it
+        return error_page(request, 405, "method_not_allowed", exc.detail or "method not allowed")
     status = exc.status_code
     if status >= 500:
         log.error("http error %s on a console page", status)

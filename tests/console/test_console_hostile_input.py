@@ -269,6 +269,9 @@ def test_head_and_options_on_every_page_are_answered_signed_in(console_as, app: 
         for verb in ("HEAD", "PUT", "DELETE", "PATCH"):  # no console route answers these
             refused = console.request(verb, fill(path, {}), headers=csrf_headers(console), follow_redirects=False)
             assert refused.status_code == 405, f"{verb} {path}: {refused.status_code}"
+            assert refused.headers["content-type"].startswith("text/html"), f"{verb} {path}"
+            if verb != "HEAD":
+                assert "<code>method_not_allowed</code>" in refused.text, f"{verb} {path}"
         options = console.request("OPTIONS", fill(path, {}), follow_redirects=False)
         assert options.status_code == 204, f"OPTIONS {path}: {options.status_code}"
 
@@ -471,3 +474,14 @@ def test_static_files_named_with_what_no_file_has_are_not_found(client, base: st
         for method in ("GET", "HEAD"):
             response = client.request(method, f"{base}/{name}", follow_redirects=False)
             assert response.status_code == 404, (method, base, name[:40], response.status_code)
+
+
+def test_a_console_address_no_page_has_is_an_html_page_the_api_keeps_its_problems(client):
+    for method, path, code in [("GET", "/console/no-such-page", "not_found"), ("GET", "/console/static/nope.js", "not_found"),
+                               ("PUT", "/console/records/", "method_not_allowed"), ("DELETE", "/console/sign-in", "method_not_allowed")]:
+        response = client.request(method, path, headers={"accept-language": "zh-CN"}, follow_redirects=False)
+        assert response.headers["content-type"].startswith("text/html") and f"<code>{code}</code>" in response.text, path
+        assert '<html lang="zh-Hans"' in response.text or 'lang="zh' in response.text
+    api = client.put("/api/v1/records")
+    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"
+    assert client.get("/api/v1/no-such-route").headers["content-type"] == "application/problem+json"
