@@ -191,13 +191,13 @@ class MongoRetentionRepository:
         where: dict[str, Any] = {"schedule_id": schedule_id}
         if version is not None:
             where["version"] = version
-        rows = await self._db.read(lambda: self._schedules.find(where).sort("version", -1).limit(1).to_list())
-        return RetentionSchedule.model_validate(rows[0]["doc"]) if rows else None
+        rows = await self._db.read(lambda: RetentionScheduleDocument.find(where).sort("-version").limit(1).to_list())
+        return RetentionSchedule.model_validate(rows[0].doc) if rows else None
 
     async def schedules(self) -> list[RetentionSchedule]:
         rows = await self._db.read(
-            lambda: self._schedules.find({"latest": True}).sort([("name", 1), ("schedule_id", 1)]).to_list())
-        return [RetentionSchedule.model_validate(r["doc"]) for r in rows]
+            lambda: RetentionScheduleDocument.find({"latest": True}).sort("+name", "+schedule_id").to_list())
+        return [RetentionSchedule.model_validate(r.doc) for r in rows]
 
     # --- floors --------------------------------------------------------------------------------
 
@@ -216,8 +216,8 @@ class MongoRetentionRepository:
             return False
 
     async def floors(self) -> list[RetentionFloor]:
-        rows = await self._db.read(lambda: self._floors.find({}).sort([("created_at", 1), ("key", 1)]).to_list())
-        return [RetentionFloor.model_validate(r["doc"]) for r in rows]
+        rows = await self._db.read(lambda: RetentionFloorDocument.find_all().sort("+created_at", "+key").to_list())
+        return [RetentionFloor.model_validate(r.doc) for r in rows]
 
     async def remove_floor(self, floor: RetentionFloor, events: Sequence[AuditEventDraft] = ()) -> bool:
         async def update(session: Any) -> bool:
@@ -297,8 +297,8 @@ class MongoRetentionRepository:
         return await self.event_time(name, record_id)  # type: ignore[return-value]
 
     async def event_time(self, name: str, record_id: str) -> datetime | None:
-        found = await self._db.read(lambda: self._events.find_one({"_id": f"{name}/{record_id}"}))
-        return parse_text(found["occurred_at"]) if found else None
+        found = await self._db.read(lambda: RetentionEventDocument.get(f"{name}/{record_id}"))
+        return parse_text(found.occurred_at) if found else None
 
     # --- legal holds ---------------------------------------------------------------------------
 
@@ -342,13 +342,13 @@ class MongoRetentionRepository:
             {"_id": HOLDS_FENCE}, {"$inc": {"value": 1}}, upsert=True, session=session)
 
     async def hold(self, hold_id: str) -> LegalHold | None:
-        found = await self._db.read(lambda: self._holds.find_one({"_id": hold_id}))
-        return LegalHold.model_validate(found["doc"]) if found else None
+        found = await self._db.read(lambda: LegalHoldDocument.get(hold_id))
+        return LegalHold.model_validate(found.doc) if found else None
 
     async def holds(self, active_only: bool = False) -> list[LegalHold]:
         where = {"released": False} if active_only else {}
-        rows = await self._db.read(lambda: self._holds.find(where, {"doc": 1}).sort([("placed_at", -1), ("hold_id", 1)]).to_list())
-        return [LegalHold.model_validate(r["doc"]) for r in rows]
+        rows = await self._db.read(lambda: LegalHoldDocument.find(where).sort("-placed_at", "+hold_id").to_list())
+        return [LegalHold.model_validate(r.doc) for r in rows]
 
     async def release_hold(self, hold: LegalHold, events: Sequence[AuditEventDraft] = ()) -> bool:
         async def update(session: Any) -> bool:
@@ -449,9 +449,9 @@ class MongoRetentionRepository:
 
     async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
         where = {"status": status} if status else {}
-        rows = await self._db.read(lambda: self._batches.find(where, {"doc": 1}).sort(
-            [("created_at", -1), ("batch_id", 1)]).limit(limit).to_list())
-        return [DispositionBatch.model_validate(r["doc"]) for r in rows]
+        rows = await self._db.read(lambda: DispositionBatchDocument.find(where).sort(
+            "-created_at", "+batch_id").limit(limit).to_list())
+        return [DispositionBatch.model_validate(r.doc) for r in rows]
 
     async def update_batch(self, batch: DispositionBatch, expected_status: str, events: Sequence[AuditEventDraft] = ()) -> bool:
         async def update(session: Any) -> bool:
@@ -537,8 +537,8 @@ class MongoRetentionRepository:
         return await self._write(finish, events)
 
     async def tombstone(self, record_id: str) -> Tombstone | None:
-        found = await self._db.read(lambda: self._tombstones.find_one({"_id": record_id}))
-        return Tombstone.model_validate(found["doc"]) if found else None
+        found = await self._db.read(lambda: TombstoneDocument.get(record_id))
+        return Tombstone.model_validate(found.doc) if found else None
 
     async def put_tombstone(self, tombstone: Tombstone) -> bool:
         from pymongo.errors import DuplicateKeyError
@@ -575,8 +575,8 @@ class MongoRetentionRepository:
         return await self._write(insert, events)
 
     async def certificate(self, certificate_id: str) -> DestructionCertificate | None:
-        found = await self._db.read(lambda: self._certificates.find_one({"_id": certificate_id}))
-        return DestructionCertificate.model_validate(found["doc"]) if found else None
+        found = await self._db.read(lambda: DestructionCertificateDocument.get(certificate_id))
+        return DestructionCertificate.model_validate(found.doc) if found else None
 
     async def certificate_ids(self) -> list[str]:
         rows = await self._db.read(lambda: self._certificates.find({}, {"_id": 1}).sort("issued_at", 1).to_list())
