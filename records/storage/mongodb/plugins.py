@@ -13,7 +13,12 @@ from records.errors import TrustedKeyExists
 from records.ports import InstalledPlugin, TrustedKey
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
-from records.storage.mongodb.documents import PluginInstallDocument, TrustedKeyDocument, stored
+from records.storage.mongodb.documents import (
+    PluginDisabledBuiltinDocument,
+    PluginInstallDocument,
+    TrustedKeyDocument,
+    stored,
+)
 
 GENERATION = "counter:plugins"
 
@@ -35,8 +40,8 @@ class MongoPluginRepository:
         return int(found["value"]) if found else 0
 
     async def list_installed(self) -> list[InstalledPlugin]:
-        rows = await self._db.read(lambda: self._installs.find().sort("_id", 1).to_list())
-        return [InstalledPlugin.model_validate(r["doc"]) for r in rows]
+        rows = await self._db.read(lambda: PluginInstallDocument.find_all().sort("+_id").to_list())
+        return [InstalledPlugin.model_validate(r.doc) for r in rows]
 
     async def _stamp(self, name: str, session: Any) -> str | None:
         found = await self._installs.find_one({"_id": name}, session=session)
@@ -67,8 +72,8 @@ class MongoPluginRepository:
         return await self._db.transaction(remove)
 
     async def disabled_builtins(self) -> set[str]:
-        rows = await self._db.read(lambda: self._builtins.find().to_list())
-        return {r["_id"] for r in rows}
+        rows = await self._db.read(lambda: PluginDisabledBuiltinDocument.find_all().to_list())
+        return {r.id for r in rows}
 
     async def set_builtin_disabled(self, name: str, disabled: bool, events: Sequence[AuditEventDraft] = ()) -> None:
         async def switch(session: Any) -> None:
@@ -82,8 +87,8 @@ class MongoPluginRepository:
         await self._db.transaction(switch)
 
     async def list_trusted_keys(self) -> list[TrustedKey]:
-        rows = await self._db.read(lambda: self._keys.find().sort("_id", 1).to_list())
-        return [TrustedKey.model_validate(r["doc"]) for r in rows]
+        rows = await self._db.read(lambda: TrustedKeyDocument.find_all().sort("+_id").to_list())
+        return [TrustedKey.model_validate(r.doc) for r in rows]
 
     async def add_trusted_key(self, key: TrustedKey, events: Sequence[AuditEventDraft] = ()) -> None:
         from pymongo.errors import DuplicateKeyError
