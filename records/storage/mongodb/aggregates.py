@@ -12,6 +12,7 @@ from typing import Any
 
 from records.clock import to_text
 from records.metrics import Criteria, Measure, Metric, MetricQuery, Period, Subject
+from records.storage.mongodb.compat import all_of, sum_where
 
 PERIODS: dict[Period | None, Any] = {
     None: None,
@@ -60,14 +61,6 @@ def conditions(c: Criteria, now: str) -> list[dict[str, Any]]:
     return found
 
 
-def _all(expressions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"$and": expressions}
-
-
-def _sum_where(condition: list[dict[str, Any]], value: Any) -> dict[str, Any]:
-    """$sum of ``value`` over the documents meeting ``condition`` (all of them when it is empty:
-    a bare ``true`` inside $cond is not accepted by every wire-compatible server)."""
-    return {"$sum": {"$cond": [_all(condition), value, 0]} if condition else value}
 
 
 def metric_pipeline(metric: Metric, query: MetricQuery) -> list[dict[str, Any]]:
@@ -91,11 +84,11 @@ def metric_pipeline(metric: Metric, query: MetricQuery) -> list[dict[str, Any]]:
         start, end = (f"${name.removesuffix('_at')}_us" for name in metric.between)
         denominator.append(_is_set(end))
         hours = {"$divide": [{"$subtract": [end, start]}, _MICROS_PER_HOUR]}
-        counted, total = _sum_where(numerator, hours), _sum_where(numerator, 1)
+        counted, total = sum_where(numerator, hours), sum_where(numerator, 1)
     else:
-        counted, total = _sum_where(numerator, 1), {"$sum": 1}
+        counted, total = sum_where(numerator, 1), {"$sum": 1}
     if denominator:
-        pipeline.append({"$match": {"$expr": _all(denominator)}})
+        pipeline.append({"$match": {"$expr": all_of(denominator)}})
     pipeline.append({"$group": {"_id": PERIODS[query.group_by], "numerator": counted, "denominator": total}})
     pipeline.append({"$sort": {"_id": 1}})
     return pipeline

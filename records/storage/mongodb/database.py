@@ -3,9 +3,8 @@
 A change that spans documents (record, data key, deadlines, audit events) runs in one MongoDB
 transaction, which a replica set or a sharded cluster provides. A server that accepts
 transactions without being either (a test server such as nx-27017, which runs them one at a
-time on one SQLite connection) gets every write serialised, within the process by a lock and
-across processes by a mutex document, because such a server does not isolate concurrent
-transactions (nor a plain write from a transaction another client has open). A server without transactions at all (a
+time on one SQLite connection) gets every write serialised (``compat.SerialisedWrites``), because
+such a server does not isolate concurrent transactions. A server without transactions at all (a
 standalone mongod) is refused at start: acknowledged changes must never be half-written.
 """
 
@@ -13,19 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from records.errors import InvalidConfiguration, StorageUnavailable
+from records.storage.mongodb.compat import SerialisedWrites, isolates_transactions
 
 T = TypeVar("T")
 DEFAULT_DATABASE = "records"
 _SERVER_TIMEOUT_MS = 10_000
-_WRITE_MUTEX = "write-mutex"  # in ``leases``: only on servers without isolated transactions
-_WRITE_MUTEX_TTL_US = 10_000_000  # a process that died holding it blocks writers this long
 
 
 def database_name(url: str) -> str:
@@ -59,8 +55,7 @@ class MongoDatabase:
             raise InvalidConfiguration(f"RECORDS_STORE {_redact(url)!r}: {exc}") from None
         self.db = self.client[self.name]
         self._ready: asyncio.Task[None] | None = None
-        self._serialise: asyncio.Lock | None = None
-        self._holder = uuid.uuid4().hex
+        self._serialised: SerialisedWrites | None = None  # on servers whose transactions are not isolated
 
     async def ready(self) -> None:
         """Initialise once (indexes, transaction support); every operation awaits this first."""
@@ -92,8 +87,8 @@ class MongoDatabase:
             await self.db["sequences"].update_one({"_id": HOLDS_FENCE}, {"$setOnInsert": {"value": 0}}, upsert=True)
         except PyMongoError as exc:
             raise StorageUnavailable(f"cannot write to MongoDB at {_redact(self.url)}: {exc}") from None
-        if hello.get("setName") or hello.get("msg") == "isdbgrid":
-            return  # a replica set or a sharded cluster: real, isolated, concurrent transactions
+        if isolates_transactions(hello):
+            return
         try:
             async with self.client.start_session() as session:
                 async with await session.start_transaction():
@@ -104,7 +99,7 @@ class MongoDatabase:
                 "and run rs.initiate() once) or a sharded cluster: changes span documents and need transactions "
                 f"({exc.details.get('errmsg', exc) if exc.details else exc})"
             ) from None
-        self._serialise = asyncio.Lock()
+        self._serialised = SerialisedWrites(self.db)
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -112,39 +107,13 @@ class MongoDatabase:
         from pymongo.errors import DuplicateKeyError, PyMongoError
 
         await self.ready()
-        async with self._serialise or contextlib.nullcontext():
-            try:
-                if self._serialise is not None:
-                    await self._take_write_mutex()
-                try:
-                    yield
-                finally:
-                    if self._serialise is not None:
-                        await self.db["leases"].delete_one({"_id": _WRITE_MUTEX, "holder": self._holder})
-            except DuplicateKeyError:
-                raise
-            except PyMongoError as exc:
-                raise StorageUnavailable(f"MongoDB error: {exc}") from None
-
-    async def _take_write_mutex(self) -> None:
-        from pymongo.errors import DuplicateKeyError
-
-        mutex = self.db["leases"]
-        deadline = time.monotonic() + 2 * _WRITE_MUTEX_TTL_US / 1_000_000
-        while True:
-            now = time.time_ns() // 1000
-            taken = await mutex.update_one({"_id": _WRITE_MUTEX, "expires_us": {"$lt": now}},
-                                           {"$set": {"holder": self._holder, "expires_us": now + _WRITE_MUTEX_TTL_US}})
-            if taken.matched_count == 1:
-                return
-            try:
-                await mutex.insert_one({"_id": _WRITE_MUTEX, "holder": self._holder, "expires_us": now + _WRITE_MUTEX_TTL_US})
-                return
-            except DuplicateKeyError:
-                pass
-            if time.monotonic() > deadline:
-                raise StorageUnavailable("another process holds the store's write mutex")
-            await asyncio.sleep(0.005)
+        try:
+            async with self._serialised or contextlib.nullcontext():
+                yield
+        except DuplicateKeyError:
+            raise
+        except PyMongoError as exc:
+            raise StorageUnavailable(f"MongoDB error: {exc}") from None
 
     async def transaction(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(session)`` in a transaction, retried on transient errors (so ``fn`` must be

@@ -29,6 +29,7 @@ from records.retention.models import (
     progress_of,
 )
 from records.storage.mongodb.audit import insert_events
+from records.storage.mongodb.compat import differs
 from records.storage.mongodb.database import MongoDatabase
 from records.storage.mongodb.documents import (
     DestructionCertificateDocument,
@@ -607,10 +608,9 @@ class MongoRetentionRepository:
                 if not await self._certificates.find_one({"_id": certificate.id}, {"_id": 1}, session=session):
                     await self._certificates.insert_one(certificate_doc(certificate), session=session)
                     changed = True
-                # Compared here, not in the filter: wire-compatible servers differ on $ne against null.
                 rows = await self._tombstones.find({"batch_id": batch_id}, session=session).to_list()
                 for row in rows:
-                    if row.get("doc", {}).get("certificate_id") != certificate.id:
+                    if differs(row.get("doc", {}).get("certificate_id"), certificate.id):
                         await self._tombstones.update_one({"_id": row["_id"]}, {"$set": {"doc.certificate_id": certificate.id}},
                                                           session=session)
                         changed = True
