@@ -266,7 +266,8 @@ class ReviewController(Controller):
     @post("/decisions", operation_id="decideReviews", status_code=200,
           summary="Approve, reject or extend many items with one reason",
           description="An item moves to its next stage once its stage has its approvals; approval at the last stage "
-                      "decides it. A batch whose items were all rejected or extended closes itself.",
+                      "decides it. A batch whose items were all rejected or extended closes itself. Every batch's "
+                      "decisions are checked before any is stored: a refusal decides nothing.",
           responses=problem_responses(401, 403, 404, 409, 413, 422), **admits(REVIEWERS, audit="retention.review.decide"))
     async def decide_reviews(self, request: Request, data: JSONBody[ReviewDecisionIn],
                              retention: NamedDependency[RetentionService]) -> BatchList:

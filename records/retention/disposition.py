@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,15 @@ from records.roles import Principal, Role
 log = logging.getLogger("records.retention")
 # Who decides items of schedules without review stages (the batch decisions route admits the same).
 RETENTION_DECIDERS = frozenset({Role.archivist, Role.admin})
+
+
+@dataclass(frozen=True)
+class PlannedDecisions:
+    """A batch's decisions once checked: the items and retention assignments they change."""
+
+    batch_id: str
+    items: list[BatchItem]
+    assignments: list[RetentionAssignment]
 
 
 class Disposition:
@@ -185,6 +195,11 @@ class Disposition:
         return found
 
     async def decide(self, batch_id: str, data: DecisionsIn, actor: Principal) -> DispositionBatch:
+        return await self._store_decisions(await self._planned_decisions(batch_id, data, actor))
+
+    async def _planned_decisions(self, batch_id: str, data: DecisionsIn, actor: Principal) -> PlannedDecisions:
+        """Every check of ``data`` against the batch, and the items and assignments it changes;
+        nothing stored yet (``review`` checks every batch before it stores any)."""
         batch = await self.batch(batch_id)
         if batch.status is not BatchStatus.open:
             raise BatchNotOpen(f"batch {batch_id} is {batch.status.value}: decisions are taken while it is open")
@@ -260,6 +275,10 @@ class Disposition:
                                                              decision=d.decision.value, by=actor.name, reason=d.reason, at=now))
                 item = states.moved(item, ItemState.kept)
             changed_items.append(item)
+        return PlannedDecisions(batch_id, changed_items, assignments)
+
+    async def _store_decisions(self, plan: PlannedDecisions) -> DispositionBatch:
+        batch_id, changed_items, assignments = plan.batch_id, plan.items, plan.assignments
         for a in assignments:  # kept longer (extended, or rejected until a review): locked longer too
             stored = await self._record_repo.get(a.record_id)
             if stored is not None:
@@ -334,13 +353,13 @@ class Disposition:
         return ReviewList(items=found[:limit], truncated=len(found) > limit)
 
     async def review(self, who: Principal, data: ReviewDecisionIn) -> BatchList:
-        """One decision and one reason for many items, of one batch or several: each batch's items
-        are decided together (all or none of that batch); batches are decided one after another."""
+        """One decision and one reason for many items, of one batch or several: every batch's
+        decisions are checked before any is stored, so a refusal in one batch leaves the others
+        undecided too (a reviewer who is told "refused" finds nothing half-decided)."""
         by_batch: dict[str, list[DecisionIn]] = {}
         for target in data.items:
             by_batch.setdefault(target.batch_id, []).append(DecisionIn(
                 record_id=target.record_id, decision=Decision(data.decision), reason=data.reason, until=data.until))
-        decided = []
-        for batch_id, decisions in by_batch.items():
-            decided.append(await self.decide(batch_id, DecisionsIn(decisions=decisions), who))
-        return BatchList(items=decided)
+        plans = [await self._planned_decisions(batch_id, DecisionsIn(decisions=decisions), who)
+                 for batch_id, decisions in by_batch.items()]
+        return BatchList(items=[await self._store_decisions(plan) for plan in plans])

@@ -485,3 +485,30 @@ def test_a_console_address_no_page_has_is_an_html_page_the_api_keeps_its_problem
     api = client.put("/api/v1/records")
     assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"
     assert client.get("/api/v1/no-such-route").headers["content-type"] == "application/problem+json"
+
+
+def test_no_navigation_entry_leads_a_role_to_a_page_that_refuses_it(app: Litestar):
+    from records.console.nav import NAVIGATION
+
+    pages = {path.rstrip("/") or "/": handler for method, path, handler in console_routes(app) if method == "GET"}
+    for entry in NAVIGATION:
+        handler = pages[entry.path.rstrip("/")]
+        admitted = roles_of(handler) or frozenset(Role)
+        assert entry.roles <= admitted, f"{entry.path} is shown to {sorted(entry.roles - admitted)}, which it refuses"
+
+
+def test_a_review_refused_in_one_batch_decides_nothing_in_the_others(console_as, admin):
+    first, second = sorted((review_item(admin), review_item(admin)), key=lambda i: f"{i['batch_id']}:{i['record_id']}")
+    assert first["batch_id"] != second["batch_id"]
+    console = console_as(Role.archivist, "ada-two-batches")
+    refused = console.post("/console/retention/reviews/decisions", {
+        "decision": "approve", "reason": "due", "item": [f"{first['batch_id']}:{first['record_id']}",
+                                                         f"{second['batch_id']}:not-in-that-batch"]})
+    assert refused.status_code == 422 and "is not in batch" in refused.text
+    for item in (first, second):
+        [state] = [i for i in admin.get(f"{RETENTION}/batches/{item['batch_id']}").json()["items"]
+                   if i["record_id"] == item["record_id"]]
+        assert state["decision"] == "pending" and not state["reviews"], item  # the first batch is not half-decided
+    both = console.post("/console/retention/reviews/decisions", {
+        "decision": "approve", "reason": "due", "item": [f"{i['batch_id']}:{i['record_id']}" for i in (first, second)]})
+    assert both.status_code == 303
