@@ -12,6 +12,7 @@ import time
 import uuid
 
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import LeaseDocument, stored
 
 
 def _now_us() -> int:
@@ -38,7 +39,7 @@ class MongoLeases:
             if taken.matched_count == 1:
                 return True
             try:
-                await leases.insert_one({"_id": name, "holder": self.holder, "expires_us": expires})
+                await leases.insert_one(stored(LeaseDocument(id=name, holder=self.holder, expires_us=expires)))
             except DuplicateKeyError:
                 return False  # held by another instance, and not expired
         return True

@@ -17,7 +17,7 @@ from records.ports import BreachClaim
 from records.storage.mongodb.aggregates import metric_pipeline, outage_filter
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.database import MongoDatabase
-from records.storage.mongodb.documents import DataKeyDocument, DeadlineState, RecordDocument
+from records.storage.mongodb.documents import DataKeyDocument, DeadlineDocument, DeadlineState, RecordDocument, stored
 from records.stored import StoredRecord
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,14 +76,13 @@ async def _mirror_deadlines(db: MongoDatabase, document: RecordDocument, session
     names = [d.name for d in document.deadlines]
     await deadlines.delete_many({"record_id": document.id, "name": {"$nin": names}}, session=session)
     for d in document.deadlines:
-        await deadlines.update_one(
-            {"_id": f"{document.id}/{d.name}"},
-            {"$set": {"record_id": document.id, "name": d.name, "reference": document.reference, "kind": document.kind,
-                      "due_at": d.due_at, "met_at": d.met_at, "open": d.open, "late": d.late,
-                      "record_destroyed": document.destroyed_at is not None},
-             "$setOnInsert": {"breach_reported_at": None}},
-            upsert=True, session=session,
-        )
+        mirrored = stored(DeadlineDocument(
+            id=f"{document.id}/{d.name}", record_id=document.id, name=d.name, reference=document.reference,
+            kind=document.kind, due_at=d.due_at, met_at=d.met_at, open=d.open, late=d.late,
+            record_destroyed=document.destroyed_at is not None))
+        reported = {"breach_reported_at": mirrored.pop("breach_reported_at")}  # set once, by the breach sweep
+        await deadlines.update_one({"_id": mirrored.pop("_id")}, {"$set": mirrored, "$setOnInsert": reported},
+                                   upsert=True, session=session)
 
 
 class MongoRecordRepository:
