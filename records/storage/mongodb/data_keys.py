@@ -8,10 +8,11 @@ from typing import Any
 from records.clock import parse_text
 from records.crypto.envelope import WrappedDataKey
 from records.storage.mongodb.database import MongoDatabase
+from records.storage.mongodb.documents import DataKeyDocument
 
 
-def _key(doc: dict[str, Any]) -> WrappedDataKey:
-    return WrappedDataKey(doc["_id"], doc["key_version"], doc["kek_id"], bytes(doc["wrapped"]), parse_text(doc["created_at"]))
+def _key(doc: DataKeyDocument) -> WrappedDataKey:
+    return WrappedDataKey(doc.id, doc.key_version, doc.kek_id, bytes(doc.wrapped), parse_text(doc.created_at))
 
 
 class MongoDataKeyRepository:
@@ -20,18 +21,18 @@ class MongoDataKeyRepository:
         self._keys = db.collection("data_keys")
 
     async def get(self, record_id: str) -> WrappedDataKey | None:
-        found = await self._db.read(lambda: self._keys.find_one({"_id": record_id}))
+        found = await self._db.read(lambda: DataKeyDocument.get(record_id))
         return _key(found) if found else None
 
     async def get_many(self, record_ids: list[str]) -> dict[str, WrappedDataKey]:
         if not record_ids:
             return {}
-        rows = await self._db.read(lambda: self._keys.find({"_id": {"$in": list(record_ids)}}).to_list())
-        return {row["_id"]: _key(row) for row in rows}
+        rows = await self._db.read(lambda: DataKeyDocument.find({"_id": {"$in": list(record_ids)}}).to_list())
+        return {row.id: _key(row) for row in rows}
 
     async def not_under(self, kek_id: str, limit: int) -> list[WrappedDataKey]:
         rows = await self._db.read(
-            lambda: self._keys.find({"kek_id": {"$ne": kek_id}}).sort("_id", 1).limit(limit).to_list()
+            lambda: DataKeyDocument.find({"kek_id": {"$ne": kek_id}}).sort("+_id").limit(limit).to_list()
         )
         return [_key(row) for row in rows]
 

@@ -17,10 +17,10 @@ from records.storage.mongodb.documents import ConsoleSessionDocument, stored
 _COLLECTION = "console_sessions"
 
 
-def _session(doc: dict[str, Any]) -> ConsoleSession:
-    return ConsoleSession(id=doc["_id"], token_hash=doc["token_hash"], principal=doc["principal"], role=Role(doc["role"]),
-                          csrf_token=doc["csrf_token"], created_at=parse_text(doc["created_at"]),
-                          last_seen_at=parse_text(doc["last_seen_at"]))
+def _session(doc: ConsoleSessionDocument) -> ConsoleSession:
+    return ConsoleSession(id=doc.id, token_hash=doc.token_hash, principal=doc.principal, role=Role(doc.role),
+                          csrf_token=doc.csrf_token, created_at=parse_text(doc.created_at),
+                          last_seen_at=parse_text(doc.last_seen_at))
 
 
 class MongoConsoleSessionRepository:
@@ -40,7 +40,7 @@ class MongoConsoleSessionRepository:
         await self._db.transaction(insert)
 
     async def get(self, session_id: str) -> ConsoleSession | None:
-        found = await self._db.read(lambda: self._db.collection(_COLLECTION).find_one({"_id": session_id}))
+        found = await self._db.read(lambda: ConsoleSessionDocument.get(session_id))
         return _session(found) if found else None
 
     async def touch(self, session_id: str, at: datetime) -> None:

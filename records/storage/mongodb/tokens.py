@@ -21,10 +21,9 @@ from records.storage.mongodb.documents import TokenDocument
 _REVOCATION_GUARD = "token-revocations"
 
 
-def _token(doc: dict[str, Any]) -> ApiToken:
-    return ApiToken(name=doc["name"], role=Role(doc["role"]), secret_hash=doc["_id"],
-                    created_at=parse_text(doc["created_at"]),
-                    revoked_at=parse_text(doc["revoked_at"]) if doc.get("revoked_at") else None)
+def _token(doc: TokenDocument) -> ApiToken:
+    return ApiToken(name=doc.name, role=Role(doc.role), secret_hash=doc.id, created_at=parse_text(doc.created_at),
+                    revoked_at=parse_text(doc.revoked_at) if doc.revoked_at else None)
 
 
 class MongoTokenRepository:
@@ -55,16 +54,12 @@ class MongoTokenRepository:
             raise TokenNameTaken(f"a token named {token.name!r} exists; pick another name") from None
 
     async def by_secret_hash(self, secret_hash: str) -> ApiToken | None:
-        found = await self._db.read(
-            lambda: self._db.collection("api_tokens").find_one({"_id": secret_hash, "revoked_at": None})
-        )
+        found = await self._db.read(lambda: TokenDocument.find_one({"_id": secret_hash, "revoked_at": None}))
         return _token(found) if found else None
 
     async def list(self, include_revoked: bool = False) -> list[ApiToken]:
         where = {} if include_revoked else {"revoked_at": None}
-        rows = await self._db.read(
-            lambda: self._db.collection("api_tokens").find(where).sort([("created_at", 1), ("name", 1)]).to_list()
-        )
+        rows = await self._db.read(lambda: TokenDocument.find(where).sort("+created_at", "+name").to_list())
         return [_token(r) for r in rows]
 
     async def revoke(self, name: str, at: datetime, events: Sequence[AuditEventDraft] = ()) -> bool:
