@@ -94,7 +94,8 @@ def handle_http_exception(_: Request, exc: HTTPException) -> Response:
     if status >= 500:
         log.error("http error %s: %s", status, exc.detail)
         return problem(status, code, "Server error", "the server could not complete the request")
-    return problem(status, code, exc.detail or "Error", exc.detail or "request refused")
+    # A 405 says what the address does take (Allow, RFC 9110 §15.5.6), as litestar's router tells it.
+    return problem(status, code, exc.detail or "Error", exc.detail or "request refused", headers=exc.headers or None)
 
 
 def handle_recursion(_: Request, exc: RecursionError) -> Response:

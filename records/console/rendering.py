@@ -138,7 +138,7 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
         return error_page(request, 404, "not_found", "no such page")
     if isinstance(exc, MethodNotAllowedException):  # the API's code for it
-        return error_page(request, 405, "method_not_allowed", exc.detail or "method not allowed")
+        return error_page(request, 405, "method_not_allowed", exc.detail or "method not allowed", exc.headers)
     status = exc.status_code
     if status >= 500:
         log.error("http error %s on a console page", status)

@@ -263,12 +263,13 @@ def test_every_route_signed_out_leads_to_sign_in_whatever_the_method(client, app
 
 def test_head_and_options_on_every_page_are_answered_signed_in(console_as, app: Litestar):
     console = console_as(Role.admin, "root-methods")
-    for _method, path, _handler in console_routes(app):
+    for method, path, _handler in console_routes(app):
         if path == "/console/sign-out":
             continue
         for verb in ("HEAD", "PUT", "DELETE", "PATCH"):  # no console route answers these
             refused = console.request(verb, fill(path, {}), headers=csrf_headers(console), follow_redirects=False)
             assert refused.status_code == 405, f"{verb} {path}: {refused.status_code}"
+            assert method in refused.headers.get("allow", ""), f"{verb} {path}: Allow {refused.headers.get('allow')}"
             assert refused.headers["content-type"].startswith("text/html"), f"{verb} {path}"
             if verb != "HEAD":
                 assert "<code>method_not_allowed</code>" in refused.text, f"{verb} {path}"
@@ -483,7 +484,7 @@ def test_a_console_address_no_page_has_is_an_html_page_the_api_keeps_its_problem
         assert response.headers["content-type"].startswith("text/html") and f"<code>{code}</code>" in response.text, path
         assert '<html lang="zh-Hans"' in response.text or 'lang="zh' in response.text
     api = client.put("/api/v1/records")
-    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"
+    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed" and "POST" in api.headers["allow"]
     assert client.get("/api/v1/no-such-route").headers["content-type"] == "application/problem+json"
 
 
