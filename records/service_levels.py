@@ -33,6 +33,7 @@ class ServiceLevel(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
+    title_zh: str | None = Field(None, description="Its name in Chinese, shown to Chinese readers of the console.")
     source: str | None = Field(None, description="Where the limit comes from, e.g. 'SPEC §2.2'.")
     kinds: list[Kind]
     met_on: list[str] = Field(description="Stages whose entry meets the deadline.")

@@ -26,6 +26,14 @@ Guard = Callable[[Record, "Transition", Principal], str | None]
 class Stage(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     final: bool = False
+    title: str | None = Field(None, description="What people call the stage, in English; default: its name.")
+    title_zh: str | None = Field(None, description="Its name in Chinese, shown to Chinese readers of the console.")
+
+    def label(self, language: str) -> str:
+        """The stage's name for a reader of ``language`` (``zh_CN`` or ``en``)."""
+        if language.startswith("zh") and self.title_zh:
+            return self.title_zh
+        return self.title or self.name.replace("_", " ")
 
 
 class Transition(BaseModel):

@@ -60,38 +60,38 @@ def _major_or_complaint(record: Record) -> bool:
 
 @hookimpl(trylast=True)
 def records_register_service_levels(register) -> None:  # type: ignore[no-untyped-def]
-    register(ServiceLevel(name="response_general", title="Response, general consultation", source="SPEC §2.2, §4.1, §5.1",
+    register(ServiceLevel(name="response_general", title="Response, general consultation", title_zh="一般咨询响应", source="SPEC §2.2, §4.1, §5.1",
                           kinds=[Kind.consultation, Kind.work_order], met_on=RESPONDED,
                           limit=timedelta(minutes=20), applies=_general))
-    register(ServiceLevel(name="response_urgent", title="Response, complex or urgent", source="SPEC §2.2",
+    register(ServiceLevel(name="response_urgent", title="Response, complex or urgent", title_zh="复杂或紧急问题响应", source="SPEC §2.2",
                           kinds=[Kind.consultation, Kind.work_order], met_on=RESPONDED,
                           limit=timedelta(minutes=10), applies=lambda r: not _major_or_complaint(r) and _urgent_or_complex(r)))
-    register(ServiceLevel(name="response_major", title="Response, major event or complaint", source="SPEC §2.2",
+    register(ServiceLevel(name="response_major", title="Response, major event or complaint", title_zh="重大事件或投诉响应", source="SPEC §2.2",
                           kinds=ALL_BUT_EMERGENCY, met_on=RESPONDED, limit=timedelta(hours=1), applies=_major_or_complaint))
-    register(ServiceLevel(name="registration", title="Complaint accepted and registered", source="SPEC §3.1",
+    register(ServiceLevel(name="registration", title="Complaint accepted and registered", title_zh="投诉受理登记", source="SPEC §3.1",
                           kinds=[Kind.complaint], met_on=["investigating"], working_days=2))
-    register(ServiceLevel(name="work_order_tracking", title="Tracking starts after the work order is created",
+    register(ServiceLevel(name="work_order_tracking", title="Tracking starts after the work order is created", title_zh="工单生成后启动跟踪",
                           source="SPEC §3.2", kinds=[Kind.work_order], met_on=["processing"], limit=timedelta(hours=24)))
-    register(ServiceLevel(name="result_feedback", title="Result fed back to the customer", source="SPEC §3.1, §3.4",
+    register(ServiceLevel(name="result_feedback", title="Result fed back to the customer", title_zh="处理结果反馈客户", source="SPEC §3.1, §3.4",
                           kinds=[Kind.work_order, Kind.complaint], met_on=RESULT_STAGE, working_days=2))
-    register(ServiceLevel(name="major_processing", title="Processing, major issue", source="SPEC §3.3",
+    register(ServiceLevel(name="major_processing", title="Processing, major issue", title_zh="重大问题处理", source="SPEC §3.3",
                           kinds=ALL_BUT_EMERGENCY, met_on=RESULT_STAGE, limit=timedelta(hours=24),
                           applies=lambda r: r.urgency is Urgency.major))
-    register(ServiceLevel(name="major_completion", title="Major issue completed", source="SPEC §3.1, §3.3",
+    register(ServiceLevel(name="major_completion", title="Major issue completed", title_zh="重大问题处理完成", source="SPEC §3.1, §3.3",
                           kinds=ALL_BUT_EMERGENCY, met_on=["archived"], limit=timedelta(hours=72),
                           applies=lambda r: r.urgency is Urgency.major))
-    register(ServiceLevel(name="emergency_processing", title="Processing, emergency", source="SPEC §3.3",
+    register(ServiceLevel(name="emergency_processing", title="Processing, emergency", title_zh="紧急问题处理", source="SPEC §3.3",
                           kinds=[Kind.emergency], met_on=["feedback"], limit=timedelta(hours=12)))
-    register(ServiceLevel(name="delivery_feedback_response", title="Feedback after delivery answered", source="SPEC §4.3",
+    register(ServiceLevel(name="delivery_feedback_response", title="Feedback after delivery answered", title_zh="交付后反馈响应", source="SPEC §4.3",
                           kinds=[Kind.work_order], starts_on=["delivery_passed"], met_on=["processed"],
                           limit=timedelta(hours=24)))
-    register(ServiceLevel(name="delivery_feedback_handling", title="Feedback after delivery handled", source="SPEC §4.3",
+    register(ServiceLevel(name="delivery_feedback_handling", title="Feedback after delivery handled", title_zh="交付后反馈处理", source="SPEC §4.3",
                           kinds=[Kind.work_order], starts_on=["delivery_passed"], met_on=["feedback_given"],
                           limit=timedelta(hours=72)))
-    register(ServiceLevel(name="delivery_follow_up", title="Follow-up after delivery",
+    register(ServiceLevel(name="delivery_follow_up", title="Follow-up after delivery", title_zh="交付后跟进",
                           source="SPEC §4.4 (no figure given: the operator's)", kinds=[Kind.work_order],
                           starts_on=["feedback_given"], met_on=["followed_up"], working_days=5,
                           applies=lambda r: r.delivery is not None and r.delivery.accepted_at is not None))
-    register(ServiceLevel(name="review_confirmation", title="Review and confirmation, complex file", source="SPEC §3.3",
+    register(ServiceLevel(name="review_confirmation", title="Review and confirmation, complex file", title_zh="复杂问题复核确认", source="SPEC §3.3",
                           kinds=ALL_BUT_EMERGENCY, met_on=RESULT_STAGE, limit=timedelta(hours=48),
                           applies=lambda r: r.complexity is Complexity.complex and r.urgency is not Urgency.major))

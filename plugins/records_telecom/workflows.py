@@ -38,6 +38,25 @@ WORK_ORDER = ["pending", "processing", "processed", "feedback_given", "archived"
 DELIVERY = ["delivery_preparation", "acceptance_test", "delivery_passed", "delivery_failed", "rectification", "followed_up"]
 
 
+# What the specification calls each stage, in English and in Chinese (SPEC §1.5, §2.2, §3.2,
+# §3.5, §4.2, §4.4; the Chinese from the operator's original, seed/…zh.txt).
+STAGE_TITLES: dict[str, tuple[str, str]] = {
+    "received": ("Received", "已接收"), "accepted": ("Accepted", "已受理"), "classified": ("Classified", "已分类"),
+    "processing": ("Processing", "处理中"), "answered": ("Answered", "已答复"), "archived": ("Archived", "已归档"),
+    "pending": ("Pending", "待处理"), "processed": ("Processed", "已处理"), "feedback_given": ("Feedback given", "已反馈"),
+    "delivery_preparation": ("Delivery preparation", "交付准备"), "acceptance_test": ("Acceptance test", "验收测试"),
+    "delivery_passed": ("Passed acceptance", "验收合格"), "delivery_failed": ("Failed acceptance", "验收不合格"),
+    "rectification": ("Rectification", "整改"), "followed_up": ("Followed up", "已跟进"),
+    "investigating": ("Investigating", "投诉调查"), "handling": ("Handling (remedy)", "投诉处理"),
+    "feedback": ("Feedback", "结果反馈"), "assigned": ("Assigned", "已派单"),
+}
+
+
+def _stage(name: str, final: bool = False) -> Stage:
+    title, title_zh = STAGE_TITLES[name]
+    return Stage(name=name, final=final, title=title, title_zh=title_zh)
+
+
 def delivering_service_types(plugin_settings: dict[str, dict] | None) -> frozenset[ServiceType]:
     """The service types whose work orders are delivered and accepted (plugin setting
     ``telecom.delivering_service_types``). Raises ValueError on an unknown type."""
@@ -69,7 +88,7 @@ def _workflow(kind: Kind, stages: list[str], **kwargs) -> Workflow:  # type: ign
     return Workflow(
         kind=kind,
         initial=stages[0],
-        stages=[Stage(name=s, final=(s == "archived")) for s in stages],
+        stages=[_stage(s, final=(s == "archived")) for s in stages],
         transitions=_chain(stages, **kwargs),
     )
 
@@ -137,7 +156,7 @@ def _work_order() -> Workflow:
     return Workflow(
         kind=Kind.work_order,
         initial="pending",
-        stages=[Stage(name=s) for s in WORK_ORDER[:-1] + DELIVERY] + [Stage(name="archived", final=True)],
+        stages=[_stage(s) for s in WORK_ORDER[:-1] + DELIVERY] + [_stage("archived", final=True)],
         transitions=[
             move("pending", "processing"),
             move("processing", "processed", "not_delivering", "has_result"),

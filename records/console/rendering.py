@@ -73,6 +73,25 @@ def _without_csrf(request: Request) -> str:
     return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
+def plugin_labels(request: Request, language: str) -> dict[str, Any]:
+    """Names the plugins give their stages and service levels, in the page's language: ``stage(kind,
+    name)`` and ``level(deadline)``; a name no plugin titles is shown as it is."""
+    records = getattr(request.app.state, "record_service", None)
+
+    def stage(kind: Any, name: str) -> str:
+        workflow = records.workflows.workflows.get(kind) if records is not None else None
+        found = next((s for s in workflow.stages if s.name == name), None) if workflow is not None else None
+        return found.label(language) if found is not None else name
+
+    def level(deadline: Any) -> str:
+        policy = records.service_levels.policies.get(deadline.name) if records is not None else None
+        if policy is not None and language.startswith("zh") and policy.title_zh:
+            return policy.title_zh
+        return deadline.title
+
+    return {"stage": stage, "level": level}
+
+
 def page_context(request: Request, **context: Any) -> dict[str, Any]:
     language = language_of(request)
     principal, session = _viewer(request)
@@ -93,6 +112,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
         "time_zone": zone,
         "role_labels": ROLE_LABELS,
         "label": lambda value: translate(value_label(value)),
+        **plugin_labels(request, language),
         **context,
     }
 

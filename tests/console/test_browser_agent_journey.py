@@ -63,7 +63,7 @@ def test_agent_files_attaches_and_archives_a_complaint(page, console_server):
     sign_in(page, console_server, "supervisor")
     page.goto(record_url)
     move(page, "archived")
-    assert "archived" in page.locator("main > p").first.inner_text()
+    assert "Archived" in page.locator("main > p").first.inner_text()
     assert page.locator("#file").count() == 0  # a record: nothing more to attach
 
     page.get_by_role("link", name="Files", exact=True).click()

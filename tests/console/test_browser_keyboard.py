@@ -67,7 +67,7 @@ def test_an_agent_files_and_moves_a_complaint_by_keyboard(page, console_server):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/console/records/[0-9a-f-]{36}$"))
     assert page.locator("h1").inner_text().startswith("CP-")
-    tab_to(page, "Move to investigating", "button")
+    tab_to(page, "Move to Investigating", "button")
     with page.expect_navigation():
         page.keyboard.press("Space")
     assert page.get_by_role("button", name="Move to handling").count() == 1  # it moved on

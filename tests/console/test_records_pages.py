@@ -174,3 +174,15 @@ def test_forms_and_pages_name_values_in_the_pages_language_not_as_enum_values(co
     assert filed.status_code == 201, filed.text
     page = console.get(f"/console/records/{filed.json()['id']}").text
     assert "<dd>营业厅</dd>" in page
+
+
+def test_stages_and_service_levels_are_named_in_the_pages_language(console_as, agent):
+    filed = agent.post("/api/v1/records", json=record_body()).json()  # a complaint: accepted, then investigating
+    console = console_as(agent)
+    english = console.get(f"/console/records/{filed['id']}").text
+    assert "<strong>Accepted</strong>" in english and "Move to Investigating" in english
+    assert "Complaint accepted and registered" in english
+    console.get("/console/language", params={"lang": "zh_CN", "next": "/console/"})
+    chinese = console.get(f"/console/records/{filed['id']}").text
+    assert "<strong>已受理</strong>" in chinese and "投诉调查" in chinese and "投诉受理登记" in chinese
+    assert ">investigating<" not in chinese
