@@ -105,7 +105,7 @@ def assert_handled(response: httpx.Response, what: str) -> None:
     assert "Traceback" not in response.text, what
     if response.headers.get("content-type", "").startswith("text/html"):
         assert MARK not in response.text, f"{what}: an unescaped value in the page"
-        if response.status_code >= 400 and response.status_code != 405:
+        if response.status_code >= 400:
             # Every refusal page or form says what went wrong, with a code or beside the field.
             assert 'class="code"' in response.text or 'class="error"' in response.text or "aria-invalid" in response.text, \
                 f"{what}: {response.status_code} without a message\n{response.text[:1500]}"
