@@ -19,19 +19,23 @@ from records.audit.log import AuditLogStore
 from records.crypto.envelope import WrappedDataKey
 from records.metrics import Metric, MetricBucket, MetricQuery
 from records.models import RecordQuery
-from records.roles import Role
+from records.roles import Principal, Role
 from records.stored import StoredRecord
 
 if TYPE_CHECKING:
     from records.retention.floors import RetentionFloor
     from records.retention.models import (
         BatchItem,
+        DecisionTally,
         DestructionCertificate,
         DispositionBatch,
+        ItemFilter,
+        ItemPage,
         LegalHold,
         RetentionAssignment,
         RetentionSchedule,
         Tombstone,
+        WaitingItems,
     )
 
 
@@ -353,6 +357,21 @@ class RetentionRepository(Protocol):
 
     async def batches(self, status: str | None, limit: int) -> list[DispositionBatch]:
         """Newest first, without their items."""
+    async def batch_items(self, batch_id: str, filters: ItemFilter, offset: int, limit: int) -> ItemPage:
+        """The batch's items matching ``filters`` (each given part: the decision, the kind, a
+        reference starting with it in any case), in the batch's order from ``offset``, at most
+        ``limit``, and how many match in all; counted and sliced by the store, not by reading
+        every item (a batch holds up to ``retention_batch_max_items``)."""
+
+    async def decision_tally(self, batch_id: str, approvals_needed: int) -> DecisionTally:
+        """How the batch's items stand (total, pending, approved but short of ``approvals_needed``
+        approvers (``states.short_of_approvals``), approved in full, kept), counted by the store."""
+
+    async def waiting(self, who: Principal, decides_unstaged: bool, batch_id: str | None, limit: int) -> WaitingItems:
+        """Items of open batches (of ``batch_id`` only, if given) for which ``states.waits_for``
+        holds, each batch's two-person rule giving the approvals it needs, ordered by
+        (retain_until, reference, batch id, record id): the first ``limit`` and the total."""
+
 
     async def update_batch(self, batch: DispositionBatch, expected_status: str,
                            events: Sequence[AuditEventDraft] = ()) -> bool:

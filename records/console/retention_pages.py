@@ -25,7 +25,7 @@ from records.console.rendering import page
 from records.console.review_forms import ReviewForm, decisions_of, read_form
 from records.errors import InvalidInput, RecordsError
 from records.models import Kind, whole_number
-from records.retention.models import BatchItem, BatchStatus, Decision, RecordRetention
+from records.retention.models import BatchStatus, Decision, ItemFilter, RecordRetention
 from records.retention.service import RetentionService
 
 ITEMS_PER_PAGE = 100
@@ -72,10 +72,9 @@ def item_filters(request: Request) -> dict[str, str]:
     return chosen
 
 
-def _matches(item: BatchItem, chosen: dict[str, str]) -> bool:
-    return ((("decision" not in chosen) or item.decision.value == chosen["decision"])
-            and (("kind" not in chosen) or item.kind.value == chosen["kind"])
-            and item.reference.upper().startswith(chosen.get("reference", "").upper()))
+def _item_filter(chosen: dict[str, str]) -> ItemFilter:
+    return ItemFilter(decision=Decision(chosen["decision"]) if "decision" in chosen else None,
+                      kind=Kind(chosen["kind"]) if "kind" in chosen else None, reference=chosen.get("reference"))
 
 
 def _count(request: Request, name: str) -> int | None:
@@ -116,31 +115,28 @@ class DispositionQueueController(Controller):
 
     async def _batch_page(self, request: Request, batch_id: str, status_code: int = 200, **context: Any) -> Template:
         retention = retention_service(request)
-        batch = await retention.batch(batch_id)
+        # The batch's own fields and progress, one page of its items, and their counts: each from
+        # the store, so the page costs the same for a batch of 10 items or of 10,000.
+        batch = await retention.batch_progress(batch_id)
         offset = item_offset(request)
         chosen = item_filters(request) if request.method == "GET" else {}
-        listed = [i for i in batch.items if _matches(i, chosen)] if chosen else batch.items
-        shown = listed[offset:offset + ITEMS_PER_PAGE]
+        listed = await retention.batch_items(batch_id, _item_filter(chosen), offset, ITEMS_PER_PAGE)
+        shown = listed.items
         # Basis and holds of each item shown, as GET /records/{id}/retention gives them.
         retention_of: dict[str, RecordRetention] = {i.record_id: await retention.record_retention(i.record_id) for i in shown}
         may_decide = request.user.role in RETENTION_MANAGERS and batch.status is BatchStatus.open
-        short = retention.short_of_approvals(batch)
-        state = {
-            "pending": sum(i.decision is Decision.pending for i in batch.items),
-            "short": len(short),
-            "approved": sum(i.decision is Decision.approve for i in batch.items) - len(short),
-            "kept": sum(i.decision in (Decision.reject, Decision.extend) for i in batch.items),
-        }
+        tally = await retention.decision_tally(batch)
+        state = {"pending": tally.pending, "short": tally.short, "approved": tally.approved, "kept": tally.kept}
         context = {"form": ReviewForm(), "error": None, "error_field": None, "error_code": None, "execute_error": None,
                    **context}
         return retention_page(request, "retention/batch.html", status_code=status_code, batch=batch, items=shown,
-                              listed=len(listed), filters=chosen, kinds=list(Kind),
+                              listed=listed.matched, total=tally.total, filters=chosen, kinds=list(Kind),
                               filter_query="".join(f"&{k}={quote(v)}" for k, v in chosen.items()),
                               retention_of=retention_of, offset=offset, per_page=ITEMS_PER_PAGE,
-                              progress=batch.progress or batch.summary(), needed=retention.approvals_needed(batch),
+                              progress=batch.progress, needed=retention.approvals_needed(batch),
                               may_decide=may_decide, decision_state=state,
-                              waiting=len(retention.waiting_for(batch, request.user)) if may_decide else 0,
-                              ready=may_decide and bool(batch.items) and not state["pending"] and not state["short"],
+                              waiting=await retention.waiting_count(batch, request.user) if may_decide else 0,
+                              ready=may_decide and bool(tally.total) and not tally.pending and not tally.short,
                               decided=_count(request, "decided"), polled=False, **context)
 
     @post_route("/batches/{batch_id:str}/decisions", name="console-retention-decide", status_code=303,

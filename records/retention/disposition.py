@@ -34,8 +34,11 @@ from records.retention.models import (
     Decision,
     DecisionIn,
     DecisionsIn,
+    DecisionTally,
     DispositionAction,
     DispositionBatch,
+    ItemFilter,
+    ItemPage,
     ItemState,
     RetentionAssignment,
     SweepResult,
@@ -168,31 +171,39 @@ class Disposition:
     async def batches(self, status: str | None = None, limit: int = 100) -> list[DispositionBatch]:
         return await self._repo.batches(status, limit)
 
+    async def batch_items(self, batch_id: str, filters: ItemFilter, offset: int, limit: int) -> ItemPage:
+        """One page of a batch's items matching ``filters``, and how many match: from the store,
+        whatever the batch's size (the console's batch page)."""
+        return await self._repo.batch_items(batch_id, filters, offset, limit)
+
+    async def decision_tally(self, batch: DispositionBatch) -> DecisionTally:
+        """How ``batch``'s items stand under its two-person rule, counted by the store."""
+        assert batch.id is not None
+        return await self._repo.decision_tally(batch.id, self.approvals_needed(batch))
+
+    async def waiting_count(self, batch: DispositionBatch, who: Principal) -> int:
+        """How many items of ``batch`` ``waiting_for`` would list, counted by the store."""
+        assert batch.id is not None
+        return (await self._repo.waiting(who, who.role in RETENTION_DECIDERS, batch.id, 0)).total
+
     def approvals_needed(self, batch: DispositionBatch) -> int:
         """How many different approvers an item of ``batch`` without review stages needs (the
         two-person rule, fixed on the batch when the sweep made it)."""
-        return 2 if batch.two_person_rule else 1
+        return states.approvals_needed(batch.two_person_rule)
 
     def short_of_approvals(self, batch: DispositionBatch) -> list[BatchItem]:
         """Approved items still waiting for another approver (staged items count their approvals
         stage by stage, so they are never short here)."""
         needed = self.approvals_needed(batch)
-        return [i for i in batch.items if i.decision is Decision.approve and not i.stages and len(i.approvers) < needed]
+        return [i for i in batch.items if states.short_of_approvals(i, needed)]
 
     def waiting_for(self, batch: DispositionBatch, who: Principal) -> list[BatchItem]:
-        """Items of ``batch`` waiting for a decision ``who`` may give now: undecided items of a
-        stage ``who`` reviews (the retention managers', for items without stages) that ``who`` has
-        not approved yet, and approved items still short of an approver other than ``who``."""
-        short = {i.record_id for i in self.short_of_approvals(batch)}
-        found = []
-        for i in batch.items:
-            if i.stages:
-                if i.decision is Decision.pending and i.stages[i.stage].admits(who) and who.name not in i.stage_approvers:
-                    found.append(i)
-            elif who.role in RETENTION_DECIDERS and (
-                    i.decision is Decision.pending or (i.record_id in short and who.name not in i.approvers)):
-                found.append(i)
-        return found
+        """Items of ``batch`` waiting for a decision ``who`` may give now (``states.waits_for``):
+        undecided items of a stage ``who`` reviews (the retention managers', for items without
+        stages) that ``who`` has not approved yet, and approved items still short of an approver
+        other than ``who``."""
+        needed, unstaged = self.approvals_needed(batch), who.role in RETENTION_DECIDERS
+        return [i for i in batch.items if states.waits_for(i, who, needed, unstaged)]
 
     async def decide(self, batch_id: str, data: DecisionsIn, actor: Principal) -> DispositionBatch:
         return await self._store_decisions(await self._planned_decisions(batch_id, data, actor))
@@ -333,24 +344,25 @@ class Disposition:
         """The items of open batches waiting for a decision ``who`` may give (``waiting_for``:
         undecided items of a stage ``who`` reviews, items of schedules without stages waiting
         for the retention managers, approved ones still short of a second approver other than
-        ``who``), the earliest due first; each says its stage, the approvals that stage needs,
-        who approved it so far and what earlier stages decided."""
+        ``who``), the earliest due first, found by the store; each says its stage, the approvals
+        that stage needs, who approved it so far and what earlier stages decided."""
+        waiting = await self._repo.waiting(who, who.role in RETENTION_DECIDERS, None, limit)
+        # The batches' own fields (their two-person rule), without their items.
+        headers = {b.id: b for b in await self._repo.batches(BatchStatus.open.value, 1000)} if waiting.items else {}
         found: list[ReviewItem] = []
-        for header in await self._repo.batches(BatchStatus.open.value, 1000):
-            assert header.id is not None
-            batch = await self.batch(header.id)
-            for i in self.waiting_for(batch, who):
-                if i.stages:
-                    stage = i.stages[i.stage]
-                    name, needed, of = stage.name, stage.approvals, len(i.stages)
-                else:
-                    name, needed, of = "retention managers", self.approvals_needed(batch), 1
-                found.append(ReviewItem(batch_id=header.id, record_id=i.record_id, reference=i.reference, kind=i.kind,
-                                        schedule=i.schedule.name, retain_until=i.retain_until, action=i.action.value,
-                                        stage=i.stage + 1, stages=of, stage_name=name, approvals_needed=needed,
-                                        approved_by=i.stage_approvers if i.stages else i.approvers, history=i.reviews))
-        found.sort(key=lambda r: (r.retain_until, r.reference))
-        return ReviewList(items=found[:limit], truncated=len(found) > limit)
+        for batch_id, i in waiting.items:
+            if batch_id not in headers:  # open, but older than the newest 1000 open batches
+                headers[batch_id] = await self.batch_progress(batch_id)
+            if i.stages:
+                stage = i.stages[i.stage]
+                name, needed, of = stage.name, stage.approvals, len(i.stages)
+            else:
+                name, needed, of = "retention managers", self.approvals_needed(headers[batch_id]), 1
+            found.append(ReviewItem(batch_id=batch_id, record_id=i.record_id, reference=i.reference, kind=i.kind,
+                                    schedule=i.schedule.name, retain_until=i.retain_until, action=i.action.value,
+                                    stage=i.stage + 1, stages=of, stage_name=name, approvals_needed=needed,
+                                    approved_by=i.stage_approvers if i.stages else i.approvers, history=i.reviews))
+        return ReviewList(items=found, truncated=waiting.total > limit)
 
     async def review(self, who: Principal, data: ReviewDecisionIn) -> BatchList:
         """One decision and one reason for many items, of one batch or several: every batch's

@@ -4,6 +4,7 @@ disposition batches, tombstones and destruction certificates (storage-agnostic p
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -392,6 +393,40 @@ def progress_of(counts: dict[tuple[str, str], int]) -> Progress:
     return Progress(total=count(), decided=count(decided=True),
                     processed=count((ItemState.disposed, ItemState.kept, ItemState.held)),
                     disposed=count((ItemState.disposed,)), kept=count((ItemState.kept,)), held=count((ItemState.held,)))
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Which items of a batch a page lists: a decision, a kind, the start of a reference (any case)."""
+
+    decision: Decision | None = None
+    kind: Kind | None = None
+    reference: str | None = None
+
+
+class ItemPage(BaseModel):
+    """Items of a batch in their order, ``offset`` on, and how many match the filter in all."""
+
+    items: list[BatchItem]
+    matched: int
+
+
+class DecisionTally(BaseModel):
+    """How a batch's items stand, counted by the store (``RetentionRepository.decision_tally``)."""
+
+    total: int
+    pending: int = Field(description="Undecided.")
+    short: int = Field(description="Approved, still waiting for another approver (items without review stages).")
+    approved: int = Field(description="Approved with every approval they need.")
+    kept: int = Field(description="Rejected or extended.")
+
+
+class WaitingItems(BaseModel):
+    """Items of open batches waiting for one reviewer (``RetentionRepository.waiting``), the earliest
+    due first, each with its batch; ``total`` counts every one, beyond the ``limit`` listed."""
+
+    items: list[tuple[str, BatchItem]]
+    total: int
 
 
 class DispositionBatch(BaseModel):

@@ -61,6 +61,7 @@ class RetentionService:
         d = self.disposition
         self.sweep, self.batch, self.batch_progress, self.batches = d.sweep, d.batch, d.batch_progress, d.batches
         self.decide = d.decide
+        self.batch_items, self.decision_tally, self.waiting_count = d.batch_items, d.decision_tally, d.waiting_count
         self.approvals_needed, self.short_of_approvals, self.waiting_for = (
             d.approvals_needed, d.short_of_approvals, d.waiting_for)
         self.start_execution, self.reviews, self.review = d.start_execution, d.reviews, d.review

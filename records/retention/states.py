@@ -12,7 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from records.errors import Conflict
-from records.retention.models import BatchItem, ItemState, RetentionAssignment
+from records.retention.models import BatchItem, Decision, ItemState, RetentionAssignment
+from records.roles import Principal
 
 # Which state may follow which. A waiting item is claimed by an execution (or held, when a hold
 # covers its record at its turn) or kept by a decision that rejects or extends it; an executing
@@ -146,3 +147,43 @@ def released(item: BatchItem) -> BatchItem:
     if item.state not in RELEASED_STATES:
         raise ValueError(f"an executing batch item is released as kept or held, not {item.state.value}")
     return item
+
+
+# --- who an item waits for ---------------------------------------------------------------------
+# The rule ``Disposition.waiting_for`` applies and the stores' ``waiting`` queries (and
+# ``decision_tally``) answer without reading every item: the adapters keep the parts of it that
+# vary per item (``reviewers_now``, ``approved_now``) beside each stored item.
+
+def approvals_needed(two_person_rule: bool) -> int:
+    """How many different approvers an item without review stages needs (the two-person rule)."""
+    return 2 if two_person_rule else 1
+
+
+def reviewers_now(item: BatchItem) -> list[str]:
+    """Who may decide a pending item with review stages now, as ``role:<role>`` and ``user:<name>``
+    (its current stage's reviewers); [] for any other item."""
+    if not item.stages or item.decision is not Decision.pending:
+        return []
+    stage = item.stages[item.stage]
+    return [*(f"role:{r.value}" for r in stage.roles), *(f"user:{u}" for u in stage.users)]
+
+
+def approved_now(item: BatchItem) -> list[str]:
+    """Who approved the step an item waits on: its current stage, or the item (without stages)."""
+    return item.stage_approvers if item.stages else item.approvers
+
+
+def short_of_approvals(item: BatchItem, needed: int) -> bool:
+    """Approved, but still waiting for another approver (items with stages count stage by stage)."""
+    return item.decision is Decision.approve and not item.stages and len(item.approvers) < needed
+
+
+def waits_for(item: BatchItem, who: Principal, needed: int, decides_unstaged: bool) -> bool:
+    """Whether ``item`` waits for a decision ``who`` may give now: undecided at a stage ``who``
+    reviews and has not approved yet, or (without stages, ``who`` a retention manager:
+    ``decides_unstaged``) undecided, or approved and short of an approver other than ``who``."""
+    if item.stages:
+        return (item.decision is Decision.pending and item.stages[item.stage].admits(who)
+                and who.name not in item.stage_approvers)
+    return decides_unstaged and (item.decision is Decision.pending
+                                 or (short_of_approvals(item, needed) and who.name not in item.approvers))

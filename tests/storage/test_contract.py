@@ -400,6 +400,120 @@ def test_retention_repository_basics(open_storage):
     run(main)
 
 
+def test_batch_items_are_paged_filtered_and_counted_by_the_store(open_storage):
+    """What the console's batch and reviews pages ask a store for, whatever the batch's size: one
+    page of items by decision, kind and reference, the counts of its decisions, and the items
+    waiting for one reviewer, each agreeing with the rules of records.retention.states."""
+    from records.retention import states
+    from records.retention.disposition import RETENTION_DECIDERS
+    from records.retention.models import (
+        BatchItem,
+        BatchStatus,
+        Decision,
+        DispositionAction,
+        DispositionBatch,
+        ItemFilter,
+        ItemState,
+        RetentionAssignment,
+        ScheduleRef,
+    )
+    from records.retention.review import ReviewStage
+    from records.roles import Principal
+
+    async def main():
+        storage = open_storage()
+        repo = storage.retention
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        ref = ScheduleRef(id="s1", version=1, name="complaints")
+        stages = [ReviewStage(name="records manager", roles=[Role.archivist]),
+                  ReviewStage(name="legal", roles=[Role.compliance_officer], users=["zoe"], approvals=2)]
+
+        def item(n: int, **changes) -> BatchItem:
+            return BatchItem(record_id=f"rec-{n:04d}", reference=f"{'CP' if n % 2 else 'zx'}-2026-{n:06d}",
+                             kind=Kind.complaint if n % 3 else Kind.consultation, action=DispositionAction.destroy,
+                             retain_until=now - timedelta(days=n % 7, seconds=n), schedule=ref, **changes)
+
+        first = [item(n) for n in range(1, 151)] + [
+            item(151, decision=Decision.approve, approvers=["ada"]),  # short of a second approver
+            item(152, decision=Decision.approve, approvers=["ada", "bob"]),
+            item(153, decision=Decision.reject, approvers=["ada"], reason="keep", state=ItemState.kept),
+            item(154, decision=Decision.extend, approvers=["bob"], reason="keep", until=now, state=ItemState.kept),
+            item(155, stages=stages),  # waits for the archivists' stage
+            item(156, stages=stages, stage=1, approvers=["ada"]),  # for legal: compliance officers or zoe
+            item(157, stages=stages, stage=1, approvers=["ada"], stage_approvers=["zoe"]),
+            item(158, stages=stages, stage=1, decision=Decision.approve, approvers=["ada", "carl", "zoe"]),
+        ]
+        second = [item(201, decision=Decision.approve, approvers=["ada"]), item(202)]  # one approver is enough
+        executing = [item(301)]
+        batches = [DispositionBatch(id="b1", status=BatchStatus.open, as_of=now, created_at=now, created_by="ada",
+                                    items=first, two_person_rule=True),
+                   DispositionBatch(id="b2", status=BatchStatus.open, as_of=now, created_at=now, created_by="ada",
+                                    items=second, two_person_rule=False),
+                   DispositionBatch(id="b3", status=BatchStatus.executing, as_of=now, created_at=now, created_by="ada",
+                                    items=executing, two_person_rule=True)]
+        for batch in batches:
+            for i in batch.items:
+                await repo.put_assignment(RetentionAssignment(record_id=i.record_id, reference=i.reference, kind=i.kind,
+                                                              schedule=ref, retain_until=i.retain_until, basis="test"))
+            await repo.add_batch(batch)
+
+        page = await repo.batch_items("b1", ItemFilter(), 100, 100)
+        assert [i.record_id for i in page.items] == [i.record_id for i in first[100:]] and page.matched == 158
+        assert page.items[-1] == first[-1]  # whole, as stored
+        assert (await repo.batch_items("b1", ItemFilter(), 500, 100)).items == []
+        for chosen in (ItemFilter(decision=Decision.pending, kind=Kind.consultation), ItemFilter(reference="ZX-2026-00001"),
+                       ItemFilter(reference="cp-2026-00015", decision=Decision.approve), ItemFilter(kind=Kind.complaint)):
+            expected = [i.record_id for i in first
+                        if (chosen.decision is None or i.decision is chosen.decision)
+                        and (chosen.kind is None or i.kind is chosen.kind)
+                        and i.reference.upper().startswith((chosen.reference or "").upper())]
+            found = await repo.batch_items("b1", chosen, 0, 20)
+            assert found.matched == len(expected) > 0 and [i.record_id for i in found.items] == expected[:20], chosen
+        for literal in ("CP_", "CP%", "C\\"):  # a reference's start, not a pattern
+            assert (await repo.batch_items("b1", ItemFilter(reference=literal), 0, 10)).matched == 0
+
+        tally = await repo.decision_tally("b1", 2)
+        assert (tally.total, tally.pending, tally.short, tally.approved, tally.kept) == (158, 153, 1, 2, 2)
+        assert (await repo.decision_tally("b1", 1)).short == 0 and (await repo.decision_tally("b1", 1)).approved == 3
+        assert (await repo.decision_tally("b2", 1)).approved == 1
+
+        people = [Principal("ada", Role.archivist), Principal("bob", Role.archivist), Principal("carl", Role.compliance_officer),
+                  Principal("zoe", Role.supervisor), Principal("root", Role.admin), Principal("alice", Role.agent)]
+
+        async def agrees(who: Principal) -> list[str]:
+            unstaged = who.role in RETENTION_DECIDERS
+            stored = {b.id: await repo.batch(b.id) for b in batches}
+            expected = sorted(((b.id, i) for b in stored.values() if b.status is BatchStatus.open for i in b.items
+                               if states.waits_for(i, who, states.approvals_needed(b.two_person_rule), unstaged)),
+                              key=lambda f: (f[1].retain_until, f[1].reference, f[0], f[1].record_id))
+            found = await repo.waiting(who, unstaged, None, 7)
+            assert found.total == len(expected), who
+            assert [(b, i.record_id) for b, i in found.items] == [(b, i.record_id) for b, i in expected[:7]], who
+            assert found.items == expected[:7]
+            in_b2 = await repo.waiting(who, unstaged, "b2", 100)
+            assert [i.record_id for _, i in in_b2.items] == [i.record_id for b, i in expected if b == "b2"], who
+            assert (await repo.waiting(who, unstaged, "b3", 100)).total == 0  # executing: nobody decides now
+            return [i.record_id for _, i in expected]
+
+        waits = {who.name: await agrees(who) for who in people}
+        assert "rec-0151" in waits["bob"] and "rec-0151" not in waits["ada"] and "rec-0201" not in waits["bob"]
+        assert "rec-0155" in waits["ada"] and "rec-0155" not in waits["carl"]
+        assert sorted(waits["carl"]) == ["rec-0156", "rec-0157"] and waits["zoe"] == ["rec-0156"] and waits["alice"] == []
+        assert len(waits["root"]) == 150 + 1 + 1  # the retention managers' items: undecided, and 151 short
+
+        # A decision keeps what the store answers from in step with the item.
+        decided = first[155].model_copy(update={"stage_approvers": ["carl"]})
+        moved_on = first[0].model_copy(update={"decision": Decision.approve, "approvers": ["bob"]})
+        assert await repo.decide("b1", [decided, moved_on], [])
+        assert (await repo.decision_tally("b1", 2)).short == 2
+        assert await agrees(Principal("carl", Role.compliance_officer)) == ["rec-0157"]
+        assert "rec-0001" not in await agrees(Principal("bob", Role.archivist))
+        assert (await repo.batch_items("b1", ItemFilter(decision=Decision.approve), 0, 10)).matched == 4
+        await storage.close()
+
+    run(main)
+
+
 def test_retention_floors_are_kept_once_per_key_and_removed_once(open_storage):
     from records.retention.floors import RetentionFloor
 

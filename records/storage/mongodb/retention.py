@@ -8,6 +8,7 @@ is a range scan of the ``retention_due`` index (pending, retain_until, record_id
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,15 +20,20 @@ from records.retention import states
 from records.retention.floors import RetentionFloor
 from records.retention.models import (
     BatchItem,
+    DecisionTally,
     DestructionCertificate,
     DispositionBatch,
+    ItemFilter,
+    ItemPage,
     ItemState,
     LegalHold,
     RetentionAssignment,
     RetentionSchedule,
     Tombstone,
+    WaitingItems,
     progress_of,
 )
+from records.roles import Principal
 from records.storage.mongodb.audit import insert_events
 from records.storage.mongodb.compat import differs
 from records.storage.mongodb.database import MongoDatabase
@@ -445,6 +451,67 @@ class MongoRetentionRepository:
                 counts[key] = counts.get(key, 0) + 1
             batch.progress = progress_of(counts)
             return batch
+
+        return await self._db.read(load)
+
+    async def batch_items(self, batch_id: str, filters: ItemFilter, offset: int, limit: int) -> ItemPage:
+        where: dict[str, Any] = {"batch_id": batch_id}
+        if filters.decision is not None:
+            where["doc.decision"] = filters.decision.value
+        if filters.kind is not None:
+            where["doc.kind"] = filters.kind.value
+        if filters.reference:
+            where["doc.reference"] = {"$regex": "^" + re.escape(filters.reference), "$options": "i"}
+
+        async def load() -> ItemPage:
+            matched = await self._items.count_documents(where)
+            rows = await self._items.find(where, {"doc": 1}).sort("position", 1).skip(offset).limit(limit).to_list() \
+                if limit > 0 else []
+            return ItemPage(items=[BatchItem.model_validate(r["doc"]) for r in rows], matched=matched)
+
+        return await self._db.read(load)
+
+    async def decision_tally(self, batch_id: str, approvals_needed: int) -> DecisionTally:
+        # One count per figure (items_by_batch narrows each): nx-27017 groups on no compound key.
+        async def count() -> DecisionTally:
+            def n(**where: Any) -> Awaitable[int]:
+                return self._items.count_documents({"batch_id": batch_id, **where})
+
+            total = await n()
+            pending = await n(**{"doc.decision": "pending"})
+            kept = await n(**{"doc.decision": {"$in": ["reject", "extend"]}})
+            # states.short_of_approvals over the approved ones' stored fields (nx-27017 matches no
+            # array position, such as doc.approvers.1, so the server cannot count these).
+            approved = short = 0
+            async for r in self._items.find({"batch_id": batch_id, "doc.decision": "approve"}, {"doc": 1}):
+                approved += 1
+                short += not r["doc"].get("stages") and len(r["doc"].get("approvers") or []) < approvals_needed
+            return DecisionTally(total=total, pending=pending, short=short, approved=approved - short, kept=kept)
+
+        return await self._db.read(count)
+
+    async def waiting(self, who: Principal, decides_unstaged: bool, batch_id: str | None, limit: int) -> WaitingItems:
+        """The server narrows to undecided or approved waiting items of open batches (a staged one
+        only when a stage of it names ``who``); ``states.waits_for`` decides each of those."""
+        async def load() -> WaitingItems:
+            where_batch: dict[str, Any] = {"status": "open"} | ({"_id": batch_id} if batch_id is not None else {})
+            needed = {b["_id"]: states.approvals_needed(bool(b["doc"].get("two_person_rule")))
+                      async for b in self._batches.find(where_batch, {"doc": 1})}
+            if not needed:
+                return WaitingItems(items=[], total=0)
+            # A staged item whose any stage names ``who`` (the current one is decided below).
+            kinds: list[dict[str, Any]] = [{"doc.decision": "pending", "doc.stages.roles": who.role.value},
+                                           {"doc.decision": "pending", "doc.stages.users": who.name}]
+            if decides_unstaged:
+                kinds.append({"doc.decision": {"$in": ["pending", "approve"]}})
+            found = []
+            async for r in self._items.find({"batch_id": {"$in": list(needed)}, "state": ItemState.waiting.value,
+                                             "$or": kinds}, {"batch_id": 1, "doc": 1}):
+                item = BatchItem.model_validate(r["doc"])
+                if states.waits_for(item, who, needed[r["batch_id"]], decides_unstaged):
+                    found.append((r["batch_id"], item))
+            found.sort(key=lambda f: (f[1].retain_until, f[1].reference, f[0], f[1].record_id))
+            return WaitingItems(items=found[:max(limit, 0)], total=len(found))
 
         return await self._db.read(load)
 

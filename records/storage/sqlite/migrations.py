@@ -381,6 +381,47 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX deadlines_met_late ON record_deadlines (record_id) WHERE met_at > due_at
         """,
     ),
+    (
+        14,
+        "batch items answered by columns",
+        """
+        -- The batch page lists one page of a batch's items by decision, kind and reference, counts
+        -- its decisions, and the reviews page lists the items waiting for one reviewer: from these
+        -- columns (retention.py keeps them from records.retention.states), not by parsing every
+        -- item's JSON (about 5 microseconds an item and a field, 50 ms for a 10,000-item batch).
+        -- reviewers: a pending staged item's current reviewers, approved_by: who approved the step
+        -- it waits on, each value between two char(31), so one name never matches part of another.
+        ALTER TABLE disposition_items ADD COLUMN decision TEXT;
+        ALTER TABLE disposition_items ADD COLUMN kind TEXT;
+        ALTER TABLE disposition_items ADD COLUMN reference TEXT;
+        ALTER TABLE disposition_items ADD COLUMN retain_until TEXT;
+        ALTER TABLE disposition_items ADD COLUMN staged INTEGER;
+        ALTER TABLE disposition_items ADD COLUMN approvals INTEGER;
+        ALTER TABLE disposition_items ADD COLUMN reviewers TEXT;
+        ALTER TABLE disposition_items ADD COLUMN approved_by TEXT;
+        UPDATE disposition_items SET
+            decision = json_extract(doc, '$.decision'), kind = json_extract(doc, '$.kind'),
+            reference = json_extract(doc, '$.reference'),
+            retain_until = strftime('%Y-%m-%dT%H:%M:%f', json_extract(doc, '$.retain_until')) || '000Z',
+            staged = json_array_length(doc, '$.stages') > 0,
+            approvals = json_array_length(doc, '$.approvers');
+        UPDATE disposition_items SET
+            reviewers = CASE WHEN staged AND decision = 'pending' THEN char(31) || coalesce((
+                SELECT group_concat(v, char(31)) FROM (
+                    SELECT 'role:' || value AS v FROM json_each(doc, '$.stages[' || json_extract(doc, '$.stage') || '].roles')
+                    UNION ALL
+                    SELECT 'user:' || value FROM json_each(doc, '$.stages[' || json_extract(doc, '$.stage') || '].users'))),
+                '') || char(31) END,
+            approved_by = char(31) || coalesce((SELECT group_concat(value, char(31)) FROM json_each(
+                doc, CASE WHEN staged THEN '$.stage_approvers' ELSE '$.approvers' END)), '') || char(31);
+        -- The reviews list: waiting items the earliest due first, across open batches.
+        CREATE INDEX disposition_items_waiting ON disposition_items (retain_until, reference) WHERE state = 'waiting';
+        -- A batch's counts, its filtered page's positions and what waits for a reviewer, read from
+        -- index entries (about 60 bytes an item) instead of the rows and their documents.
+        CREATE INDEX disposition_items_by_batch_columns ON disposition_items
+            (batch_id, state, decision, staged, approvals, kind, reference, approved_by, reviewers, position)
+        """,
+    ),
 ]
 
 

@@ -18,15 +18,20 @@ from records.retention import states
 from records.retention.floors import RetentionFloor
 from records.retention.models import (
     BatchItem,
+    DecisionTally,
     DestructionCertificate,
     DispositionBatch,
+    ItemFilter,
+    ItemPage,
     ItemState,
     LegalHold,
     RetentionAssignment,
     RetentionSchedule,
     Tombstone,
+    WaitingItems,
     progress_of,
 )
+from records.roles import Principal
 from records.storage.sqlite.audit import insert_events
 from records.storage.sqlite.database import Database
 
@@ -71,6 +76,56 @@ _HOLDS_ON = """
 
 def _holds_on(conn: sqlite3.Connection, record_id: str) -> list[str]:
     return sorted(row[0] for row in conn.execute(_HOLDS_ON, {"rid": record_id}))
+
+
+US = "\x1f"  # between the values of the reviewers and approved_by columns (migration 14)
+_ITEM_COLUMNS = "state, doc, decision, kind, reference, retain_until, staged, approvals, reviewers, approved_by"
+
+
+def _joined(values: list[str]) -> str:
+    return US + US.join(values) + US
+
+
+def _item_values(item: BatchItem) -> tuple[object, ...]:
+    """The stored item and the columns the batch page and the reviews list query (migration 14)."""
+    reviewers = states.reviewers_now(item)
+    return (item.state.value, item.model_dump_json(), item.decision.value, item.kind.value, item.reference,
+            to_text(item.retain_until), int(bool(item.stages)), len(item.approvers),
+            _joined(reviewers) if reviewers else None, _joined(states.approved_now(item)))
+
+
+def _insert_items(conn: sqlite3.Connection, batch_id: str, items: list[BatchItem]) -> None:
+    conn.executemany(f"INSERT INTO disposition_items (batch_id, position, record_id, {_ITEM_COLUMNS})"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(batch_id, n, item.record_id, *_item_values(item)) for n, item in enumerate(items)])
+
+
+def _update_item(conn: sqlite3.Connection, batch_id: str, item: BatchItem, expected_state: ItemState | None = None) -> bool:
+    """Store a changed item (if it is still in ``expected_state``, when given)."""
+    sets = ", ".join(f"{c.strip()} = ?" for c in _ITEM_COLUMNS.split(","))
+    sql = f"UPDATE disposition_items SET {sets} WHERE batch_id = ? AND record_id = ?"
+    args: list[object] = [*_item_values(item), batch_id, item.record_id]
+    if expected_state is not None:
+        sql += " AND state = ?"
+        args.append(expected_state.value)
+    return conn.execute(sql, args).rowcount == 1
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# The rule of ``states.waits_for`` over the columns of migration 14; ``needed`` is
+# ``states.approvals_needed`` of the item's batch (two_person_rule is on its header).
+_WAITS_FOR = """
+    d.state = 'waiting' AND (
+      (d.staged = 1 AND d.decision = 'pending'
+       AND (instr(d.reviewers, :us || 'role:' || :role || :us) OR instr(d.reviewers, :us || 'user:' || :name || :us))
+       AND NOT instr(d.approved_by, :us || :name || :us))
+      OR (d.staged = 0 AND :unstaged AND (d.decision = 'pending' OR (
+          d.decision = 'approve' AND NOT instr(d.approved_by, :us || :name || :us)
+          AND d.approvals < CASE WHEN json_extract(b.doc, '$.two_person_rule') THEN 2 ELSE 1 END))))
+"""
 
 
 def _batch_header(batch: DispositionBatch) -> str:
@@ -280,9 +335,7 @@ class SqliteRetentionRepository:
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO disposition_batches (id, status, created_at, doc) VALUES (?, ?, ?, ?)",
                          (batch.id, batch.status.value, to_text(batch.created_at), _batch_header(batch)))
-            conn.executemany(
-                "INSERT INTO disposition_items (batch_id, position, record_id, state, doc) VALUES (?, ?, ?, ?, ?)",
-                [(batch.id, n, item.record_id, item.state.value, item.model_dump_json()) for n, item in enumerate(batch.items)])
+            _insert_items(conn, batch.id, batch.items)
             for item in batch.items:
                 claimed = conn.execute(
                     "UPDATE retention_assignments SET batch_id = ?, doc = json_set(doc, '$.batch_id', ?)"
@@ -310,10 +363,53 @@ class SqliteRetentionRepository:
         def load(conn: sqlite3.Connection) -> DispositionBatch | None:
             batch = self._load_batch(conn, batch_id, with_items=False)
             if batch is not None:
-                rows = conn.execute("SELECT state, json_extract(doc, '$.decision'), COUNT(*) FROM disposition_items "
+                rows = conn.execute("SELECT state, decision, COUNT(*) FROM disposition_items "
                                     "WHERE batch_id = ? GROUP BY 1, 2", (batch_id,)).fetchall()
                 batch.progress = progress_of({(state, decision): n for state, decision, n in rows})
             return batch
+
+        return await self._db.run(load)
+
+    async def batch_items(self, batch_id: str, filters: ItemFilter, offset: int, limit: int) -> ItemPage:
+        where, args = "batch_id = ?", [batch_id]
+        if filters.decision is not None:
+            where, args = where + " AND decision = ?", [*args, filters.decision.value]
+        if filters.kind is not None:
+            where, args = where + " AND kind = ?", [*args, filters.kind.value]
+        if filters.reference:  # LIKE ignores the case of ASCII letters, as references are written
+            where, args = where + " AND reference LIKE ? ESCAPE '\\'", [*args, _like_prefix(filters.reference)]
+
+        def load(conn: sqlite3.Connection) -> ItemPage:
+            matched = conn.execute(f"SELECT COUNT(*) FROM disposition_items WHERE {where}", args).fetchone()[0]
+            rows = conn.execute(f"SELECT doc FROM disposition_items WHERE {where} ORDER BY position LIMIT ? OFFSET ?",
+                                [*args, limit, offset]).fetchall()
+            return ItemPage(items=[BatchItem.model_validate_json(r[0]) for r in rows], matched=matched)
+
+        return await self._db.run(load)
+
+    async def decision_tally(self, batch_id: str, approvals_needed: int) -> DecisionTally:
+        def count(conn: sqlite3.Connection) -> DecisionTally:
+            row = conn.execute(
+                "SELECT COUNT(*), coalesce(SUM(decision = 'pending'), 0),"
+                " coalesce(SUM(decision = 'approve' AND staged = 0 AND approvals < :needed), 0),"
+                " coalesce(SUM(decision = 'approve'), 0), coalesce(SUM(decision IN ('reject', 'extend')), 0)"
+                " FROM disposition_items WHERE batch_id = :batch", {"batch": batch_id, "needed": approvals_needed}).fetchone()
+            total, pending, short, approved, kept = row
+            return DecisionTally(total=total, pending=pending, short=short, approved=approved - short, kept=kept)
+
+        return await self._db.run(count)
+
+    async def waiting(self, who: Principal, decides_unstaged: bool, batch_id: str | None, limit: int) -> WaitingItems:
+        params = {"us": US, "role": who.role.value, "name": who.name, "unstaged": int(decides_unstaged),
+                  "batch": batch_id, "limit": limit}
+        source = (" FROM disposition_items d JOIN disposition_batches b ON b.id = d.batch_id"
+                  f" WHERE b.status = 'open' AND (:batch IS NULL OR d.batch_id = :batch) AND {_WAITS_FOR}")
+
+        def load(conn: sqlite3.Connection) -> WaitingItems:
+            total = conn.execute("SELECT COUNT(*)" + source, params).fetchone()[0]
+            rows = conn.execute("SELECT d.batch_id, d.doc" + source + " ORDER BY d.retain_until, d.reference, d.batch_id,"
+                                " d.record_id LIMIT :limit", params).fetchall() if limit > 0 else []
+            return WaitingItems(items=[(r[0], BatchItem.model_validate_json(r[1])) for r in rows], total=total)
 
         return await self._db.run(load)
 
@@ -337,8 +433,8 @@ class SqliteRetentionRepository:
             row = conn.execute("SELECT status FROM disposition_batches WHERE id = ?", (batch_id,)).fetchone()
             if row is None or row[0] != "open":
                 return False
-            conn.executemany("UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ?",
-                             [(i.state.value, i.model_dump_json(), batch_id, i.record_id) for i in items])
+            for i in items:
+                _update_item(conn, batch_id, i)
             for a in assignments:
                 _put_assignment(conn, a)
             return True
@@ -354,8 +450,7 @@ class SqliteRetentionRepository:
             claim = states.claim(BatchItem.model_validate_json(row[0]), _holds_on(conn, record_id),
                                  _get_assignment(conn, record_id))
             if claim.item is not None:
-                conn.execute("UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ?",
-                             (claim.item.state.value, claim.item.model_dump_json(), batch_id, record_id))
+                _update_item(conn, batch_id, claim.item)
             if claim.assignment is not None:
                 _put_assignment(conn, claim.assignment)
             if claim.write_events:
@@ -369,10 +464,7 @@ class SqliteRetentionRepository:
         released = states.released(item)
 
         def update(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ? AND state = ?",
-                (released.state.value, released.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
-            if cur.rowcount != 1:
+            if not _update_item(conn, batch_id, released, ItemState.executing):
                 return False
             for a in assignments:
                 _put_assignment(conn, a)
@@ -384,10 +476,7 @@ class SqliteRetentionRepository:
     async def finish_item(self, batch_id: str, item: BatchItem, tombstone: Tombstone,
                           events: Sequence[AuditEventDraft] = ()) -> bool:
         def finish(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE disposition_items SET state = ?, doc = ? WHERE batch_id = ? AND record_id = ? AND state = ?",
-                (ItemState.disposed.value, item.model_dump_json(), batch_id, item.record_id, ItemState.executing.value))
-            if cur.rowcount != 1:
+            if not _update_item(conn, batch_id, item.model_copy(update={"state": ItemState.disposed}), ItemState.executing):
                 return False
             conn.execute("INSERT OR REPLACE INTO tombstones (record_id, batch_id, doc) VALUES (?, ?, ?)",
                          (tombstone.record_id, batch_id, tombstone.model_dump_json()))
@@ -457,9 +546,7 @@ class SqliteRetentionRepository:
                              " ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
                              (batch.id, batch.status.value, to_text(batch.created_at), header))
                 conn.execute("DELETE FROM disposition_items WHERE batch_id = ?", (batch.id,))
-                conn.executemany(
-                    "INSERT INTO disposition_items (batch_id, position, record_id, state, doc) VALUES (?, ?, ?, ?, ?)",
-                    [(batch.id, n, i.record_id, i.state.value, i.model_dump_json()) for n, i in enumerate(batch.items)])
+                _insert_items(conn, batch.id, batch.items)
                 changed = True
             if certificate is not None:
                 cur = conn.execute("INSERT OR IGNORE INTO destruction_certificates (id, batch_id, issued_at, doc)"
