@@ -513,3 +513,18 @@ def test_a_review_refused_in_one_batch_decides_nothing_in_the_others(console_as,
     both = console.post("/console/retention/reviews/decisions", {
         "decision": "approve", "reason": "due", "item": [f"{i['batch_id']}:{i['record_id']}" for i in (first, second)]})
     assert both.status_code == 303
+
+
+def test_personal_data_typed_into_free_text_is_masked_on_the_page_as_the_api_masks_it(console_as, agent, archivist):
+    filed = agent.post("/api/v1/records", json=record_body(subject="张三 13812345678",
+                                                           description="Call back on 13812345678, account ACC-1001"))
+    assert filed.status_code == 201, filed.text
+    record_id = filed.json()["id"]
+    assert agent.post(f"/api/v1/records/{record_id}/notes", json={"text": "spoke to 张三 at 13812345678",
+                                                                   "type": "note"}).status_code == 201
+    console = console_as(archivist)
+    for path in (f"/console/records/{record_id}", "/console/records/", f"/console/records/?reference={filed.json()['reference']}"):
+        page = console.get(path)
+        assert page.status_code == 200
+        assert not any(value in page.text for value in CUSTOMER), path
+    assert "138****5678" in console.get(f"/console/records/{record_id}").text  # masked, as the API shows it
