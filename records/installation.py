@@ -113,9 +113,8 @@ class Installation:
         installation = cls(settings, storage, keyring, keys, records, TokenService(storage.tokens), audit, plugins,
                            registries, destroyed_again, MetricService(storage.records, registries), notifier)
         retention = RetentionService(
-            storage.retention, records, storage.records, storage.blobs, audit, keyring, BlindIndex(keyring.index_key),
-            TombstoneRegister(keyring.directory), retention_policy(settings), _transfer_hook(plugins),
-            check_codes=registries.check_codes)
+            storage.retention, records, storage.records, storage.blobs, audit, keyring, TombstoneRegister(keyring.directory),
+            retention_policy(settings), _transfer_hook(plugins), check_codes=registries.check_codes)
         # Retention wraps the record service it is built over: told of every archiving, in every
         # destruction (a legal hold wins on every path) and answering for disposed records.
         records.archive_listeners.append(retention.on_archived)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from records.audit.service import AuditService
-from records.crypto.blind_index import BlindIndex
 from records.crypto.keyring import LocalKeyring
 from records.ports import BlobStore, RecordRepository, RetentionRepository
 from records.retention.changes import PAGE, SYSTEM, system_trail
@@ -32,8 +31,8 @@ __all__ = ["PAGE", "RETENTION_DECIDERS", "SYSTEM", "RetentionPolicy", "Retention
 
 class RetentionService:
     def __init__(self, repo: RetentionRepository, records: RecordService, record_repo: RecordRepository,
-                 blobs: BlobStore, audit: AuditService, keyring: LocalKeyring, index: BlindIndex | None,
-                 tombstones: TombstoneRegister, policy: RetentionPolicy,
+                 blobs: BlobStore, audit: AuditService, keyring: LocalKeyring, tombstones: TombstoneRegister,
+                 policy: RetentionPolicy,
                  deliver: Callable[..., str | None] | None = None, evidence: EvidenceRegister | None = None,
                  check_codes: Callable[[list[str], list[str]], None] | None = None) -> None:
         # Beside the register of tombstones unless given (library use without registers: none).
