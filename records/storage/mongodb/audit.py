@@ -14,7 +14,7 @@ from records.audit.events import AuditEvent, AuditEventDraft
 from records.audit.log import Checkpoint, EventQuery, StoredEvent
 from records.clock import to_text
 from records.storage.mongodb.database import MongoDatabase
-from records.storage.mongodb.documents import AuditEventDocument, stored
+from records.storage.mongodb.documents import AuditCheckpointDocument, AuditEventDocument, stored
 
 COUNTER = "audit_events"  # in ``sequences``: the number of events, i.e. the next sequence number
 
@@ -39,9 +39,9 @@ async def insert_events(db: MongoDatabase, drafts: list[AuditEventDraft], sessio
     return events
 
 
-def _checkpoint(doc: dict[str, Any]) -> Checkpoint:
-    return Checkpoint(tree_size=doc["_id"], root_hash=doc["root_hash"], timestamp=doc["timestamp"],
-                      key_id=doc["key_id"], signature=doc["signature"])
+def _checkpoint(doc: AuditCheckpointDocument) -> Checkpoint:
+    return Checkpoint(tree_size=doc.tree_size, root_hash=doc.root_hash, timestamp=doc.timestamp, key_id=doc.key_id,
+                      signature=doc.signature)
 
 
 class MongoAuditLog:
@@ -85,14 +85,15 @@ class MongoAuditLog:
         async with self._db.writing():
             if nodes:
                 await self._db.collection("audit_nodes").bulk_write(
-                    [UpdateOne({"_id": f"{level}:{index}"}, {"$set": {"hash": digest}}, upsert=True)
+                    [UpdateOne({"_id": f"{level}:{index}"}, {"$set": {"hash": digest}}, upsert=True)  # bulk: beanie has none
                      for level, index, digest in nodes],
                     ordered=False,
                 )
             if checkpoint is not None:
                 await self._db.collection("audit_checkpoints").update_one(
                     {"_id": checkpoint.tree_size},
-                    {"$setOnInsert": checkpoint.model_dump()},
+                    {"$setOnInsert": {k: v for k, v in stored(AuditCheckpointDocument(
+                        id=checkpoint.tree_size, **checkpoint.model_dump())).items() if k != "_id"}},
                     upsert=True,
                 )
 
@@ -103,13 +104,11 @@ class MongoAuditLog:
         return await self.size(), checkpoints
 
     async def checkpoints(self) -> list[Checkpoint]:
-        rows = await self._db.read(lambda: self._db.collection("audit_checkpoints").find().sort("tree_size", 1).to_list())
+        rows = await self._db.read(lambda: AuditCheckpointDocument.find_all().sort("+tree_size").to_list())
         return [_checkpoint(r) for r in rows]
 
     async def latest_checkpoint(self) -> Checkpoint | None:
-        rows = await self._db.read(
-            lambda: self._db.collection("audit_checkpoints").find().sort("tree_size", -1).limit(1).to_list()
-        )
+        rows = await self._db.read(lambda: AuditCheckpointDocument.find_all().sort("-tree_size").limit(1).to_list())
         return _checkpoint(rows[0]) if rows else None
 
     async def find(self, query: EventQuery) -> list[AuditEvent]:
