@@ -1,5 +1,8 @@
 """Record repository on MongoDB: one document per record (the whole StoredRecord plus indexed
-copies of the filter fields), its deadlines mirrored into their own collection for the sweep."""
+copies of the filter fields), its deadlines mirrored into their own collection for the sweep.
+
+The record is inserted by beanie; a change is a compare-and-swap on its version and the breach
+sweep a claim of unreported deadlines, so those use pymongo, whose results say whether they matched."""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ holds, disposition batches with one document per item, tombstones and certificat
 Each model is stored whole (``doc``) beside the fields queries use, with the same semantics as
 the SQLite adapter: every write commits its audit events in its transaction, and the due query
 is a range scan of the ``retention_due`` index (pending, retain_until, record_id), a page at a time.
+
+Documents are built and simple reads made by their beanie classes (``documents.py``); inside a
+transaction the adapter uses pymongo with the transaction's session where a write is a compare-and-swap whose matched count decides, an upsert that keeps what was set on insert, or the holds fence (beanie reports neither).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""API token repository on MongoDB. Only SHA-256 hashes of token secrets are stored."""
+"""API token repository on MongoDB. Only SHA-256 hashes of token secrets are stored.
+
+Reads and the insert go through ``TokenDocument``; a revocation is a conditional update inside the
+revocation guard's transaction, with pymongo, whose result says whether it matched."""
 
 from __future__ import annotations
 
