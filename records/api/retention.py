@@ -27,6 +27,7 @@ from records.retention.models import (
     HoldIn,
     HoldList,
     HoldRelease,
+    ItemFilter,
     LegalHold,
     ReapplyIn,
     RecordRetention,
@@ -213,9 +214,19 @@ class RetentionController(Controller):
         return BatchList(items=await retention.batches(status.value if status else None, limit))
 
     @get("/batches/{batch_id:str}", operation_id="getDispositionBatch", summary="A disposition batch: items, progress",
-         responses=problem_responses(401, 403, 404), **admits(RETENTION_READERS, audit="retention.batch.read"))
-    async def get_batch(self, batch_id: FromPath[str], retention: NamedDependency[RetentionService]) -> DispositionBatch:
-        return await retention.batch(batch_id)
+         description="Every item, in the batch's order; with `limit`, only `limit` items from `offset` (a batch holds "
+                     "up to `retention_batch_max_items`), `progress` still counting the whole batch.",
+         responses=problem_responses(401, 403, 404, 422), **admits(RETENTION_READERS, audit="retention.batch.read"))
+    async def get_batch(self, batch_id: FromPath[str], retention: NamedDependency[RetentionService],
+                        offset: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
+                        limit: Annotated[int | None, QueryParameter(ge=1, le=1000)] = None) -> DispositionBatch:
+        if limit is None:
+            if offset:
+                raise InvalidInput("offset applies with limit", field="offset")
+            return await retention.batch(batch_id)
+        batch = await retention.batch_progress(batch_id)  # its fields and whole progress, from the store
+        batch.items = (await retention.batch_items(batch_id, ItemFilter(), offset, limit)).items
+        return batch
 
     @post("/batches/{batch_id:str}/decisions", operation_id="decideDispositionItems", status_code=200,
           summary="Approve, reject or extend items",
