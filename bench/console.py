@@ -34,6 +34,8 @@ from bench.load import Connection, Sender, ServedProcess, bare_argv, records_arg
 RECORDS = int(os.environ.get("BENCH_RECORDS", "10000"))
 SECONDS = float(os.environ.get("BENCH_CONSOLE_SECONDS", "2"))
 GOAL_MS = 100.0
+# A full disposition batch (retention_batch_max_items' default) for the batch and reviews pages.
+BATCH_ID, BATCH_ITEMS = "bench-disposition-batch", 10_000
 ROLES = ("agent", "supervisor", "archivist", "compliance_officer", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -67,6 +69,11 @@ def pages(sample: list[str]) -> list[tuple[str, str, Callable[[int], str], str |
         ("audit, one actor", "compliance_officer", lambda n: "/console/audit/?actor=bench-agent", None),
         ("log integrity", "compliance_officer", lambda n: "/console/audit/integrity/", "/api/v1/audit/checkpoint"),
         ("disposition queue", "archivist", lambda n: "/console/retention/batches", "/api/v1/retention/batches"),
+        (f"a batch of {BATCH_ITEMS:,} items", "archivist", lambda n: f"/console/retention/batches/{BATCH_ID}",
+         f"/api/v1/retention/batches/{BATCH_ID}?limit=100"),
+        ("a batch, page 50, one kind", "archivist",
+         lambda n: f"/console/retention/batches/{BATCH_ID}?kind=complaint&decision=pending&offset=4900", None),
+        ("reviews", "archivist", lambda n: "/console/retention/reviews/", "/api/v1/reviews"),
         ("legal holds", "archivist", lambda n: "/console/retention/holds/", "/api/v1/retention/holds"),
         ("schedules", "archivist", lambda n: "/console/retention/schedules/", "/api/v1/retention/schedules"),
         ("forecast", "archivist", lambda n: "/console/retention/forecast", None),
@@ -127,7 +134,47 @@ def seed_retention(data_dir: Path, n: int) -> None:
             rows = []
     conn.executemany("INSERT INTO retention_assignments (record_id, schedule_id, retain_until, doc) VALUES (?, ?, ?, ?)", rows)
     conn.commit()
+    _seed_batch(conn, refs, kinds, now)
     conn.close()
+
+
+def _seed_batch(conn: sqlite3.Connection, refs: dict[str, Any], kinds: list[str], now: datetime) -> None:
+    """An open batch of ``BATCH_ITEMS`` files (beside the ``n`` above) as a sweep stores one, under the
+    two-person rule: 30 % approved once by someone else, 5 % rejected, the rest undecided."""
+    from records.retention.models import (
+        BatchItem,
+        BatchStatus,
+        Decision,
+        DispositionBatch,
+        ItemState,
+        RetentionAssignment,
+    )
+    from records.storage.sqlite.retention import _batch_header, _insert_items
+
+    items, rows = [], []
+    for i in range(BATCH_ITEMS):
+        kind = kinds[i % len(kinds)]
+        until = now - timedelta(days=1, minutes=i)
+        a = RetentionAssignment(record_id=f"bench-batch-{i:06d}", reference=f"CN-2024-{i:09d}", kind=kind,
+                                schedule=refs[kind], trigger="archived", trigger_at=until - timedelta(days=1095),
+                                retain_until=until, action="destroy", basis="bench", batch_id=BATCH_ID)
+        rows.append((a.record_id, refs[kind].id, until.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), BATCH_ID, a.model_dump_json()))
+        decided: dict[str, Any] = {}
+        if i % 20 < 6:
+            decided = {"decision": Decision.approve, "approvers": ["bench-first-approver"]}
+        elif i % 20 == 6:
+            decided = {"decision": Decision.reject, "approvers": ["bench-first-approver"], "reason": "bench",
+                       "state": ItemState.kept}
+        items.append(BatchItem(record_id=a.record_id, reference=a.reference, kind=a.kind, action=a.action,
+                               retain_until=until, schedule=a.schedule, **decided))
+    batch = DispositionBatch(id=BATCH_ID, status=BatchStatus.open, as_of=now, created_at=now, created_by="bench",
+                             items=items, two_person_rule=True)
+    conn.executemany("INSERT INTO retention_assignments (record_id, schedule_id, retain_until, batch_id, doc)"
+                     " VALUES (?, ?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO disposition_batches (id, status, created_at, doc) VALUES (?, 'open', ?, ?)",
+                 (BATCH_ID, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), _batch_header(batch)))
+    _insert_items(conn, BATCH_ID, items)
+    conn.commit()
 
 
 def _tokens(data_dir: Path) -> dict[str, str]:
