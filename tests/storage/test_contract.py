@@ -107,6 +107,33 @@ def test_find_orders_newest_first_with_ties_broken_by_id(open_storage):
     run(main)
 
 
+def test_a_received_range_finds_exactly_the_files_received_in_it_across_month_edges(open_storage):
+    """MongoDB reads a received range through the months it covers: the first and last instants
+    of each month, and the instants either side of the range, must fall where the range says."""
+    async def main():
+        storage = open_storage()
+        edges = [datetime(2026, 4, 30, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC),
+                 datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC),
+                 datetime(2027, 1, 15, tzinfo=UTC)]
+        for n, at in enumerate(edges):
+            record = make_record(n, created=at, classification=["fault:network"] if n % 2 else ["billing"])
+            await storage.records.add(record, key_of(record))
+        may_to_june = RecordQuery(limit=10, received_from=edges[1], received_to=edges[3])
+        assert [r.id for r in await storage.records.find(may_to_june)] == ["rec-0002", "rec-0001"]
+        network = may_to_june.model_copy(update={"classification": "fault:network"})
+        assert [r.id for r in await storage.records.find(network)] == ["rec-0001"]
+        complaints = may_to_june.model_copy(update={"kind": Kind.complaint, "received_to": edges[2]})
+        assert [r.id for r in await storage.records.find(complaints)] == ["rec-0001"]  # the upper bound is exclusive
+        across_the_year = RecordQuery(limit=10, received_from=edges[3], received_to=datetime(2027, 2, 1, tzinfo=UTC))
+        assert [r.id for r in await storage.records.find(across_the_year)] == ["rec-0004", "rec-0003"]
+        decade = RecordQuery(limit=10, received_from=datetime(2020, 1, 1, tzinfo=UTC), received_to=datetime(2036, 1, 1, tzinfo=UTC))
+        assert len(await storage.records.find(decade)) == 5  # too many months to list: received_at alone
+        assert await storage.records.find(RecordQuery(limit=10, received_from=edges[3], received_to=edges[3])) == []
+        await storage.close()
+
+    run(main)
+
+
 def test_sequences_are_atomic_and_independent(open_storage):
     async def main():
         storage = open_storage()

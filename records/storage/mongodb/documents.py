@@ -99,6 +99,17 @@ class RecordDocument(Document):
             _newest("classification", name="records_by_classification"),
             _newest("customer_phone_idx", name="records_by_phone"),
             _newest("customer_account_idx", name="records_by_account"),
+            # List filters that pair, or that name a received range, in the list's order too: a
+            # received range is read as the months it covers (received_month $in), whose index
+            # ranges MongoDB merges newest first instead of sorting every file in the range.
+            _newest("kind", "urgency", name="records_by_kind_urgency"),
+            _newest("owner", "status", name="records_by_owner_status"),
+            _newest("received_month", name="records_by_received_month"),
+            _newest("kind", "received_month", name="records_by_kind_received_month"),
+            _newest("classification", "received_month", name="records_by_classification_received_month"),
+            # sla=breached: each branch of its $or read in list order, then merged.
+            _newest("deadlines.late", name="records_by_late_newest"),
+            _newest("deadlines.open", name="records_by_open_newest"),
             IndexModel([("received_at", ASCENDING)], name="records_by_received"),
             IndexModel([("kind", ASCENDING), ("received_at", ASCENDING)], name="records_by_kind_received"),
             IndexModel([("deadlines.open", ASCENDING), ("deadlines.due_at", ASCENDING)], name="records_by_open_deadline"),

@@ -30,6 +30,25 @@ def micros(value: datetime) -> int:
     return (as_utc(value) - _EPOCH) // timedelta(microseconds=1)
 
 
+# MongoDB merges at most 200 index ranges in order (internalQueryMaxScansToExplode); a longer
+# received range is filtered on received_at alone.
+_MOST_MONTHS = 120
+
+
+def received_months(lower: datetime | None, upper: datetime | None) -> list[str] | None:
+    """The ``received_month`` labels a received range [lower, upper) touches, for the
+    month-prefixed indexes; None for an open, empty or very long range."""
+    if lower is None or upper is None or upper <= lower:
+        return None
+    first, last = as_utc(lower), as_utc(upper) - timedelta(microseconds=1)
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    if span > _MOST_MONTHS:
+        return None
+    # Labelled as record_document labels them (strftime), so that the two always agree.
+    return [datetime(first.year + (first.month - 1 + i) // 12, (first.month - 1 + i) % 12 + 1, 1).strftime("%Y-%m")
+            for i in range(span)]
+
+
 def _text(value: datetime | None) -> str | None:
     return to_text(value) if value is not None else None
 
@@ -147,6 +166,9 @@ class MongoRecordRepository:
             bounds = {op: to_text(v) for op, v in (("$gte", lower), ("$lt", upper)) if v is not None}
             if bounds:
                 where[column] = bounds
+        months = received_months(query.received_from, query.received_to)
+        if months is not None:
+            where["received_month"] = {"$in": months}
         clauses: list[dict[str, Any]] = []
         now = to_text(query.sla_now or utcnow())
         if query.sla is SlaState.breached:  # met late, or still open past due
