@@ -123,7 +123,7 @@ class DispositionQueueController(Controller):
         listed = await retention.batch_items(batch_id, _item_filter(chosen), offset, ITEMS_PER_PAGE)
         shown = listed.items
         # Basis and holds of each item shown, as GET /records/{id}/retention gives them.
-        retention_of: dict[str, RecordRetention] = {i.record_id: await retention.record_retention(i.record_id) for i in shown}
+        retention_of: dict[str, RecordRetention] = await retention.record_retentions([i.record_id for i in shown])
         may_decide = request.user.role in RETENTION_MANAGERS and batch.status is BatchStatus.open
         tally = await retention.decision_tally(batch)
         state = {"pending": tally.pending, "short": tally.short, "approved": tally.approved, "kept": tally.kept}

@@ -351,6 +351,13 @@ class RetentionSchedules:
                 assigned += int(await self.assign(record_id) is not None)
         return assigned
 
+    async def record_retentions(self, record_ids: list[str]) -> dict[str, RecordRetention]:
+        """``record_retention`` of each record, those with an assignment (every file in a batch)
+        read from the store at once."""
+        found = await self._repo.retention_of(record_ids)
+        return {rid: RecordRetention(**found[rid][0].model_dump(), holds=found[rid][1]) if rid in found
+                else await self.record_retention(rid) for rid in record_ids}
+
     async def record_retention(self, record_id: str) -> RecordRetention:
         assignment = await self._repo.assignment(record_id)
         if assignment is None:

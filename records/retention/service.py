@@ -50,7 +50,7 @@ class RetentionService:
         self.amend_schedule, self.reapply_schedule, self.seed_schedules = s.amend_schedule, s.reapply_schedule, s.seed_schedules
         self.floors, self.floor, self.declare_floor, self.remove_floor = s.floors, s.floor, s.declare_floor, s.remove_floor
         self.assign, self.on_archived, self.reconcile = s.assign, s.on_archived, s.reconcile
-        self.record_retention, self.fire_event = s.record_retention, s.fire_event
+        self.record_retention, self.record_retentions, self.fire_event = s.record_retention, s.record_retentions, s.fire_event
 
         h = self.legal_holds
         self.place_hold, self.hold, self.holds, self.release_hold = h.place_hold, h.hold, h.holds, h.release_hold

@@ -393,6 +393,10 @@ def test_retention_repository_basics(open_storage):
         released = named.model_copy(update={"released_at": now, "released_by": "admin", "release_reason": "done"})
         assert await repo.release_hold(released) and not await repo.release_hold(released)
         assert await repo.holds_on("rec-0001") == [] and (await repo.hold("h1")).released_at == now
+        # What a page of files asks at once: each assigned record's assignment and holds, as read one by one.
+        both = await repo.retention_of(["rec-0002", "rec-none", "rec-0001", "rec-0002"])
+        assert list(both) == ["rec-0002", "rec-0001"] and both["rec-0002"][1] == ["h2"] and both["rec-0001"][1] == []
+        assert both["rec-0002"][0] == await repo.assignment("rec-0002") and await repo.retention_of([]) == {}
 
         items = [BatchItem(record_id=a.record_id, reference=a.reference, kind=a.kind, action=DispositionAction.destroy,
                            retain_until=a.retain_until, schedule=ref) for a in due]

@@ -393,6 +393,15 @@ class MongoRetentionRepository:
     async def holds_on(self, record_id: str) -> list[str]:
         return await self._db.read(lambda: self._holds_on(record_id))
 
+    async def retention_of(self, record_ids: list[str]) -> dict[str, tuple[RetentionAssignment, list[str]]]:
+        async def load() -> dict[str, tuple[RetentionAssignment, list[str]]]:
+            ids = list(dict.fromkeys(record_ids))
+            assigned = {r["_id"]: RetentionAssignment.model_validate(r["doc"])
+                        async for r in self._assignments.find({"_id": {"$in": ids}})}
+            return {rid: (assigned[rid], await self._holds_on(rid)) for rid in ids if rid in assigned}
+
+        return await self._db.read(load)
+
     async def decide_destruction(self, record_id: str) -> list[str]:
         async def decide(session: Any) -> list[str]:
             await self._touch_fence(session)

@@ -316,6 +316,16 @@ class SqliteRetentionRepository:
     async def holds_on(self, record_id: str) -> list[str]:
         return await self._db.run(lambda c: _holds_on(c, record_id))
 
+    async def retention_of(self, record_ids: list[str]) -> dict[str, tuple[RetentionAssignment, list[str]]]:
+        def load(conn: sqlite3.Connection) -> dict[str, tuple[RetentionAssignment, list[str]]]:
+            found = {}
+            for rid in dict.fromkeys(record_ids):
+                if (a := _get_assignment(conn, rid)) is not None:
+                    found[rid] = (a, _holds_on(conn, rid))
+            return found
+
+        return await self._db.run(load)
+
     async def decide_destruction(self, record_id: str) -> list[str]:
         def decide(conn: sqlite3.Connection) -> list[str]:
             key = conn.execute("SELECT doomed_at FROM data_keys WHERE record_id = ?", (record_id,)).fetchone()
