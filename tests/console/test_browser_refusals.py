@@ -4,20 +4,16 @@ in the viewer's language, and nothing is changed by a refused form."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import record_body
 from tests.console.conftest import assert_accessible, sign_in
+from tests.helpers.server_process import ServerProcess, create_token
 
 
 def test_a_page_of_another_role_is_a_clear_refusal(page, console_server):
@@ -48,40 +44,16 @@ def test_a_form_without_its_csrf_token_changes_nothing(page, console_server):
         assert agent.get(f"/api/v1/records/{record['id']}").json()["status"] == record["status"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def short_sessions(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``records serve`` whose console sessions end after 2 idle seconds; (base URL, agent token)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDS_")}
     data_dir = tmp_path / "data"
-    cli = [sys.executable, "-m", "records"]
-    subprocess.run([*cli, "init", "--data-dir", str(data_dir)], env=env, capture_output=True, check=True, timeout=60)
-    token = subprocess.run([*cli, "tokens", "create", "--role", "agent", "--name", "idle-agent", "--data-dir", str(data_dir)],
-                           env=env, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen([*cli, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-                              env={**env, "RECORDS_CONSOLE_SESSION_IDLE_SECONDS": "2"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    token = create_token(data_dir, "idle-agent", "agent")
+    server = ServerProcess(data_dir, tmp_path / "server.log", env={"RECORDS_CONSOLE_SESSION_IDLE_SECONDS": "2"}).start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "records serve did not start"
-            time.sleep(0.2)
-        yield base, token
+        yield server.base_url, token
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
 
 
 def test_an_expired_session_asks_to_sign_in_again_and_returns_to_the_page(page, short_sessions):

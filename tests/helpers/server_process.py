@@ -56,9 +56,10 @@ def create_token(data_dir: Path, name: str, role: str = "agent") -> str:
 class ServerProcess:
     """``records serve`` on a data dir, on a free port of 127.0.0.1, logging to a file."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
+        self.env = env or {}  # settings of this server (RECORDS_*), over a clean environment
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -93,7 +94,7 @@ class ServerProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    env=clean_env(),
+                    env={**clean_env(), **self.env},
                 )
             if self._wait_healthy():
                 return self
