@@ -100,18 +100,22 @@ def test_a_constraint_violation_reaches_its_caller_and_a_database_error_says_the
     assert fine == 2 and stored(database) == [1, 2]
 
 
-def test_reads_answer_while_the_writer_is_busy_and_see_every_commit_that_returned(database):
+@pytest.mark.parametrize("how", ["read", "lookup"])
+def test_reads_answer_while_the_writer_is_busy_and_see_every_commit_that_returned(database, how):
     async def main() -> list[int]:
         await database.run(database.transaction(insert(1)))
         with writer_busy(database):
-            return await asyncio.wait_for(database.read(lambda c: [n for (n,) in c.execute("SELECT n FROM notes")]), 30)
+            first = await asyncio.wait_for(getattr(database, how)(lambda c: [n for (n,) in c.execute("SELECT n FROM notes")]), 30)
+        await database.run(database.transaction(insert(2)))
+        return [*first, *await getattr(database, how)(lambda c: [n for (n,) in c.execute("SELECT n FROM notes")])]
 
-    assert asyncio.run(main()) == [1]
+    assert asyncio.run(main()) == [1, 1, 2]
 
 
-def test_a_read_cannot_write(database):
+@pytest.mark.parametrize("how", ["read", "lookup"])
+def test_a_read_cannot_write(database, how):
     async def main() -> None:
-        await database.read(lambda c: c.execute("INSERT INTO notes (n, text) VALUES (1, 'x')"))
+        await getattr(database, how)(lambda c: c.execute("INSERT INTO notes (n, text) VALUES (1, 'x')"))
 
     with pytest.raises(StorageUnavailable):
         asyncio.run(main())
@@ -137,3 +141,30 @@ def test_close_commits_what_was_queued_refuses_what_comes_later_and_leaves_no_wa
         assert stored(reopened) == [1]
     finally:
         reopened.close()
+
+
+def test_a_change_answered_before_commit_hears_back_while_its_group_still_waits_for_the_fsync(database):
+    """What a reference number needs: its caller goes on while the group commits; the other
+    changes of the group are answered only after the COMMIT."""
+    at_commit, finish_commit = threading.Event(), threading.Event()
+
+    def trace(sql: str) -> None:
+        if sql.strip().upper() == "COMMIT":
+            at_commit.set()
+            finish_commit.wait(30)
+
+    database.call(lambda c: c.set_trace_callback(trace))
+
+    async def main() -> tuple[int, list[int]]:
+        with writer_busy(database):
+            number = asyncio.create_task(database.run(database.transaction(insert(1), answer_before_commit=True)))
+            filing = asyncio.create_task(database.run(database.transaction(insert(2))))
+            await asyncio.sleep(0)
+        early = await asyncio.wait_for(number, 30)
+        assert await asyncio.to_thread(at_commit.wait, 30)
+        assert not filing.done()  # still waiting for the COMMIT that makes it durable
+        finish_commit.set()
+        return early, [await filing]
+
+    assert asyncio.run(main()) == (1, [2])
+    assert stored(database) == [1, 2]

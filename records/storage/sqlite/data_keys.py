@@ -20,7 +20,7 @@ class SqliteDataKeyRepository:
         self._db = db
 
     async def get(self, record_id: str) -> WrappedDataKey | None:
-        row = await self._db.read(lambda c: c.execute(f"{_SELECT} WHERE record_id = ?", (record_id,)).fetchone())
+        row = await self._db.lookup(lambda c: c.execute(f"{_SELECT} WHERE record_id = ?", (record_id,)).fetchone())
         return _key(row) if row else None
 
     async def get_many(self, record_ids: list[str]) -> dict[str, WrappedDataKey]:

@@ -30,20 +30,18 @@ T = TypeVar("T")
 
 READERS = 4  # read-only connections: reads spend most of their time in SQLite, outside the GIL
 GROUP_LIMIT = 500  # changes per group at most, so that one group's latency stays bounded
-_PRAGMAS = (
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
-)
+_PRAGMAS = ("PRAGMA foreign_keys=ON",)
 
 
 class Transaction(Generic[T]):
     """A change: ``fn`` run inside a transaction. ``Database.run`` commits it with the changes
     ready at the same moment; called with a connection it runs alone in BEGIN IMMEDIATE … COMMIT."""
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "answer_before_commit")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], T], answer_before_commit: bool = False) -> None:
         self.fn = fn
+        self.answer_before_commit = answer_before_commit
 
     def __call__(self, conn: sqlite3.Connection) -> T:
         conn.execute("BEGIN IMMEDIATE")
@@ -65,10 +63,11 @@ def _storage_error(exc: BaseException) -> BaseException:
 
 
 class _Change:
-    __slots__ = ("fn", "future")
+    __slots__ = ("fn", "early", "future")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], object], early: bool) -> None:
         self.fn = fn
+        self.early = early
         self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
 
 
@@ -81,6 +80,7 @@ class Database:
                 "PRAGMA journal_mode=WAL",
                 "PRAGMA synchronous=FULL",
                 *_PRAGMAS,
+                "PRAGMA busy_timeout=30000",
                 # Deleted content (a destroyed data key above all) is overwritten, not left in free pages.
                 "PRAGMA secure_delete=ON",
             ):
@@ -95,6 +95,8 @@ class Database:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._reader_slots = threading.Semaphore(readers)
         self._all_readers: list[sqlite3.Connection] = []
+        self._inline: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()
         self._closed = False
 
     # --- the writer ----------------------------------------------------------------------------
@@ -114,15 +116,20 @@ class Database:
         """Run ``fn`` with the writer connection; a ``Transaction`` is committed in a group and
         returns only once its group's commit is durable."""
         if isinstance(fn, Transaction):
-            return await asyncio.wrap_future(self._submit(fn.fn))  # type: ignore[arg-type]
+            return await asyncio.wrap_future(self._submit(fn.fn, fn.answer_before_commit))  # type: ignore[arg-type]
         return await anyio.to_thread.run_sync(self.call, fn)
 
-    def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> Transaction[T]:
-        """``fn`` as a change: all of it commits, or none of it (rolled back on any error)."""
-        return Transaction(fn)
+    def transaction(self, fn: Callable[[sqlite3.Connection], T], answer_before_commit: bool = False) -> Transaction[T]:
+        """``fn`` as a change: all of it commits, or none of it (rolled back on any error).
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], object]) -> concurrent.futures.Future[object]:
-        change = _Change(fn)
+        ``answer_before_commit``: the caller hears back once ``fn`` has run, before its group's
+        fsync. Only for a change that nothing is acknowledged on but a later change of this
+        writer, such as a reference number taken for a filing: the later change commits in a
+        later group, so it is never durable without this one."""
+        return Transaction(fn, answer_before_commit)
+
+    def _submit(self, fn: Callable[[sqlite3.Connection], object], early: bool = False) -> concurrent.futures.Future[object]:
+        change = _Change(fn, early)
         with self._committer_lock:
             if self._closed:
                 raise StorageUnavailable("the database is closed")
@@ -189,7 +196,10 @@ class Database:
                 change.future.set_exception(_storage_error(exc))
                 continue
             conn.execute("RELEASE change")
-            applied.append((change, result))
+            if change.early:
+                change.future.set_result(result)
+            else:
+                applied.append((change, result))
         try:
             conn.execute("COMMIT")  # the group's one fsync
         except sqlite3.Error as exc:
@@ -218,6 +228,32 @@ class Database:
         returned before it started and never waits for the writer."""
         return await anyio.to_thread.run_sync(self._read, fn)
 
+    async def lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn``, a read of a few rows by key, on the calling (event loop's) thread, on a
+        read-only connection of its own that never waits: the hop to a worker thread and back
+        cost more than such a lookup (a third of an audited read's CPU, ``py-spy`` in issue 19).
+        When that connection is in use, or SQLite asks to wait (a checkpoint resetting the
+        WAL), the read goes to the pool like any other."""
+        if self._inline_lock.acquire(blocking=False):
+            try:
+                conn = self._inline_reader()
+                try:
+                    return fn(conn)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise _storage_error(exc) from None
+                except sqlite3.DatabaseError as exc:
+                    raise _storage_error(exc) from None
+            finally:
+                self._inline_lock.release()
+        return await self.read(fn)
+
+    def _inline_reader(self) -> sqlite3.Connection:
+        if self._inline is None:
+            # busy_timeout 0: waiting here would stop the event loop, so a busy answer goes to the pool.
+            self._inline = self._open_reader(busy_timeout_ms=0)
+        return self._inline
+
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._reader_slots:
             conn = self._reader()
@@ -233,13 +269,16 @@ class Database:
             return self._readers.get_nowait()
         except queue.Empty:
             pass
+        return self._open_reader()
+
+    def _open_reader(self, busy_timeout_ms: int = 30_000) -> sqlite3.Connection:
         if self._closed:
             raise StorageUnavailable("the database is closed")
         try:
             # mode=ro: a read that tried to write would fail here instead of bypassing the writer.
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=30)
-            for pragma in _PRAGMAS:
+                                   check_same_thread=False, timeout=busy_timeout_ms / 1000)
+            for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
                 conn.execute(pragma)
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open the database {self.path}: {exc}") from None
@@ -254,8 +293,9 @@ class Database:
                 self._changes.put(None)  # the changes queued before it are still committed
         if committer is not None:
             committer.join()
-        for conn in self._all_readers:
-            conn.close()
+        with self._inline_lock:
+            for conn in self._all_readers:
+                conn.close()
         with self._lock:
             # Closed last: the last connection to close checkpoints the WAL into the database and
             # removes it (readers cannot), so a cleanly stopped data dir is one file again.

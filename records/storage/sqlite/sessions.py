@@ -39,7 +39,7 @@ class SqliteConsoleSessionRepository:
         await self._db.run(self._db.transaction(insert))
 
     async def get(self, session_id: str) -> ConsoleSession | None:
-        row = await self._db.read(lambda c: c.execute(f"{_SELECT} WHERE id = ?", (session_id,)).fetchone())
+        row = await self._db.lookup(lambda c: c.execute(f"{_SELECT} WHERE id = ?", (session_id,)).fetchone())
         return _session(row) if row else None
 
     async def touch(self, session_id: str, at: datetime) -> None:

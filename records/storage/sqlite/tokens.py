@@ -52,7 +52,7 @@ class SqliteTokenRepository:
         await self._db.run(self._db.transaction(insert))
 
     async def by_secret_hash(self, secret_hash: str) -> ApiToken | None:
-        row = await self._db.read(
+        row = await self._db.lookup(
             lambda c: c.execute(f"{_SELECT} WHERE secret_hash = ? AND revoked_at IS NULL", (secret_hash,)).fetchone()
         )
         return _token(row) if row else None
