@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 
-from records.audit.events import AuditEvent, AuditEventDraft, parse_canonical
+from records.audit.events import AuditEvent, AuditEventDraft, Outcome, parse_canonical
 from records.audit.locked import LockedCheckpoints
 from records.audit.log import AuditLogStore, Checkpoint, EventQuery, checkpoint_message
 from records.audit.merkle import (
@@ -356,8 +359,47 @@ class AuditService:
         return found
 
 
+_CANONICAL_KEYS = frozenset(AuditEvent.model_fields)
+_OUTCOMES = frozenset(o.value for o in Outcome)
+_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def _optional_text(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _entry_sound(entry) -> bool:  # type: ignore[no-untyped-def]
+    """The checks of ``_entry_problem`` for a sound event, at the cost of one ``json.loads`` and
+    one ``json.dumps``: verify reads the whole log, and a model validation per event made it
+    take 39 s for a million. Anything unusual (even what the model would accept) goes to
+    ``_entry_problem``, which names the problem; an event that passes here passes there."""
+    try:
+        event = json.loads(entry.canonical)
+    except ValueError:
+        return False
+    if type(event) is not dict or event.keys() != _CANONICAL_KEYS:
+        return False
+    at, seq, status, targets = event["at"], event["seq"], event["status"], event["targets"]
+    if (type(seq) is not int or seq != entry.seq or not (status is None or type(status) is int)
+            or type(at) is not str or not _AT.fullmatch(at) or not "1000" <= at[:4] <= "9998"
+            or type(event["action"]) is not str or event["outcome"] not in _OUTCOMES
+            or not all(_optional_text(event[k]) for k in ("actor", "role", "request_id", "client", "purpose"))
+            or type(targets) is not list or not all(type(t) is str for t in targets)):
+        return False
+    try:
+        datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ")  # a real moment, not only its shape
+    except ValueError:
+        return False
+    if json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() != entry.canonical:
+        return False
+    return (entry.at, entry.actor, entry.role, entry.action, entry.outcome, entry.request_id, entry.targets) == (
+        at, event["actor"], event["role"], event["action"], event["outcome"], event["request_id"], sorted(set(targets)))
+
+
 def _entry_problem(entry) -> str | None:  # type: ignore[no-untyped-def]
     """Do the queryable copies agree with the hashed canonical event?"""
+    if _entry_sound(entry):
+        return None
     try:
         event = parse_canonical(entry.canonical)
     except ValueError:
